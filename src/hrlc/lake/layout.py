@@ -1,0 +1,274 @@
+"""The Data Lake layout of the spec (Table 3-1) and its file names (§3.2): the ONLY place that builds keys.
+
+A key is a relative POSIX path under the lake root (the spec's `/data/`). Every product family is one
+`Pattern`: a folder template and a file template with named fields. `key(...)` builds a key from fields and
+`parse(key)` gives the family and fields back, so a file found in the lake (by the ingest watcher, or a
+user) tells what it is from its name alone.
+
+Periods: Sentinel-2 composites are monthly (`01`..`12`), Landsat composites seasonal (`season1`..`season4`,
+calendar quarters Jan–Mar, Apr–Jun, Jul–Sep, Oct–Dec), yearly products use `annual`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from string import Formatter
+
+SENSORS_OPTICAL = ("sentinel2", "landsat")
+SENSORS_SAR = ("sentinel1",)
+SEASONS = ("season1", "season2", "season3", "season4")
+MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
+PERIODS = (*MONTHS, *SEASONS, "annual")
+
+# Table 3-1, in the spec's order (without the leading /data/). `{x}` marks a field.
+FOLDERS: tuple[str, ...] = (
+    "raw/",
+    "raw/sentinel2/{year}/{month}/",
+    "raw/landsat/{year}/{season}/",
+    "raw/sentinel1/{year}/{month}/",
+    "preprocessed/",
+    "preprocessed/optical/{sensor}/{year}/{period}/",
+    "preprocessed/sar/{year}/{month}/",
+    "coregistration/{year}/{month}/",
+    "features/{year}/",
+    "models/",
+    "models/checkpoints/",
+    "models/metadata/",
+    "classification/{year}/",
+    "classification/{year}/probabilities/",
+    "classification/{year}/final/",
+    "fusion/{year}/",
+    "changedetection/{year}/",
+    "harmonization/",
+    "harmonization/{pastYear}/",
+    "metadata/",
+    "metadata/stac/",
+    "logs/",
+)
+
+_FIELD_REGEX = {
+    "year": r"\d{4}",
+    "pastYear": r"\d{4}",
+    "refYear": r"\d{4}",
+    "year1": r"\d{4}",
+    "year2": r"\d{4}",
+    "month": r"0[1-9]|1[0-2]",
+    "season": r"season[1-4]",
+    "period": r"0[1-9]|1[0-2]|season[1-4]|annual",
+    "sensor": r"[a-z0-9]+",
+    "kind": r"optical_sar|optical|sar",
+    "feature": r"[a-z0-9]+",
+    "stack": r"optical_landsat|optical_sentinel2|optical_sar",
+    "region": r"[A-Za-z0-9]+",
+    "model_id": r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    "ext": r"pt|h5|joblib|txt|onnx",
+    "name": r"[^/]+",
+    "collection": r"[A-Za-z0-9._-]+",
+    "item_id": r"[A-Za-z0-9._-]+",
+}
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One product family: where it lives and how its files are named."""
+
+    family: str
+    folder: str
+    file: str
+    description: str
+
+    @property
+    def template(self) -> str:
+        return self.folder + self.file
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f for _, f, _, _ in Formatter().parse(self.template) if f))
+
+    def regex(self) -> re.Pattern[str]:
+        out, seen = [], set()
+        for literal, field, _, _ in Formatter().parse(self.template):
+            out.append(re.escape(literal))
+            if field:
+                if field in seen:
+                    out.append(f"(?P={field})")
+                else:
+                    out.append(f"(?P<{field}>{_FIELD_REGEX[field]})")
+                    seen.add(field)
+        return re.compile("".join(out) + r"\Z")
+
+
+PATTERNS: dict[str, Pattern] = {
+    p.family: p
+    for p in [
+        Pattern("raw-sentinel2", "raw/sentinel2/{year}/{month}/", "{name}", "raw Sentinel-2 scene file"),
+        Pattern("raw-landsat", "raw/landsat/{year}/{season}/", "{name}", "raw Landsat scene file"),
+        Pattern("raw-sentinel1", "raw/sentinel1/{year}/{month}/", "{name}", "raw Sentinel-1 scene file"),
+        Pattern(
+            "optical-cloudmask",
+            "preprocessed/optical/{sensor}/{year}/{period}/",
+            "optical_{sensor}_{year}_{period}_cloudmask.tif",
+            "valid-observation count and quality of an optical composite",
+        ),
+        Pattern(
+            "optical-composite",
+            "preprocessed/optical/{sensor}/{year}/{period}/",
+            "optical_{sensor}_{year}_{period}.tif",
+            "cloud-free optical reflectance composite",
+        ),
+        Pattern(
+            "sar-feature",
+            "preprocessed/sar/{year}/{month}/",
+            "sar_{sensor}_{year}_{month}_{feature}.tif",
+            "SAR derived layer (coherence, texture)",
+        ),
+        Pattern(
+            "sar-composite",
+            "preprocessed/sar/{year}/{month}/",
+            "sar_{sensor}_{year}_{month}.tif",
+            "monthly SAR backscatter composite",
+        ),
+        Pattern(
+            "coreg-params",
+            "coregistration/{year}/{month}/",
+            "coreg_params_{year}_{month}.json",
+            "optical-SAR co-registration parameters",
+        ),
+        Pattern(
+            "coreg-composite",
+            "coregistration/{year}/{month}/",
+            "coreg_optical_sar_{year}_{month}.tif",
+            "co-registered optical + SAR composite",
+        ),
+        Pattern(
+            "features",
+            "features/{year}/",
+            "features_{stack}_{year}.nc",
+            "per-year feature stack for classification",
+        ),
+        Pattern("model-checkpoint", "models/checkpoints/", "{model_id}.{ext}", "trained model"),
+        Pattern("model-metadata", "models/metadata/", "{model_id}.json", "model version and training record"),
+        Pattern(
+            "class-probabilities",
+            "classification/{year}/probabilities/",
+            "class_probs_{year}_{period}.tif",
+            "per-class probabilities",
+        ),
+        Pattern(
+            "class-map",
+            "classification/{year}/final/",
+            "classified_map_{kind}_{year}_{period}.tif",
+            "final land-cover class map",
+        ),
+        Pattern(
+            "accuracy-report",
+            "classification/{year}/",
+            "accuracy_{kind}_{year}_{period}.json",
+            "held-out accuracy of a class map",
+        ),
+        Pattern(
+            "fused-class-map-region",
+            "fusion/{year}/",
+            "fused_class_map_{year}_{region}.tif",
+            "decision-fused class map of a region",
+        ),
+        Pattern("fused-class-map", "fusion/{year}/", "fused_class_map_{year}.tif", "decision-fused class map"),
+        Pattern(
+            "change-map",
+            "changedetection/{year2}/",
+            "final_change_map_{year1}_{year2}.tif",
+            "land-cover change map",
+        ),
+        Pattern(
+            "harmonization-lookup",
+            "harmonization/{pastYear}/",
+            "harmonization_lookup_{pastYear}_to_{refYear}.json",
+            "class relations of a past year to the reference year",
+        ),
+        Pattern(
+            "harmonized-class-map",
+            "harmonization/{year}/",
+            "harmonized_class_map_{year}.tif",
+            "class map harmonised to the post-2020 definitions",
+        ),
+        Pattern("stac-item", "metadata/stac/{collection}/", "{item_id}.json", "STAC Item of a product"),
+        Pattern("log", "logs/", "{name}", "processing log"),
+    ]
+}
+
+
+class LayoutError(ValueError):
+    """A key that does not follow the layout, or fields that do not fit a pattern."""
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    family: str
+    fields: dict[str, str]
+
+    def __getitem__(self, field: str) -> str:
+        return self.fields[field]
+
+
+def _check_field(field: str, value: str) -> None:
+    if not re.fullmatch(_FIELD_REGEX[field], value):
+        raise LayoutError(f"{field}={value!r} does not match {_FIELD_REGEX[field]!r}")
+
+
+def key(family: str, **fields: object) -> str:
+    """The key of a product of `family` with the given fields, e.g.
+    `key("optical-composite", sensor="sentinel2", year=2021, period="01")`."""
+    try:
+        pattern = PATTERNS[family]
+    except KeyError:
+        raise LayoutError(f"unknown product family {family!r}; known: {sorted(PATTERNS)}") from None
+    values = {f: _format(f, v) for f, v in fields.items()}
+    missing = set(pattern.fields) - set(values)
+    if missing:
+        raise LayoutError(f"{family} needs fields {sorted(missing)}")
+    for f in pattern.fields:
+        _check_field(f, values[f])
+    return pattern.template.format(**values)
+
+
+def _format(field: str, value: object) -> str:
+    if field in {"month"} and isinstance(value, int):
+        return f"{value:02d}"
+    if field == "period" and isinstance(value, int):
+        return f"{value:02d}"
+    return str(value)
+
+
+def parse(k: str) -> ParsedKey:
+    """The family and fields of a key (a leading `data/` or `/` is accepted). LayoutError if none fits."""
+    k = k.lstrip("/")
+    if k.startswith("data/"):
+        k = k[5:]
+    for pattern in PATTERNS.values():
+        m = pattern.regex().match(k)
+        if m:
+            return ParsedKey(pattern.family, m.groupdict())
+    raise LayoutError(f"{k!r} is not a key of the hrlc Data Lake layout")
+
+
+def check_key(k: str) -> str:
+    """Refuse keys that could escape the lake: absolute, `..`, backslashes, empty parts."""
+    if not k or k.startswith("/") or "\\" in k or any(p in ("", ".", "..") for p in k.split("/")):
+        raise LayoutError(f"refused key {k!r}: keys are relative paths without '..', '.' or empty parts")
+    return k
+
+
+def season_of_month(month: int) -> str:
+    """The season label of a calendar month (calendar quarters)."""
+    return SEASONS[(month - 1) // 3]
+
+
+def optical_period(sensor: str, month: int) -> str:
+    """The composite period of a month for a sensor: the month for Sentinel-2, the season for Landsat."""
+    return season_of_month(month) if sensor == "landsat" else f"{month:02d}"
+
+
+def periods_of(sensor: str) -> tuple[str, ...]:
+    """The composite periods of one year for an optical sensor."""
+    return SEASONS if sensor == "landsat" else MONTHS

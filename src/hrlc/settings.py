@@ -1,0 +1,47 @@
+"""Configuration of hrlc: one `Settings` object read from `HRLC_*` environment variables.
+
+Defaults give the embedded default (a local folder as Data Lake, a static STAC catalogue inside it),
+so a first run needs no server. Servers are switched on by pointing the URLs elsewhere.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration of hrlc (environment variables prefixed `HRLC_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HRLC_", extra="ignore")
+
+    store: str = Field(
+        default="file://./hrlc-lake",
+        description="Data Lake root: file:///path or s3://bucket/prefix (the spec's /data/ folder).",
+    )
+    catalog: str = Field(
+        default="static",
+        description="STAC catalogue back end: 'static' (JSON under metadata/stac/ in the lake) "
+        "or a PostgreSQL DSN of a pgstac database.",
+    )
+    s3_endpoint: str | None = Field(default=None, description="S3 endpoint URL (MinIO, moto); None = AWS.")
+    s3_region: str = Field(default="us-east-1")
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    presign_ttl_s: int = Field(default=900, description="Lifetime of presigned GET URLs, seconds.")
+    workers: int = Field(default=0, description="Threads for dask and predictors; 0 = all cores.")
+    chunk_px: int = Field(default=1024, description="Spatial chunk size of cubes, pixels.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()
+
+
+def local_path(url: str) -> Path:
+    """The local path of a `file://` URL or a plain path."""
+    return Path(url.removeprefix("file://")).expanduser()
