@@ -6,6 +6,7 @@ Source: `shared/LEGEND.md`. Codes are uint8; 0 is nodata. 140 (open water) is th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ CLASSES: dict[int, LandCoverClass] = {
         LandCoverClass(110, "Lichens and mosses", (255, 220, 210)),
         LandCoverClass(120, "Bare areas", (255, 245, 215)),
         LandCoverClass(130, "Built-up", (195, 20, 0)),
-        LandCoverClass(140, "Open water", (0, 70, 200)),
+        LandCoverClass(140, "Open water (parent class)", (0, 70, 200)),
         LandCoverClass(141, "Open water seasonal", (91, 149, 255), parent=140),
         LandCoverClass(142, "Open water permanent", (0, 70, 200), parent=140),
         LandCoverClass(150, "Permanent snow and/or ice", (255, 255, 255)),
@@ -101,7 +102,7 @@ def stac_classes(codes: Iterable[int] | None = None) -> list[dict[str, object]]:
     return [
         {
             "value": c.code,
-            "name": c.name.lower().replace(" ", "-").replace("/", "-"),
+            "name": re.sub(r"[^a-z0-9]+", "-", c.name.lower()).strip("-"),
             "description": c.name,
             "color_hint": "{:02X}{:02X}{:02X}".format(*c.rgb),
             **({"nodata": True} if c.code == NODATA else {}),

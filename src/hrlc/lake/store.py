@@ -22,7 +22,8 @@ from hrlc.settings import Settings, get_settings, local_path
 class Store(Protocol):
     url: str
 
-    def uri(self, key: str) -> str: ...
+    def href(self, key: str) -> str: ...
+    def key_of(self, href: str) -> str: ...
     def gdal_path(self, key: str) -> str: ...
     def exists(self, key: str) -> bool: ...
     def read_bytes(self, key: str) -> bytes: ...
@@ -44,8 +45,14 @@ class LocalStore:
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def uri(self, key: str) -> str:
-        return self.path(key).as_uri()
+    def href(self, key: str) -> str:
+        """The href of an object as STAC assets carry it (absolute path here, s3:// URI on S3)."""
+        return str(self.path(key))
+
+    def key_of(self, href: str) -> str:
+        """The key of an href of this lake (inverse of `href`); ValueError if it is outside."""
+        p = Path(href.removeprefix("file://")).resolve()
+        return check_key(p.relative_to(self.root).as_posix())
 
     def gdal_path(self, key: str) -> str:
         return str(self.path(key))
@@ -112,8 +119,14 @@ class S3Store:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def uri(self, key: str) -> str:
+    def href(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._k(key)}"
+
+    def key_of(self, href: str) -> str:
+        head = f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}"
+        if not href.startswith(head):
+            raise ValueError(f"{href} is not in {self.url}")
+        return check_key(href[len(head):])
 
     def gdal_path(self, key: str) -> str:
         return f"/vsis3/{self.bucket}/{self._k(key)}"

@@ -1,0 +1,95 @@
+"""The processor contract (DESIGN.md §3): every chain step is a processor with a name, a semver version,
+pydantic `Params` and `run(params, ctx) -> items`.
+
+A processor knows no queue and no API. It reads its inputs by STAC href through `ctx.catalog`, writes its
+outputs under keys from `hrlc.lake.layout` through `ctx.store`, registers one STAC Item per product in
+`ctx.catalog`, reports progress through `ctx.progress`, and checks `ctx.cancelled()` between steps.
+Outputs are idempotent: the same params write the same keys, so a repeated or redelivered task is harmless,
+and `outputs(params)` tells a runner which keys a task will write (to skip finished tasks on a rerun).
+Bad input raises `ProcessorError` with a one-line message, before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import pystac
+from pydantic import BaseModel, ConfigDict
+
+from hrlc.lake.store import Store
+
+
+class ProcessorError(Exception):
+    """Bad input or an impossible request: the message is one line a user can act on."""
+
+
+class Cancelled(Exception):
+    """The task was cancelled while running."""
+
+
+class Catalog(Protocol):
+    def add(self, item: pystac.Item) -> str: ...
+    def get_href(self, href: str) -> pystac.Item: ...
+    def href(self, item: pystac.Item) -> str: ...
+
+
+@dataclass
+class Context:
+    """What a processor gets from whoever runs it (in-process runner or queue worker)."""
+
+    store: Store
+    catalog: Catalog
+    progress: Callable[[float, str], None] = lambda fraction, message: None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("hrlc.processor"))
+    cancelled: Callable[[], bool] = lambda: False
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise Cancelled("task cancelled")
+
+    def register(self, item: pystac.Item) -> str:
+        """Add an item to the catalogue; returns its href."""
+        return self.catalog.add(item)
+
+
+class Params(BaseModel):
+    """Base of processor parameters: strict, JSON-serialisable (they travel in task messages)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+class Processor(ABC, Generic[P]):
+    name: ClassVar[str]
+    version: ClassVar[str]
+    Params: ClassVar[type[Params]]
+
+    def parse_params(self, params: dict[str, Any] | P) -> P:
+        if isinstance(params, self.Params):
+            return params  # type: ignore[return-value]
+        return self.Params.model_validate(params)  # type: ignore[return-value]
+
+    @abstractmethod
+    def outputs(self, params: P) -> list[str]:
+        """The lake keys this task writes (all of them exist once it has finished)."""
+
+    @abstractmethod
+    def run(self, params: P, ctx: Context) -> list[str]:
+        """Do the work; returns the STAC item hrefs of the products written."""
+
+
+def registry() -> dict[str, type[Processor[Any]]]:
+    """Processors registered under the `hrlc.processors` entry point group, by name."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, type[Processor[Any]]] = {}
+    for ep in entry_points(group="hrlc.processors"):
+        cls = ep.load()
+        found[cls.name] = cls
+    return found
