@@ -97,12 +97,14 @@ def run(
     from hrlc.jobs.dag import land_cover_dag
     from hrlc.jobs.runner import InProcessRunner
     from hrlc.processors.base import ProcessorError
+    from hrlc.training.samples import TrainingDataError, read_training
 
     _setup_logging(verbose)
     try:
         bbox, bbox_crs = parse_aoi(aoi, aoi_crs)
         if not training.is_file():
             raise InputError(f"training file {training} does not exist")
+        read_training(training)  # validate at the edge: CRS, geometry types, class codes
         dag = land_cover_dag(
             bbox=bbox, bbox_crs=bbox_crs, crs=crs,
             resolution=resolution, year=year, source=source, training=str(training.resolve()),
@@ -111,7 +113,7 @@ def run(
         workdir.mkdir(parents=True, exist_ok=True)
         store = lake_for(workdir)
         result = InProcessRunner(store, StaticCatalog(store), resume=resume, console=console).run(dag)
-    except (InputError, ProcessorError, SourceError) as e:
+    except (InputError, ProcessorError, SourceError, TrainingDataError) as e:
         _fail(str(e))
     except ValidationError as e:
         first = e.errors()[0]

@@ -71,7 +71,8 @@ class InProcessRunner:
         return bool(outputs) and all(self.store.exists(k) for k in keys)
 
     def _item_hrefs(self, outputs: list[str]) -> list[str]:
-        return [self.store.href(k) for k in map(item_key_of, outputs) if k]
+        keys = dict.fromkeys(k for k in map(item_key_of, outputs) if k)  # ordered, without repeats
+        return [self.store.href(k) for k in keys]
 
     def run(self, dag: Dag) -> RunResult:
         result = RunResult()

@@ -16,6 +16,7 @@ import numpy as np
 import pystac
 import xarray as xr
 from odc.geo.geobox import GeoBox
+from rasterio.errors import RasterioError
 from pydantic import Field, field_validator
 
 from hrlc.catalog import sources
@@ -27,6 +28,7 @@ from hrlc.processors.grid import target_grid
 from hrlc.products.cog import write_cog
 
 REFLECTANCE_SCALE = 1e-4
+HAZE_REFLECTANCE = 0.2  # blue surface reflectance taken as fully hazy by best-available-pixel scoring
 
 
 class OpticalParams(Params):
@@ -108,8 +110,10 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                     doy = cube.time.dt.dayofyear.values[sel]
                     start, end = period_range(params.year, period)
                     target = (start.timetuple().tm_yday + end.timetuple().tm_yday) // 2
+                    blue = bands.index("blue")
                     comp, count, _score = optical.composite_bap(
-                        data, invalid, np.zeros(sel.size, np.int64), 1, doy, np.array([target]), nodata=nodata
+                        data, invalid, np.zeros(sel.size, np.int64), 1, doy, np.array([target]), nodata=nodata,
+                        blue_band=blue, haze_dn=(HAZE_REFLECTANCE - offsets[blue]) / scales[blue],
                     )
                 refl = _to_reflectance_dn(comp[0], scales, offsets, nodata)
                 valid_count = count[0]
@@ -145,7 +149,10 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         """The scenes of one period: data (t, band, y, x) DN, invalid (t, y, x), seen (y, x) = dates with data."""
         if sel.size == 0:
             return np.empty((0, len(bands), *shape), np.uint16), np.empty((0, *shape), bool), np.zeros(shape, np.uint16)
-        part = cube.isel(time=sel).compute()
+        try:
+            part = cube.isel(time=sel).compute()
+        except RasterioError as e:
+            raise ProcessorError(f"unreadable input raster: {e}") from e
         data = np.stack([part[b].values for b in bands], axis=1)
         qa = part["qa"].values
         if params.sensor == "landsat":

@@ -40,7 +40,7 @@ def write_cog(
     if band_names is not None and len(band_names) != count:
         raise ValueError(f"{len(band_names)} band names for {count} bands")
     crs_value = f"EPSG:{crs}" if isinstance(crs, int) else crs
-    predictor = 3 if np.issubdtype(data.dtype, np.floating) else 2
+    predictor = "FLOATING_POINT" if np.issubdtype(data.dtype, np.floating) else "STANDARD"
     blocksize = 512 if min(height, width) >= 512 else 256
     profile = {
         "driver": "COG",
@@ -52,7 +52,7 @@ def write_cog(
         "transform": transform,
         "nodata": nodata,
         "compress": compress,
-        "predictor": predictor if colormap is None else 1,
+        "predictor": predictor if colormap is None else "NO",
         "blocksize": blocksize,
         "overview_resampling": "nearest" if categorical or colormap is not None else "average",
         "num_threads": "ALL_CPUS",

@@ -42,7 +42,7 @@ def write_quicklook(
     fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.subplots_adjust(left=0.02, right=0.78, top=0.9, bottom=0.03, wspace=0.05)
+    fig.subplots_adjust(left=0.02, right=0.74, top=0.9, bottom=0.03, wspace=0.05)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

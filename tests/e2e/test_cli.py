@@ -1,0 +1,117 @@
+"""The command line: the demo report, and bad input answered with one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point
+from typer.testing import CliRunner
+
+from hrlc import sample
+from hrlc.cli import app
+
+from .conftest import utm_bbox
+
+runner = CliRunner()
+
+
+def _run(args: list[str]):  # noqa: ANN202
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _base_args(repo: sample.SampleRepository, workdir: Path, **over: object) -> list[str]:
+    bbox = ",".join(str(v) for v in utm_bbox(repo))
+    args = {
+        "--aoi": bbox, "--aoi-crs": f"EPSG:{repo.epsg}", "--crs": f"EPSG:{repo.epsg}", "--year": 2021,
+        "--source": repo.catalog, "--training": repo.training_points, "--workdir": workdir, "--sensor": "sentinel2",
+    }
+    args.update({k: v for k, v in over.items()})
+    return ["run", *(str(x) for kv in args.items() for x in kv)]
+
+
+def _assert_one_line_error(result, *fragments: str) -> None:  # noqa: ANN001
+    """Exit code 2 and exactly one line `error: ...` (progress bars may stand before it)."""
+    assert result.exit_code == 2, result.output
+    text = result.stderr if hasattr(result, "stderr") else result.output
+    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, text
+    assert "Traceback" not in text
+    for f in fragments:
+        assert f in errors[0], text
+
+
+def _products(workdir: Path) -> list[Path]:
+    lake = workdir / "lake"
+    return [p for p in lake.rglob("*") if p.is_file()] if lake.exists() else []
+
+
+def test_aoi_outside_the_source(repo, tmp_path: Path) -> None:
+    result = _run(_base_args(repo, tmp_path, **{"--aoi": "100.0,10.0,100.1,10.1", "--aoi-crs": "EPSG:4326",
+                                                 "--crs": "EPSG:32647"}))
+    _assert_one_line_error(result, "outside")
+    assert _products(tmp_path) == []
+
+
+def test_year_without_scenes(repo, tmp_path: Path) -> None:
+    result = _run(_base_args(repo, tmp_path, **{"--year": 2019}))
+    _assert_one_line_error(result, "2019", "2021")
+    assert _products(tmp_path) == []
+
+
+def test_training_with_unknown_codes(repo, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.geojson"
+    gpd.GeoDataFrame({"class_code": [80, 7, 99]}, geometry=[Point(15, 46)] * 3, crs="EPSG:4326").to_file(bad)
+    result = _run(_base_args(repo, tmp_path, **{"--training": bad}))
+    _assert_one_line_error(result, "unknown class codes", "7", "99")
+    assert _products(tmp_path) == []
+
+
+def test_training_without_crs(repo, tmp_path: Path) -> None:
+    bad = tmp_path / "nocrs.gpkg"
+    gpd.GeoDataFrame({"class_code": [80, 30]}, geometry=[Point(500000, 5000000)] * 2).to_file(bad)
+    result = _run(_base_args(repo, tmp_path, **{"--training": bad}))
+    _assert_one_line_error(result, "no CRS")
+    assert _products(tmp_path) == []
+
+
+@pytest.mark.parametrize("aoi", ["1,2,3", "a,b,c,d", "10,10,5,5", "missing.geojson"])
+def test_malformed_aoi(repo, tmp_path: Path, aoi: str) -> None:
+    _assert_one_line_error(_run(_base_args(repo, tmp_path, **{"--aoi": aoi})))
+
+
+def test_unreadable_cog(tmp_path: Path) -> None:
+    repo = sample.generate(tmp_path / "external", size=64, year=2021, seed=3)
+    import pystac
+
+    cat = pystac.Catalog.from_file(str(repo.catalog))
+    victim = next(i for i in cat.get_items(recursive=True) if i.datetime.month == 5)
+    path = Path(victim.assets["red"].get_absolute_href())
+    path.write_bytes(path.read_bytes()[:300])  # truncated: header only
+    work = tmp_path / "work"
+    result = _run(_base_args(repo, work))
+    _assert_one_line_error(result, "unreadable")
+    files = _products(work)
+    assert not [p for p in files if ".tmp-" in p.name]
+    assert not [p for p in files if "_2021_05" in p.name]
+    # every item written points at a complete product
+    for item_json in (work / "lake" / "metadata" / "stac").rglob("optical_*.json"):
+        for asset in json.loads(item_json.read_text())["assets"].values():
+            assert Path(asset["href"]).is_file()
+
+
+@pytest.mark.slow
+def test_demo_report(tmp_path: Path) -> None:
+    result = _run(["demo", "--workdir", tmp_path, "--size", 160])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "demo-report.json").read_text())
+    for field in ("class_map", "truth_map", "overall_accuracy", "kappa", "per_class_f1", "items", "elapsed_s"):
+        assert field in report
+    assert Path(report["class_map"]).is_file() and Path(report["truth_map"]).is_file()
+    assert (tmp_path / "quicklook.png").stat().st_size > 10_000
+    assert report["overall_accuracy"] >= 0.85
+    assert all(Path(h).is_file() for h in report["items"])
+    shutil.rmtree(tmp_path / "external")
