@@ -594,25 +594,31 @@ def utm_crs(lon: float, lat: float) -> str:
 
 
 def grid_for(
-    bbox_lonlat: tuple[float, float, float, float],
+    bbox: tuple[float, float, float, float],
     *,
+    bbox_crs: str | int = "EPSG:4326",
     crs: str | int | None = None,
     resolution: float,
     anchor: str = "edge",
 ) -> GeoBox:
-    """Target grid covering a lon/lat bbox: `crs` (default the UTM zone of the bbox centre), square pixels.
+    """Target grid covering `bbox` (in `bbox_crs`, lon/lat by default): `crs` (default the UTM zone of the bbox
+    centre), square pixels of `resolution`.
 
     Pixel edges are snapped to multiples of `resolution` (``anchor="edge"``, the Sentinel-2 tile grid);
     ``anchor="center"`` puts pixel centres there (the Landsat WRS-2 grid).
     """
-    x0, y0, x1, y1 = bbox_lonlat
+    x0, y0, x1, y1 = (float(v) for v in bbox)
     if not (x0 < x1 and y0 < y1):
-        raise SourceError(f"bad lon/lat bbox {bbox_lonlat}")
+        raise SourceError(f"bbox {list(bbox)} is empty: it must be [left, bottom, right, top]")
+    bbox_crs = f"EPSG:{bbox_crs}" if isinstance(bbox_crs, int) else bbox_crs
+    box = geom.box(x0, y0, x1, y1, bbox_crs)
     if crs is None:
-        crs = utm_crs((x0 + x1) / 2, (y0 + y1) / 2)
+        centre = box.centroid.to_crs("epsg:4326").points[0]
+        crs = utm_crs(centre[0], centre[1])
     elif isinstance(crs, int):
         crs = f"EPSG:{crs}"
-    box = geom.box(x0, y0, x1, y1, "epsg:4326").to_crs(crs, resolution=max(x1 - x0, y1 - y0) / 64)
+    if box.crs != crs:
+        box = box.to_crs(crs, resolution=max(x1 - x0, y1 - y0) / 64)
     return GeoBox.from_bbox(box.boundingbox, resolution=resolution, anchor=anchor)  # type: ignore[arg-type]
 
 

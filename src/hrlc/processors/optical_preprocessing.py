@@ -24,7 +24,6 @@ from hrlc.catalog.items import period_range, raster_item
 from hrlc.chain import optical
 from hrlc.lake import layout
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
-from hrlc.processors.grid import target_grid
 from hrlc.products.cog import write_cog
 
 REFLECTANCE_SCALE = 1e-4
@@ -67,7 +66,10 @@ class OpticalPreprocessing(Processor[OpticalParams]):
     def run(self, params: OpticalParams, ctx: Context) -> list[str]:
         spec = sources.SENSORS[params.sensor]
         resolution = params.resolution or spec.resolution
-        grid = target_grid(params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=resolution)
+        try:
+            grid = sources.grid_for(params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=resolution)
+        except Exception as e:  # noqa: BLE001 - pyproj/odc-geo raise many kinds for a bad CRS
+            raise ProcessorError(f"cannot make the target grid: {e}") from e
         aoi_ll = tuple(grid.extent.to_crs("EPSG:4326").boundingbox)
         try:
             items = sources.search(
