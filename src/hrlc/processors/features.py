@@ -95,6 +95,7 @@ class Features(Processor[FeaturesParams]):
                 tmp,
                 crs=crs,
                 transform=transform,  # type: ignore[arg-type]
+                year=params.year,
                 attrs={
                     "title": f"hrlc optical feature stack, {params.sensor} {params.year}",
                     "source": ", ".join(it.id for it in items),

@@ -1,0 +1,329 @@
+"""Writer and reader of the yearly feature stack NetCDF (`features/{year}/features_optical_*_{year}.nc`).
+
+The classifier reads its inputs from one self-describing file per AOI and year (spec §3.2.1 "Feature
+Stacks"): every band, index and annual statistic of :func:`hrlc.chain.features.feature_stack`, with enough
+metadata for any CF-aware tool (GDAL, QGIS, xarray, Panoply, compliance-checker) to place it on the map.
+
+File layout (NetCDF-4/HDF5, CF-1.8, ACDD-1.3)
+---------------------------------------------
+- dims ``period`` (12 months or 4 seasons), ``y``, ``x``; variables ``(period, y, x)`` or ``(y, x)``, float32,
+  ``_FillValue`` NaN, zlib-compressed with shuffle, chunked ``(1, <=512, <=512)``.
+- ``x``/``y``: pixel-centre coordinates from the affine transform (``projection_x_coordinate`` /
+  ``projection_y_coordinate`` in the CRS's unit, normally ``m``; ``longitude``/``latitude`` for a
+  geographic CRS). Only north-up grids (no rotation) are supported.
+- ``crs``: the grid-mapping variable (``pyproj.CRS.to_cf()``, plus ``crs_wkt``, ``spatial_ref`` and GDAL's
+  ``GeoTransform`` so the transform round-trips exactly); every data variable has ``grid_mapping = "crs"``.
+- ``period_label(period)``: string auxiliary coordinate with the period labels (``"01".."12"``,
+  ``"season1".."season4"``). CF requires coordinate variables to be numeric, so the labels are a CF
+  *label* variable (CF §6.1) referenced from each variable's ``coordinates`` attribute; it carries
+  ``month_bounds`` (first and last calendar month of each period, flattened pairs). With ``year`` the file
+  also gets a CF ``time(period)`` coordinate (period middle) with ``time_bnds``.
+- global attributes: ``Conventions = "CF-1.8, ACDD-1.3"``, ``title``, ``summary``, ``institution``,
+  ``source``, ``history``, ``product_version``, ``date_created``, ``geospatial_*`` bounds (WGS 84) and the
+  caller's ``attrs`` (which win over the defaults, except ``Conventions``).
+
+:func:`read_feature_stack` gives back a Dataset with the ``period`` coordinate holding the labels again and
+``crs`` as a coordinate; :func:`grid_of` recovers ``(crs, transform)`` from it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from affine import Affine
+from pyproj import CRS
+from pyproj.transformer import Transformer
+
+from hrlc import __version__
+
+__all__ = ["CONVENTIONS", "GRID_MAPPING", "grid_of", "read_feature_stack", "write_feature_stack"]
+
+CONVENTIONS = "CF-1.8, ACDD-1.3"
+GRID_MAPPING = "crs"
+PERIOD_LABEL = "period_label"
+_CHUNK = 512
+
+_DEFAULT_ATTRS: dict[str, str] = {
+    "title": "ESA CCI HRLC feature stack",
+    "summary": (
+        "Yearly stack of gap-filled surface reflectance composites, normalized-difference indices and their "
+        "annual statistics, input of the ESA CCI High Resolution Land Cover classification."
+    ),
+    "institution": "ESA Climate Change Initiative, High Resolution Land Cover project (CCI HRLC)",
+    "source": "hrlc feature extraction from optical composites",
+    "project": "ESA Climate Change Initiative - High Resolution Land Cover (CCI HRLC)",
+    "keywords": "land cover, surface reflectance, NDVI, time series, Sentinel-2, Landsat",
+    "license": "ESA CCI Data Policy: free and open access",
+    "standard_name_vocabulary": "CF Standard Name Table v93",
+    "naming_authority": "esa.cci.hrlc",
+    "cdm_data_type": "Grid",
+}
+
+
+def _crs_of(crs: str | int | CRS) -> CRS:
+    if isinstance(crs, int):
+        return CRS.from_epsg(crs)
+    return CRS.from_user_input(crs)
+
+
+def _month_bounds(labels: list[str]) -> list[int] | None:
+    """First and last calendar month of each period, flattened; None for unknown labels."""
+    out: list[int] = []
+    for lab in labels:
+        if lab.isdigit() and 1 <= int(lab) <= 12:
+            out += [int(lab), int(lab)]
+        elif lab.startswith("season") and lab[6:].isdigit() and 1 <= int(lab[6:]) <= 4:
+            q = int(lab[6:])
+            out += [3 * q - 2, 3 * q]
+        else:
+            return None
+    return out
+
+
+def _xy_attrs(crs: CRS) -> tuple[dict[str, str], dict[str, str]]:
+    if crs.is_geographic:
+        return (
+            {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"},
+            {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"},
+        )
+    unit = crs.axis_info[0].unit_name if crs.axis_info else "metre"
+    units = "m" if unit in ("metre", "meter") else unit
+    return (
+        {
+            "standard_name": "projection_x_coordinate",
+            "long_name": "x coordinate of projection",
+            "units": units,
+            "axis": "X",
+        },
+        {
+            "standard_name": "projection_y_coordinate",
+            "long_name": "y coordinate of projection",
+            "units": units,
+            "axis": "Y",
+        },
+    )
+
+
+def _geospatial_attrs(crs: CRS, transform: Affine, ny: int, nx: int) -> dict[str, Any]:
+    """ACDD geospatial bounds in WGS 84 (densified edges, so the box contains the whole grid)."""
+    left, top = transform.c, transform.f
+    right, bottom = left + transform.a * nx, top + transform.e * ny
+    try:
+        to_wgs84 = Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
+        west, south, east, north = to_wgs84.transform_bounds(
+            min(left, right), min(top, bottom), max(left, right), max(top, bottom), densify_pts=21
+        )
+    except Exception:  # noqa: BLE001 - a CRS without a WGS 84 path only loses the optional ACDD bounds
+        return {}
+    return {
+        "geospatial_lat_min": float(south),
+        "geospatial_lat_max": float(north),
+        "geospatial_lon_min": float(west),
+        "geospatial_lon_max": float(east),
+        "geospatial_lat_units": "degrees_north",
+        "geospatial_lon_units": "degrees_east",
+        "geospatial_bounds_crs": "EPSG:4326",
+    }
+
+
+def _time_coords(labels: list[str], year: int) -> dict[str, Any]:
+    """CF ``time(period)`` (middle of each period) and ``time_bnds(period, nv)``, days since 1 January."""
+    months = _month_bounds(labels)
+    if months is None:
+        raise ValueError(f"cannot place periods {labels} on the calendar of {year}")
+    start = dt.date(year, 1, 1)
+    bounds = []
+    for first, last in zip(months[::2], months[1::2], strict=True):
+        lo = (dt.date(year, first, 1) - start).days
+        hi = (dt.date(year, last, calendar.monthrange(year, last)[1]) - start).days + 1
+        bounds.append((lo, hi))
+    b = np.array(bounds, dtype=np.float64)
+    units = f"days since {year}-01-01 00:00:00"
+    time = xr.Variable(
+        ("period",),
+        b.mean(axis=1),
+        {
+            "standard_name": "time",
+            "long_name": "middle of the compositing period",
+            "units": units,
+            "calendar": "standard",
+            "bounds": "time_bnds",
+        },
+    )
+    time_bnds = xr.Variable(("period", "nv"), b, {"units": units, "calendar": "standard"})
+    return {"time": time, "time_bnds": time_bnds}  # time -> coordinate; time_bnds -> bounds variable
+
+
+def write_feature_stack(
+    ds: xr.Dataset,
+    path: Path | str,
+    *,
+    crs: str | int | CRS,
+    transform: Affine,
+    attrs: Mapping[str, Any] | None = None,
+    year: int | None = None,
+    engine: str = "netcdf4",
+    complevel: int = 4,
+) -> None:
+    """Write a feature stack (``(period, y, x)`` and ``(y, x)`` float variables) as CF-1.8/ACDD NetCDF-4.
+
+    Args:
+        ds: the stack, e.g. from :func:`hrlc.chain.features.feature_stack`; existing ``x``/``y``
+            coordinates must be the pixel centres of `transform`.
+        path: output file (overwritten). The caller commits it to the lake.
+        crs: EPSG code, ``"EPSG:n"``, WKT or PROJ string.
+        transform: north-up affine transform of the grid (pixel corner convention, as rasterio).
+        attrs: global attributes (title, source, ...) overriding the defaults; ``None`` values are dropped.
+        year: if given, adds CF ``time``/``time_bnds`` coordinates and ACDD ``time_coverage_*``.
+        engine: ``"netcdf4"`` (default) or ``"h5netcdf"`` (needs h5py).
+        complevel: zlib level 1..9.
+    """
+    crs_obj = _crs_of(crs)
+    transform = Affine(*list(transform)[:6])
+    if transform.b != 0 or transform.d != 0:
+        raise ValueError("rotated grids are not supported: the transform must be north-up")
+    ny, nx = int(ds.sizes["y"]), int(ds.sizes["x"])
+    xs = transform.c + transform.a * (np.arange(nx) + 0.5)
+    ys = transform.f + transform.e * (np.arange(ny) + 0.5)
+    for axis, expected, res in (("x", xs, transform.a), ("y", ys, transform.e)):
+        given = ds.coords.get(axis)
+        if (
+            given is not None
+            and np.issubdtype(given.dtype, np.floating)
+            and not np.allclose(given.values, expected, rtol=0, atol=abs(res) * 1e-3)
+        ):
+            raise ValueError(f"{axis} coordinates of the dataset are not the pixel centres of the transform")
+
+    out = ds.drop_vars([v for v in ("x", "y", GRID_MAPPING, "spatial_ref") if v in ds.variables])
+    x_attrs, y_attrs = _xy_attrs(crs_obj)
+    out = out.assign_coords(x=("x", xs, x_attrs), y=("y", ys, y_attrs))
+
+    labels: list[str] = []
+    if "period" in out.dims:
+        labels = [
+            str(v) for v in (ds["period"].values if "period" in ds.coords else range(ds.sizes["period"]))
+        ]
+        out = out.drop_vars("period", errors="ignore")
+        label_attrs: dict[str, Any] = {
+            "long_name": "compositing period",
+            "comment": "01..12 = calendar months; season1..season4 = calendar quarters Jan-Mar, Apr-Jun, "
+            "Jul-Sep, Oct-Dec",
+        }
+        months = _month_bounds(labels)
+        if months is not None:
+            label_attrs["month_bounds"] = np.array(months, dtype=np.int32)
+            label_attrs["month_bounds_comment"] = "first and last calendar month of each period, in pairs"
+        out = out.assign_coords({PERIOD_LABEL: ("period", np.array(labels, dtype=object), label_attrs)})
+        if year is not None:
+            tc = _time_coords(labels, year)
+            out = out.assign_coords(time=tc["time"])
+            out["time_bnds"] = tc["time_bnds"]
+
+    cf = crs_obj.to_cf()
+    wkt = crs_obj.to_wkt()
+    gm_attrs = {
+        **cf,
+        "crs_wkt": cf.get("crs_wkt", wkt),
+        "spatial_ref": cf.get("crs_wkt", wkt),
+        "GeoTransform": " ".join(repr(float(v)) for v in transform.to_gdal()),
+    }
+    out[GRID_MAPPING] = xr.DataArray(np.int32(0), attrs=gm_attrs)
+
+    encoding: dict[str, dict[str, Any]] = {}
+    for name in list(out.data_vars):
+        da = out[name]
+        if not {"y", "x"} <= set(da.dims):  # crs, time_bnds
+            continue
+        if np.issubdtype(da.dtype, np.floating):
+            da = da.astype(np.float32, copy=False)
+        da.attrs = {k: v for k, v in da.attrs.items() if k not in ("_FillValue", "missing_value")}
+        da.attrs["grid_mapping"] = GRID_MAPPING
+        da.encoding = {}
+        out[name] = da
+        chunks = tuple(
+            1 if d == "period" else min(_CHUNK, int(out.sizes[d])) if d in ("y", "x") else int(out.sizes[d])
+            for d in da.dims
+        )
+        enc: dict[str, Any] = {"zlib": True, "complevel": complevel, "shuffle": True}
+        if chunks:
+            enc["chunksizes"] = chunks
+        if np.issubdtype(da.dtype, np.floating):
+            enc["_FillValue"] = np.float32(np.nan)
+            enc["dtype"] = "float32"
+        encoding[str(name)] = enc
+    for name in ("x", "y", "time", "time_bnds"):
+        if name in out.variables:
+            encoding[name] = {"_FillValue": None}
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    global_attrs: dict[str, Any] = {
+        **_DEFAULT_ATTRS,
+        "product_version": __version__,
+        "date_created": now,
+        "history": f"{now} written by hrlc {__version__} (hrlc.products.netcdf.write_feature_stack)",
+        **_geospatial_attrs(crs_obj, transform, ny, nx),
+        "geospatial_x_resolution": f"{abs(transform.a):g} {x_attrs['units']}",
+        "geospatial_y_resolution": f"{abs(transform.e):g} {y_attrs['units']}",
+    }
+    if year is not None:
+        global_attrs["time_coverage_start"] = f"{year}-01-01T00:00:00Z"
+        global_attrs["time_coverage_end"] = f"{year}-12-31T23:59:59Z"
+        global_attrs["time_coverage_duration"] = "P1Y"
+    for key, value in (attrs or {}).items():
+        if value is None:
+            continue
+        if key == "history":
+            global_attrs["history"] = f"{value}\n{global_attrs['history']}"
+        else:
+            global_attrs[key] = value
+    global_attrs["Conventions"] = CONVENTIONS
+    out.attrs = global_attrs
+
+    out.to_netcdf(Path(path), engine=engine, format="NETCDF4", encoding=encoding)  # type: ignore[call-overload]
+
+
+def read_feature_stack(path: Path | str, *, engine: str = "netcdf4") -> xr.Dataset:
+    """Open a feature stack written by :func:`write_feature_stack` (lazily; ``.load()`` to read it all).
+
+    The ``period`` coordinate holds the labels again (``"01"``, ``"season2"``); ``crs`` (and ``time_bnds``)
+    are coordinates, so every data variable is a feature. Use :func:`grid_of` for the CRS and transform.
+    """
+    ds = xr.open_dataset(Path(path), engine=engine, decode_coords="all")
+    if PERIOD_LABEL in ds.coords:
+        labels = [str(v) for v in ds[PERIOD_LABEL].values]
+        ds = ds.drop_vars(PERIOD_LABEL).assign_coords(period=("period", labels, ds[PERIOD_LABEL].attrs))
+    if GRID_MAPPING in ds.data_vars:
+        ds = ds.set_coords(GRID_MAPPING)
+    return ds
+
+
+def grid_of(ds: xr.Dataset) -> tuple[str, Affine]:
+    """``(crs, transform)`` of a feature stack: ``"EPSG:n"`` when the CRS is an EPSG one, else WKT.
+
+    The transform comes from the grid mapping's ``GeoTransform`` if present, else from the ``x``/``y``
+    pixel centres (which need at least 2 pixels on each axis).
+    """
+    if GRID_MAPPING not in ds.variables:
+        raise ValueError(f"dataset has no {GRID_MAPPING!r} grid-mapping variable")
+    gm = ds[GRID_MAPPING].attrs
+    wkt = gm.get("crs_wkt") or gm.get("spatial_ref")
+    if not wkt:
+        raise ValueError("grid-mapping variable has neither crs_wkt nor spatial_ref")
+    crs = CRS.from_wkt(wkt)
+    epsg = crs.to_epsg(min_confidence=100)
+    crs_str = f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+    if "GeoTransform" in gm:
+        transform = Affine.from_gdal(*(float(v) for v in str(gm["GeoTransform"]).split()))
+    else:
+        xs, ys = ds["x"].values, ds["y"].values
+        if len(xs) < 2 or len(ys) < 2:
+            raise ValueError("cannot derive the transform from fewer than 2 pixels without GeoTransform")
+        dx, dy = float(xs[1] - xs[0]), float(ys[1] - ys[0])
+        transform = Affine(dx, 0.0, float(xs[0]) - dx / 2, 0.0, dy, float(ys[0]) - dy / 2)
+    return crs_str, transform

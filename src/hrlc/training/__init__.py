@@ -1,0 +1,1 @@
+"""Training data of the land-cover classification: reading, validating and sampling training files."""

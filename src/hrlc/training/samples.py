@@ -1,0 +1,276 @@
+"""Training samples from files: read and validate point/polygon training sets, sample a feature cube.
+
+The classification step learns from photo-interpreted or map-agreement samples (spec §3.4.2.1): points
+and polygons labelled with HRLC class codes, delivered as GeoPackage, GeoJSON or Shapefile. A bad training
+file is the most common reason for a wrong map, so :func:`read_training` refuses what it cannot use with
+one clear line (:class:`TrainingDataError`) instead of training on it: no CRS, no features, no class
+column, codes outside the HRLC legend, lines or other geometries.
+
+Conventions
+-----------
+- Class codes are the HRLC legend's (:data:`hrlc.legend.CODES`; 0 = nodata is not a class).
+- A *group* is the index (0-based row position) of the source geometry in the GeoDataFrame returned by
+  :func:`read_training`: all pixels of one polygon share a group, so held-out samples (:func:`split_holdout`)
+  and cross-validation folds never split a polygon between training and test.
+- Pixels: ``rowcol`` are ``(row, col)`` of the feature cube's grid; a pixel belongs to a polygon when its
+  centre is inside (``rasterio.features.rasterize``, ``all_touched=False``); a polygon smaller than a pixel
+  that covers no pixel centre contributes the pixel under its representative point, so no sample is lost.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from affine import Affine
+from rasterio import features as rio_features
+
+from hrlc import legend
+
+__all__ = [
+    "CLASS_COLUMNS",
+    "TrainingDataError",
+    "extract_samples",
+    "read_training",
+    "split_holdout",
+]
+
+#: class columns recognised, in order of preference (case-insensitive)
+CLASS_COLUMNS: tuple[str, ...] = ("class_code", "class", "label", "lc_class", "code")
+
+_POINTS = {"Point", "MultiPoint"}
+_POLYGONS = {"Polygon", "MultiPolygon"}
+
+
+class TrainingDataError(ValueError):
+    """A training file that cannot be used, with a one-line reason naming the file."""
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path and not path.startswith("/vsi")
+
+
+def read_training(path: Path | str, *, class_column: str | None = None) -> gpd.GeoDataFrame:
+    """Read and validate a training file (GeoPackage, GeoJSON, Shapefile; anything OGR reads).
+
+    Returns a GeoDataFrame with columns ``class_code`` (int64), ``geometry`` (points/polygons, the file's
+    CRS) and ``sample_id`` (the file's ``sample_id`` column if it has one, else the 0-based feature number
+    in the file), indexed 0..n-1. Features with a null or empty geometry are dropped with a warning.
+
+    Raises:
+        TrainingDataError: missing/unreadable file, no features, no CRS, no class column, null or
+            non-integer class values, class codes outside the HRLC legend, geometries other than
+            points and polygons.
+    """
+    name = str(path)
+    if _is_local(name) and not Path(name).exists():
+        raise TrainingDataError(f"training file {name} does not exist")
+    try:
+        gdf = gpd.read_file(name, engine="pyogrio")
+    except Exception as e:  # noqa: BLE001 - pyogrio/GDAL raise several types; one line for the user
+        raise TrainingDataError(f"cannot read training file {name}: {e}") from e
+    if len(gdf) == 0:
+        raise TrainingDataError(f"training file {name} has no features")
+    if gdf.crs is None:
+        raise TrainingDataError(f"training file {name} has no CRS")
+
+    column = _class_column(gdf, name, class_column)
+    sample_ids = (
+        gdf["sample_id"] if "sample_id" in gdf.columns else pd.Series(np.arange(len(gdf)), index=gdf.index)
+    )
+
+    bad_geom = gdf.geometry.isna() | gdf.geometry.is_empty
+    if bad_geom.all():
+        raise TrainingDataError(f"training file {name} has no feature with a geometry")
+    if bad_geom.any():
+        warnings.warn(
+            f"dropped {int(bad_geom.sum())} feature(s) with null or empty geometry from {name}",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    keep = ~bad_geom
+    types = set(gdf.geometry[keep].geom_type)
+    other = sorted(types - _POINTS - _POLYGONS)
+    if other:
+        raise TrainingDataError(
+            f"training file {name} has unsupported geometry types {other}: only points and polygons"
+        )
+
+    raw = gdf.loc[keep, column]
+    if raw.isna().any():
+        raise TrainingDataError(
+            f"{int(raw.isna().sum())} feature(s) of {name} have no class code in {column!r}"
+        )
+    codes = pd.to_numeric(raw, errors="coerce")
+    not_int = codes.isna() | (codes != np.round(codes))
+    if not_int.any():
+        examples = sorted({str(v) for v in raw[not_int]})[:5]
+        raise TrainingDataError(f"non-integer class codes {examples} in column {column!r} of {name}")
+    codes = codes.astype(np.int64)
+    unknown = legend.unknown_codes(codes.unique())
+    if unknown:
+        valid = ", ".join(str(c) for c in legend.CODES)
+        raise TrainingDataError(f"unknown class codes {unknown} in {name}; valid codes: {valid}")
+
+    return gpd.GeoDataFrame(
+        {"class_code": codes.to_numpy(), "sample_id": sample_ids[keep].to_numpy()},
+        geometry=gdf.geometry[keep].to_numpy(),
+        crs=gdf.crs,
+    )
+
+
+def _class_column(gdf: gpd.GeoDataFrame, name: str, class_column: str | None) -> str:
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    if class_column is not None:
+        if class_column not in columns:
+            raise TrainingDataError(
+                f"training file {name} has no column {class_column!r}; columns: {columns}"
+            )
+        return class_column
+    lower = {c.lower(): c for c in columns}
+    for candidate in CLASS_COLUMNS:
+        if candidate in lower:
+            return lower[candidate]
+    raise TrainingDataError(
+        f"training file {name} has no class column (one of {list(CLASS_COLUMNS)}); columns: {columns}"
+    )
+
+
+def _rowcol(transform: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) int64 of the pixels containing the points (x, y) (floor: edges belong to the next pixel)."""
+    inv = ~transform
+    cols = inv.a * x + inv.b * y + inv.c
+    rows = inv.d * x + inv.e * y + inv.f
+    return np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
+
+
+def extract_samples(
+    training: gpd.GeoDataFrame,
+    features: np.ndarray,
+    *,
+    crs: Any,
+    transform: Affine,
+    max_pixels_per_polygon: int = 200,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sample the feature cube at the training geometries.
+
+    Geometries are reprojected to `crs`. A point gives the pixel under it (one sample per point of a
+    multipoint); a polygon gives the pixels whose centre it contains, at most `max_pixels_per_polygon` of
+    them drawn at random (seeded). Samples outside the grid or whose features are all NaN are dropped.
+    Where polygons overlap, a pixel belongs to the later one (rasterisation order).
+
+    Args:
+        training: from :func:`read_training` (columns ``class_code``, ``geometry``).
+        features: ``(n_features, y, x)`` cube (from :func:`hrlc.chain.features.to_matrix`).
+        crs: the grid's CRS (anything pyproj understands); transform: its affine transform.
+
+    Returns:
+        ``X (n, n_features)`` float32, ``y (n,)`` int64 class codes, ``group (n,)`` int64 index of the
+        source geometry in `training` (row position), ``rowcol (n, 2)`` int64; ordered by group, then pixel.
+    """
+    if features.ndim != 3:
+        raise ValueError(f"features must be (n_features, y, x), got shape {features.shape}")
+    if max_pixels_per_polygon < 1:
+        raise ValueError("max_pixels_per_polygon must be >= 1")
+    _, ny, nx = features.shape
+    transform = Affine(*list(transform)[:6])
+    gdf = training.to_crs(crs) if training.crs is not None else training
+    geoms = gdf.geometry.to_numpy()
+    codes = gdf["class_code"].to_numpy().astype(np.int64)
+    types = np.array([g.geom_type if g is not None else "" for g in geoms])
+
+    groups: list[np.ndarray] = []
+    pixels: list[np.ndarray] = []  # flat pixel index = row * nx + col
+
+    # points: the pixel under each point
+    pt_idx = np.flatnonzero(np.isin(types, list(_POINTS)))
+    if pt_idx.size:
+        parts = gpd.GeoSeries(geoms[pt_idx]).explode(index_parts=False)
+        src = pt_idx[parts.index.to_numpy()]
+        rows, cols = _rowcol(transform, parts.x.to_numpy(), parts.y.to_numpy())
+        inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+        groups.append(src[inside])
+        pixels.append(rows[inside] * nx + cols[inside])
+
+    # polygons: pixel centres inside, at most N per polygon
+    pg_idx = np.flatnonzero(np.isin(types, list(_POLYGONS)))
+    if pg_idx.size:
+        burned = rio_features.rasterize(
+            ((geoms[i], k + 1) for k, i in enumerate(pg_idx)),
+            out_shape=(ny, nx),
+            transform=transform,
+            fill=0,
+            all_touched=False,
+            dtype=np.int32 if pg_idx.size < 2**31 - 1 else np.int64,
+        )
+        flat = np.flatnonzero(burned)
+        label = burned.reshape(-1)[flat].astype(np.int64) - 1  # position in pg_idx
+        rng = np.random.default_rng(seed)
+        order = np.lexsort((rng.random(flat.size), label))  # by polygon, random within
+        label, flat = label[order], flat[order]
+        starts = np.searchsorted(label, label, side="left")
+        take = (np.arange(label.size) - starts) < max_pixels_per_polygon
+        label, flat = label[take], flat[take]
+        groups.append(pg_idx[label])
+        pixels.append(flat)
+        # polygons covering no pixel centre (smaller than a pixel, or slivers): their representative point
+        covered = np.zeros(pg_idx.size, dtype=bool)
+        covered[np.unique(label)] = True
+        for k in np.flatnonzero(~covered):
+            p = geoms[pg_idx[k]].representative_point()
+            rr, cc = _rowcol(transform, np.array([p.x]), np.array([p.y]))
+            r, c = int(rr[0]), int(cc[0])
+            if 0 <= r < ny and 0 <= c < nx:
+                groups.append(np.array([pg_idx[k]], dtype=np.int64))
+                pixels.append(np.array([r * nx + c], dtype=np.int64))
+
+    if groups:
+        group = np.concatenate(groups).astype(np.int64)
+        pix = np.concatenate(pixels).astype(np.int64)
+    else:
+        group = pix = np.zeros(0, dtype=np.int64)
+    order = np.lexsort((pix, group))
+    group, pix = group[order], pix[order]
+
+    X = features.reshape(features.shape[0], -1)[:, pix].T.astype(np.float32, copy=False)
+    ok = ~np.all(np.isnan(X), axis=1) if X.shape[1] else np.ones(X.shape[0], dtype=bool)
+    X, group, pix = np.ascontiguousarray(X[ok]), group[ok], pix[ok]
+    rowcol = np.stack([pix // nx, pix % nx], axis=1).astype(np.int64)
+    return X, codes[group], group, rowcol
+
+
+def split_holdout(groups: np.ndarray, y: np.ndarray, *, fraction: float = 0.3, seed: int = 0) -> np.ndarray:
+    """Boolean mask of held-out samples: whole groups, about `fraction` of the groups of each class.
+
+    Each group is assigned its majority class; for every class, ``round(fraction * n_groups)`` of its
+    groups (at least 1 when the class has 2 or more groups, none when it has only 1, so every class keeps
+    training data) are drawn at random (seeded) and held out. No group is on both sides.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    groups = np.asarray(groups)
+    y = np.asarray(y)
+    if groups.shape != y.shape:
+        raise ValueError("groups and y differ in shape")
+    if groups.size == 0:
+        return np.zeros(0, dtype=bool)
+    uniq, ginv = np.unique(groups, return_inverse=True)
+    classes, cinv = np.unique(y, return_inverse=True)
+    counts = np.zeros((uniq.size, classes.size), dtype=np.int64)
+    np.add.at(counts, (ginv, cinv), 1)
+    group_class = np.argmax(counts, axis=1)  # majority class (lowest code on ties)
+    rng = np.random.default_rng(seed)
+    held = np.zeros(uniq.size, dtype=bool)
+    for c in range(classes.size):
+        members = np.flatnonzero(group_class == c)
+        if members.size < 2:
+            continue
+        k = min(members.size - 1, max(1, int(round(fraction * members.size))))
+        held[rng.choice(members, size=k, replace=False)] = True
+    return held[ginv]

@@ -1,0 +1,113 @@
+"""Feature stack NetCDF: CF-1.8/ACDD metadata and a lossless round trip (`hrlc.products.netcdf`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+from affine import Affine
+from pyproj import CRS
+
+from hrlc.chain import features
+from hrlc.products.netcdf import grid_of, read_feature_stack, write_feature_stack
+
+TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5100000.0)
+
+
+def stack(periods: list[str]) -> xr.Dataset:
+    rng = np.random.default_rng(1)
+    comp = xr.Dataset(
+        {
+            b: (("period", "y", "x"), rng.uniform(0, 0.5, (len(periods), 5, 7)).astype(np.float32))
+            for b in ("blue", "green", "red", "nir", "swir16", "swir22")
+        },
+        coords={"period": periods},
+    )
+    comp["red"][0, 0, 0] = np.nan
+    comp["red"][:, 1, 1] = np.nan  # stays NaN after filling
+    return features.feature_stack(comp)
+
+
+@pytest.mark.parametrize("periods", [[f"{m:02d}" for m in range(1, 13)], [f"season{q}" for q in range(1, 5)]])
+def test_round_trip(tmp_path: Path, periods: list[str]) -> None:
+    ds = stack(periods)
+    path = tmp_path / "features.nc"
+    write_feature_stack(
+        ds, path, crs="EPSG:32633", transform=TRANSFORM, attrs={"title": "test stack"}, year=2021
+    )
+    back = read_feature_stack(path).load()
+    assert list(back.period.values) == periods
+    m0, n0 = features.to_matrix(ds)
+    m1, n1 = features.to_matrix(back)
+    assert n0 == n1
+    np.testing.assert_array_equal(m0, m1)  # float32 exact, NaN preserved
+    assert np.isnan(back.red.values[:, 1, 1]).all()
+    crs, transform = grid_of(back)
+    assert crs == "EPSG:32633" and transform == TRANSFORM
+    np.testing.assert_allclose(back.x.values[:2], [500005.0, 500015.0])
+    np.testing.assert_allclose(back.y.values[:2], [5099995.0, 5099985.0])
+    assert back.attrs["title"] == "test stack"
+    back.close()
+
+
+def test_cf_and_acdd_attributes(tmp_path: Path) -> None:
+    path = tmp_path / "features.nc"
+    write_feature_stack(
+        stack([f"season{q}" for q in range(1, 5)]),
+        path,
+        crs=32633,
+        transform=TRANSFORM,
+        attrs={"source": "unit test", "history": "made by a test"},
+        year=2018,
+    )
+    with netCDF4.Dataset(path) as nc:
+        g = {k: nc.getncattr(k) for k in nc.ncattrs()}
+        assert g["Conventions"] == "CF-1.8, ACDD-1.3"
+        for key in (
+            "title",
+            "institution",
+            "source",
+            "history",
+            "product_version",
+            "date_created",
+            "summary",
+            "geospatial_lat_min",
+            "geospatial_lon_max",
+            "time_coverage_start",
+        ):
+            assert key in g, key
+        assert g["source"] == "unit test" and g["history"].startswith("made by a test\n")
+        assert 45 < g["geospatial_lat_min"] < g["geospatial_lat_max"] < 47
+        red = nc["red"]
+        assert red.grid_mapping == "crs" and red.units == "1"
+        assert red.standard_name == "surface_bidirectional_reflectance"
+        assert "period_label" in red.coordinates
+        assert red.filters()["zlib"] and red.chunking() == [1, 5, 7] and np.isnan(red._FillValue)
+        assert nc["ndvi"].units == "1" and not hasattr(nc["ndvi"], "standard_name")
+        assert nc["ndvi_max"].dimensions == ("y", "x")
+        assert nc["x"].standard_name == "projection_x_coordinate" and nc["x"].units == "m"
+        assert nc["y"].standard_name == "projection_y_coordinate"
+        crs = nc["crs"]
+        assert crs.grid_mapping_name == "transverse_mercator"
+        assert CRS.from_wkt(crs.crs_wkt).to_epsg() == 32633 and crs.spatial_ref == crs.crs_wkt
+        assert crs.GeoTransform.split() == ["500000.0", "10.0", "0.0", "5100000.0", "0.0", "-10.0"]
+        assert list(nc["period_label"].month_bounds) == [1, 3, 4, 6, 7, 9, 10, 12]
+        assert nc["time"].bounds == "time_bnds" and nc["time"].units == "days since 2018-01-01 00:00:00"
+        np.testing.assert_allclose(nc["time_bnds"][0], [0, 90])  # Jan-Mar 2018: 90 days
+
+
+def test_geographic_crs_and_wrong_coordinates(tmp_path: Path) -> None:
+    ds = stack(["01", "02"])
+    t = Affine(0.001, 0, 14.0, 0, -0.001, 46.0)
+    write_feature_stack(ds, tmp_path / "geo.nc", crs="EPSG:4326", transform=t, attrs={})
+    with netCDF4.Dataset(tmp_path / "geo.nc") as nc:
+        assert nc["x"].standard_name == "longitude" and nc["y"].units == "degrees_north"
+    back = read_feature_stack(tmp_path / "geo.nc")
+    assert grid_of(back) == ("EPSG:4326", t)
+    back.close()
+    shifted = ds.assign_coords(x=np.arange(7) * 10.0, y=np.arange(5) * 10.0)
+    with pytest.raises(ValueError, match="pixel centres"):
+        write_feature_stack(shifted, tmp_path / "bad.nc", crs=32633, transform=TRANSFORM, attrs={})

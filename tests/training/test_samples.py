@@ -1,0 +1,173 @@
+"""Training files: validation with clear errors, sampling of the feature cube, grouped hold-out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
+
+from hrlc.training.samples import TrainingDataError, extract_samples, read_training, split_holdout
+
+# 10 m grid, 12 x 10 pixels, upper-left corner (500000, 5000120) in UTM 33N
+TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5000120.0)
+CRS = "EPSG:32633"
+
+
+def write(tmp_path: Path, name: str, gdf: gpd.GeoDataFrame) -> Path:
+    path = tmp_path / name
+    gdf.to_file(path, engine="pyogrio")
+    return path
+
+
+def centre(row: int, col: int) -> Point:
+    return Point(500000.0 + 10 * col + 5, 5000120.0 - 10 * row - 5)
+
+
+def test_unknown_codes_are_named(tmp_path: Path) -> None:
+    gdf = gpd.GeoDataFrame({"label": [10, 7, 99, 7]}, geometry=[centre(0, i) for i in range(4)], crs=CRS)
+    path = write(tmp_path, "t.geojson", gdf)
+    with pytest.raises(
+        TrainingDataError, match=r"unknown class codes \[7, 99\] in .*t.geojson; valid codes: 10, 20"
+    ):
+        read_training(path)
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_no_crs_empty_missing_column_and_lines_are_refused(tmp_path: Path) -> None:
+    no_crs = write(tmp_path, "nocrs.gpkg", gpd.GeoDataFrame({"class": [10]}, geometry=[centre(0, 0)]))
+    with pytest.raises(TrainingDataError, match=r"training file .*nocrs.gpkg has no CRS"):
+        read_training(no_crs)
+    no_col = write(
+        tmp_path, "nocol.gpkg", gpd.GeoDataFrame({"name": ["a"]}, geometry=[centre(0, 0)], crs=CRS)
+    )
+    with pytest.raises(TrainingDataError, match="no class column"):
+        read_training(no_col)
+    lines = write(
+        tmp_path,
+        "lines.gpkg",
+        gpd.GeoDataFrame(
+            {"code": [10, 20]},
+            geometry=[centre(0, 0), LineString([(500000, 5000000), (500050, 5000050)])],
+            crs=CRS,
+        ),
+    )
+    with pytest.raises(TrainingDataError, match=r"unsupported geometry types \['LineString'\]"):
+        read_training(lines)
+    with pytest.raises(TrainingDataError, match="does not exist"):
+        read_training(tmp_path / "missing.gpkg")
+    empty = write(tmp_path, "empty.gpkg", gpd.GeoDataFrame({"class": []}, geometry=[], crs=CRS))
+    with pytest.raises(TrainingDataError, match="has no features"):
+        read_training(empty)
+    text = write(
+        tmp_path, "text.gpkg", gpd.GeoDataFrame({"class": ["forest"]}, geometry=[centre(0, 0)], crs=CRS)
+    )
+    with pytest.raises(TrainingDataError, match="non-integer class codes"):
+        read_training(text)
+
+
+def test_reads_and_drops_null_geometries(tmp_path: Path) -> None:
+    gdf = gpd.GeoDataFrame(
+        {"LC_Class": [10, 80, 142], "other": [1, 2, 3]},
+        geometry=[centre(0, 0), None, box(500000, 5000000, 500020, 5000020)],
+        crs=CRS,
+    )
+    path = write(tmp_path, "t.gpkg", gdf)
+    with pytest.warns(UserWarning, match="dropped 1 feature"):
+        out = read_training(path)
+    assert list(out.columns) == ["class_code", "sample_id", "geometry"]
+    assert out["class_code"].tolist() == [10, 142] and out["sample_id"].tolist() == [0, 2]
+    assert out["class_code"].dtype == np.int64 and out.crs == CRS
+    with pytest.raises(TrainingDataError, match="no column 'klass'"):
+        read_training(path, class_column="klass")
+
+
+def test_explicit_column_is_validated_too(tmp_path: Path) -> None:
+    gdf = gpd.GeoDataFrame({"class": [10], "other": [3]}, geometry=[centre(0, 0)], crs=CRS)
+    path = write(tmp_path, "t.gpkg", gdf)
+    with pytest.raises(TrainingDataError, match=r"unknown class codes \[3\]"):
+        read_training(path, class_column="other")
+
+
+def feature_cube(nf: int = 3, ny: int = 12, nx: int = 10) -> np.ndarray:
+    """Feature f of pixel (r, c) = 1000 f + 10 r + c, so a sample tells where it came from."""
+    f, r, c = np.meshgrid(np.arange(nf), np.arange(ny), np.arange(nx), indexing="ij")
+    return (1000 * f + 10 * r + c).astype(np.float32)
+
+
+def test_points_sample_the_pixel_under_them_and_polygons_their_pixels(tmp_path: Path) -> None:
+    # polygon over pixel centres rows 2..3, cols 4..6 (edges between centres)
+    poly = box(500000 + 41, 5000120 - 39, 500000 + 69, 5000120 - 18)
+    tiny = box(500000 + 81, 5000120 - 109, 500000 + 84, 5000120 - 106)  # inside pixel (10, 8), no centre
+    gdf = gpd.GeoDataFrame(
+        {"class_code": [10, 80, 30, 142, 20]},
+        geometry=[
+            Point(500000 + 23, 5000120 - 57),  # pixel (5, 2)
+            poly,
+            MultiPoint([(500000 + 1, 5000120 - 1), (500000 + 99, 5000120 - 119)]),  # (0, 0) and (11, 9)
+            Point(400000, 5000000),  # outside the grid
+            tiny,
+        ],
+        crs=CRS,
+    )
+    training = read_training(write(tmp_path, "mixed.gpkg", gdf))
+    X, y, group, rowcol = extract_samples(training, feature_cube(), crs=CRS, transform=TRANSFORM)
+    got = {(int(g), int(r), int(c)) for g, (r, c) in zip(group, rowcol, strict=True)}
+    expected = {(0, 5, 2), (2, 0, 0), (2, 11, 9), (4, 10, 8)} | {(1, r, c) for r in (2, 3) for c in (4, 5, 6)}
+    assert got == expected
+    assert X.dtype == np.float32 and X.shape == (len(expected), 3)
+    np.testing.assert_array_equal(X[:, 0], 10 * rowcol[:, 0] + rowcol[:, 1])
+    np.testing.assert_array_equal(X[:, 2], 2000 + 10 * rowcol[:, 0] + rowcol[:, 1])
+    np.testing.assert_array_equal(y, training["class_code"].to_numpy()[group])
+    assert list(group) == sorted(group)
+
+
+def test_reprojects_caps_pixels_per_polygon_and_drops_nan(tmp_path: Path) -> None:
+    big = box(500000, 5000000, 500100, 5000120)  # the whole grid: 120 pixels
+    gdf = gpd.GeoDataFrame({"class": [70, 120]}, geometry=[big, centre(0, 0)], crs=CRS).to_crs(4326)
+    training = read_training(write(tmp_path, "wgs84.geojson", gdf))
+    cube = feature_cube()
+    cube[:, 0, 0] = np.nan  # the point's pixel has no observation
+    X, y, group, rowcol = extract_samples(
+        training, cube, crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=25, seed=1
+    )
+    assert (group == 0).sum() == 25 and 1 not in group  # capped; NaN pixel dropped
+    assert len({tuple(rc) for rc in rowcol}) == 25
+    again = extract_samples(training, cube, crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=25, seed=1)
+    np.testing.assert_array_equal(again[3], rowcol)  # seeded
+    other = extract_samples(training, cube, crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=25, seed=2)
+    assert not np.array_equal(other[3], rowcol)
+
+
+def test_overlapping_polygons_and_holes() -> None:
+    outer = Polygon(
+        [(500000, 5000000), (500100, 5000000), (500100, 5000120), (500000, 5000120)],
+        holes=[[(500020, 5000020), (500080, 5000020), (500080, 5000100), (500020, 5000100)]],
+    )
+    gdf = gpd.GeoDataFrame(
+        {"class_code": [10, 20]}, geometry=[outer, box(500000, 5000100, 500020, 5000120)], crs=CRS
+    )
+    _, _, group, rowcol = extract_samples(
+        gdf, feature_cube(), crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=1000
+    )
+    assert (group == 0).sum() == 120 - 48 - 4  # ring minus the later square
+    assert {tuple(rc) for rc in rowcol[group == 1]} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert not any(2 <= r < 10 and 2 <= c < 8 for r, c in rowcol)  # nothing from the hole
+
+
+def test_holdout_never_shares_groups_and_is_stratified() -> None:
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), rng.integers(1, 30, 40))
+    group_class = np.array([10, 20, 30, 80] * 10)
+    y = group_class[groups]
+    held = split_holdout(groups, y, fraction=0.3, seed=0)
+    assert not set(groups[held]) & set(groups[~held])
+    for c in (10, 20, 30, 80):
+        assert len(set(groups[held & (y == c)])) == 3  # round(0.3 * 10) groups of each class
+    np.testing.assert_array_equal(held, split_holdout(groups, y, fraction=0.3, seed=0))
+    # a class with a single group keeps it for training
+    single = split_holdout(np.array([0, 0, 1, 2]), np.array([10, 10, 20, 20]), fraction=0.5)
+    assert not single[:2].any() and single[2:].sum() == 1
