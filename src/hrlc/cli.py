@@ -76,16 +76,28 @@ def parse_aoi(aoi: str, aoi_crs: str = "EPSG:4326") -> tuple[tuple[float, float,
 
 @app.command()
 def run(
-    aoi: Annotated[str, typer.Option(help="AOI: 'left,bottom,right,top' in lon/lat (or --aoi-crs), or a GeoJSON file")],
+    aoi: Annotated[
+        str, typer.Option(help="AOI: 'left,bottom,right,top' in lon/lat (or --aoi-crs), or a GeoJSON file")
+    ],
     year: Annotated[int, typer.Option(help="Year to map")],
-    source: Annotated[str, typer.Option(help="STAC API URL, or path of a static catalog.json / item collection")],
-    training: Annotated[Path, typer.Option(help="Training samples (GeoPackage/GeoJSON/Shapefile) with HRLC codes")],
-    workdir: Annotated[Path, typer.Option(help="Working folder; the Data Lake is DIR/lake unless HRLC_STORE is set")],
-    sensor: Annotated[Optional[str], typer.Option(help="sentinel2 or landsat; default: Landsat before 2020")] = None,  # noqa: UP045
+    source: Annotated[
+        str, typer.Option(help="STAC API URL, or path of a static catalog.json / item collection")
+    ],
+    training: Annotated[
+        Path, typer.Option(help="Training samples (GeoPackage/GeoJSON/Shapefile) with HRLC codes")
+    ],
+    workdir: Annotated[
+        Path, typer.Option(help="Working folder; the Data Lake is DIR/lake unless HRLC_STORE is set")
+    ],
+    sensor: Annotated[
+        str | None, typer.Option(help="sentinel2 or landsat; default: Landsat before 2020")
+    ] = None,  # noqa: UP045
     aoi_crs: Annotated[str, typer.Option(help="CRS of a numeric --aoi")] = "EPSG:4326",
     crs: Annotated[Optional[str], typer.Option(help="Output CRS; default: UTM zone of the AOI")] = None,  # noqa: UP045
     resolution: Annotated[Optional[float], typer.Option(help="Output pixel size in metres")] = None,  # noqa: UP045
-    composite: Annotated[str, typer.Option(help="Compositing: median or bap (best available pixel)")] = "median",
+    composite: Annotated[
+        str, typer.Option(help="Compositing: median or bap (best available pixel)")
+    ] = "median",
     classifier: Annotated[str, typer.Option(help="lightgbm or rf (random forest)")] = "lightgbm",
     resume: Annotated[bool, typer.Option(help="Skip tasks whose outputs already exist")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens")] = False,
@@ -106,9 +118,16 @@ def run(
             raise InputError(f"training file {training} does not exist")
         read_training(training)  # validate at the edge: CRS, geometry types, class codes
         dag = land_cover_dag(
-            bbox=bbox, bbox_crs=bbox_crs, crs=crs,
-            resolution=resolution, year=year, source=source, training=str(training.resolve()),
-            sensor=sensor, composite_method=composite, classifier=classifier,
+            bbox=bbox,
+            bbox_crs=bbox_crs,
+            crs=crs,
+            resolution=resolution,
+            year=year,
+            source=source,
+            training=str(training.resolve()),
+            sensor=sensor,
+            composite_method=composite,
+            classifier=classifier,
         )
         workdir.mkdir(parents=True, exist_ok=True)
         store = lake_for(workdir)
@@ -123,9 +142,9 @@ def run(
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Folder for the synthetic repository, the lake and the report")] = Path(
-        "hrlc-demo"
-    ),
+    workdir: Annotated[
+        Path, typer.Option(help="Folder for the synthetic repository, the lake and the report")
+    ] = Path("hrlc-demo"),
     size: Annotated[int, typer.Option(min=64, max=8192, help="Grid size in pixels (10 m)")] = 1024,
     year: Annotated[int, typer.Option(help="Year of the synthetic Sentinel-2 scenes")] = 2021,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic repository")] = 42,

@@ -38,7 +38,12 @@ def lake_for(workdir: Path) -> Store:
 
 
 def run_demo(
-    workdir: Path, *, size: int = 1024, year: int = 2021, seed: int = 42, classifier: str = "lightgbm",
+    workdir: Path,
+    *,
+    size: int = 1024,
+    year: int = 2021,
+    seed: int = 42,
+    classifier: str = "lightgbm",
     console: Console | None = None,
 ) -> dict[str, Any]:
     console = console or Console(stderr=True)
@@ -58,9 +63,16 @@ def run_demo(
     res = repo.transform.a
     bbox = (left, top - res * repo.size, left + res * repo.size, top)
     dag = land_cover_dag(
-        bbox=bbox, bbox_crs=f"EPSG:{repo.epsg}", crs=f"EPSG:{repo.epsg}", resolution=res, year=year,
-        source=str(repo.catalog), training=str(repo.training_points), sensor="sentinel2",
-        classifier=classifier, seed=seed,
+        bbox=bbox,
+        bbox_crs=f"EPSG:{repo.epsg}",
+        crs=f"EPSG:{repo.epsg}",
+        resolution=res,
+        year=year,
+        source=str(repo.catalog),
+        training=str(repo.training_points),
+        sensor="sentinel2",
+        classifier=classifier,
+        seed=seed,
     )
     result = InProcessRunner(store, catalog, console=console).run(dag)
 

@@ -52,20 +52,55 @@ CODES: tuple[int, ...] = tuple(c for c in CLASSES if c != NODATA)
 
 # eo-learn TestEOPatch LULC (GLC30-style) -> HRLC. 7 tundra has no HRLC leaf; mapped to 110 (lichens and mosses).
 EOLEARN_LULC_TO_HRLC: dict[int, int] = {
-    0: 0, 1: 80, 2: 30, 3: 70, 4: 60, 5: 142, 6: 100, 7: 110, 8: 130, 9: 120, 10: 150,
+    0: 0,
+    1: 80,
+    2: 30,
+    3: 70,
+    4: 60,
+    5: 142,
+    6: 100,
+    7: 110,
+    8: 130,
+    9: 120,
+    10: 150,
 }
 
 # ESA WorldCover 2020/2021 -> HRLC (tree cover is mapped to the generic deciduous broadleaf class; shrub to
 # deciduous shrub: WorldCover does not separate leaf type or phenology).
 WORLDCOVER_TO_HRLC: dict[int, int] = {
-    0: 0, 10: 30, 20: 60, 30: 70, 40: 80, 50: 130, 60: 120, 70: 150, 80: 142, 90: 100, 95: 90, 100: 110,
+    0: 0,
+    10: 30,
+    20: 60,
+    30: 70,
+    40: 80,
+    50: 130,
+    60: 120,
+    70: 150,
+    80: 142,
+    90: 100,
+    95: 90,
+    100: 110,
 }
 
 # HRLC -> coarse groups used in agreement reports with legends that lack leaf type / seasonality.
 HRLC_TO_GROUP: dict[int, str] = {
-    10: "tree", 20: "tree", 30: "tree", 40: "tree", 50: "shrub", 60: "shrub", 70: "grass", 80: "crop",
-    90: "wetland", 100: "wetland", 110: "moss_lichen", 120: "bare", 130: "built", 140: "water",
-    141: "water", 142: "water", 150: "snow_ice",
+    10: "tree",
+    20: "tree",
+    30: "tree",
+    40: "tree",
+    50: "shrub",
+    60: "shrub",
+    70: "grass",
+    80: "crop",
+    90: "wetland",
+    100: "wetland",
+    110: "moss_lichen",
+    120: "bare",
+    130: "built",
+    140: "water",
+    141: "water",
+    142: "water",
+    150: "snow_ice",
 }
 
 

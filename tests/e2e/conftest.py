@@ -35,7 +35,9 @@ def utm_bbox(repo: sample.SampleRepository) -> tuple[float, float, float, float]
 
 @pytest.fixture(scope="session")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> sample.SampleRepository:
-    return sample.generate(tmp_path_factory.mktemp("external"), size=SIZE, year=YEAR, landsat_year=LANDSAT_YEAR)
+    return sample.generate(
+        tmp_path_factory.mktemp("external"), size=SIZE, year=YEAR, landsat_year=LANDSAT_YEAR
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +46,14 @@ def chain(repo: sample.SampleRepository, tmp_path_factory: pytest.TempPathFactor
     catalog = StaticCatalog(store)
     bbox = utm_bbox(repo)
     dag = land_cover_dag(
-        bbox=bbox, bbox_crs=f"EPSG:{repo.epsg}", crs=f"EPSG:{repo.epsg}", resolution=10, year=YEAR,
-        source=str(repo.catalog), training=str(repo.training_points), sensor="sentinel2",
+        bbox=bbox,
+        bbox_crs=f"EPSG:{repo.epsg}",
+        crs=f"EPSG:{repo.epsg}",
+        resolution=10,
+        year=YEAR,
+        source=str(repo.catalog),
+        training=str(repo.training_points),
+        sensor="sentinel2",
     )
     result = InProcessRunner(store, catalog, console=Console(quiet=True)).run(dag)
     return ChainRun(repo, store, catalog, result, bbox)

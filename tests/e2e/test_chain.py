@@ -29,8 +29,9 @@ def test_class_map_matches_truth(chain: ChainRun) -> None:
     assert valid.mean() > 0.99
     report = accuracy_report(truth[valid], predicted[valid])
     assert report["overall_accuracy"] >= 0.88, report
-    heldout = json.loads(chain.store.read_bytes(layout.key("accuracy-report", kind="optical", year=YEAR,
-                                                           period="annual")))
+    heldout = json.loads(
+        chain.store.read_bytes(layout.key("accuracy-report", kind="optical", year=YEAR, period="annual"))
+    )
     assert heldout["overall_accuracy"] >= 0.85
     assert set(heldout) >= {"overall_accuracy", "kappa", "per_class_f1", "confusion_matrix"}
 
@@ -46,8 +47,11 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
         for asset in item.assets.values():
             key = chain.store.key_of(asset.href)
             assert chain.store.exists(key), key
-            assert layout.parse(key).family in {item.properties["hrlc:product"], "model-metadata",
-                                                 "accuracy-report"}
+            assert layout.parse(key).family in {
+                item.properties["hrlc:product"],
+                "model-metadata",
+                "accuracy-report",
+            }
         assert item.properties["hrlc:processor_version"]
         assert item.properties["hrlc:inputs"], item.id
     for key in ("metadata/stac/catalog.json", "metadata/stac/hrlc-class-maps/collection.json"):
@@ -66,8 +70,11 @@ def test_composites_hold_only_clear_values(chain: ChainRun) -> None:
     cat = pystac.Catalog.from_file(str(chain.repo.catalog))
     month = 4
     scenes = sorted(
-        (i for i in cat.get_items(recursive=True) if i.collection_id == "sentinel-2-l2a"
-         and i.datetime.year == YEAR and i.datetime.month == month),
+        (
+            i
+            for i in cat.get_items(recursive=True)
+            if i.collection_id == "sentinel-2-l2a" and i.datetime.year == YEAR and i.datetime.month == month
+        ),
         key=lambda i: i.datetime,
     )
     reds, scls = [], []
@@ -97,8 +104,14 @@ def test_rerun_skips_finished_tasks(chain: ChainRun) -> None:
     key = layout.key("class-map", kind="optical", year=YEAR, period="annual")
     before = chain.store.path(key).stat().st_mtime_ns
     dag = land_cover_dag(
-        bbox=chain.bbox, bbox_crs=f"EPSG:{chain.repo.epsg}", crs=f"EPSG:{chain.repo.epsg}", resolution=10,
-        year=YEAR, source=str(chain.repo.catalog), training=str(chain.repo.training_points), sensor="sentinel2",
+        bbox=chain.bbox,
+        bbox_crs=f"EPSG:{chain.repo.epsg}",
+        crs=f"EPSG:{chain.repo.epsg}",
+        resolution=10,
+        year=YEAR,
+        source=str(chain.repo.catalog),
+        training=str(chain.repo.training_points),
+        sensor="sentinel2",
     )
     again = quiet_runner(chain.store).run(dag)
     assert all(t.skipped for t in again.tasks)
@@ -110,9 +123,16 @@ def test_rerun_skips_finished_tasks(chain: ChainRun) -> None:
 def test_landsat_seasonal_bap_chain_with_polygons(repo, fresh_lake) -> None:
     """Landsat C2 L2-like scenes (QA_PIXEL, scale/offset) -> 4 seasonal BAP composites -> a class map."""
     dag = land_cover_dag(
-        bbox=utm_bbox(repo), bbox_crs=f"EPSG:{repo.epsg}", crs=f"EPSG:{repo.epsg}", resolution=30,
-        year=LANDSAT_YEAR, source=str(repo.catalog), training=str(repo.training_polygons), sensor="landsat",
-        composite_method="bap", classifier="rf",
+        bbox=utm_bbox(repo),
+        bbox_crs=f"EPSG:{repo.epsg}",
+        crs=f"EPSG:{repo.epsg}",
+        resolution=30,
+        year=LANDSAT_YEAR,
+        source=str(repo.catalog),
+        training=str(repo.training_polygons),
+        sensor="landsat",
+        composite_method="bap",
+        classifier="rf",
     )
     quiet_runner(fresh_lake).run(dag)
     for season in layout.SEASONS:
@@ -121,7 +141,12 @@ def test_landsat_seasonal_bap_chain_with_polygons(repo, fresh_lake) -> None:
             assert src.res == (30.0, 30.0)
             assert list(src.descriptions) == ["blue", "green", "red", "nir", "swir16", "swir22"]
             nir = src.read(4).astype(float) * 1e-4
-            assert 0.05 < np.median(nir[nir > 0]) < 0.6  # scale/offset of C2 L2 applied: plausible reflectance
-    report = json.loads(fresh_lake.read_bytes(layout.key("accuracy-report", kind="optical", year=LANDSAT_YEAR,
-                                                         period="annual")))
+            assert (
+                0.05 < np.median(nir[nir > 0]) < 0.6
+            )  # scale/offset of C2 L2 applied: plausible reflectance
+    report = json.loads(
+        fresh_lake.read_bytes(
+            layout.key("accuracy-report", kind="optical", year=LANDSAT_YEAR, period="annual")
+        )
+    )
     assert report["overall_accuracy"] >= 0.7, report

@@ -26,8 +26,14 @@ def _run(args: list[str]):  # noqa: ANN202
 def _base_args(repo: sample.SampleRepository, workdir: Path, **over: object) -> list[str]:
     bbox = ",".join(str(v) for v in utm_bbox(repo))
     args = {
-        "--aoi": bbox, "--aoi-crs": f"EPSG:{repo.epsg}", "--crs": f"EPSG:{repo.epsg}", "--year": 2021,
-        "--source": repo.catalog, "--training": repo.training_points, "--workdir": workdir, "--sensor": "sentinel2",
+        "--aoi": bbox,
+        "--aoi-crs": f"EPSG:{repo.epsg}",
+        "--crs": f"EPSG:{repo.epsg}",
+        "--year": 2021,
+        "--source": repo.catalog,
+        "--training": repo.training_points,
+        "--workdir": workdir,
+        "--sensor": "sentinel2",
     }
     args.update({k: v for k, v in over.items()})
     return ["run", *(str(x) for kv in args.items() for x in kv)]
@@ -50,8 +56,13 @@ def _products(workdir: Path) -> list[Path]:
 
 
 def test_aoi_outside_the_source(repo, tmp_path: Path) -> None:
-    result = _run(_base_args(repo, tmp_path, **{"--aoi": "100.0,10.0,100.1,10.1", "--aoi-crs": "EPSG:4326",
-                                                 "--crs": "EPSG:32647"}))
+    result = _run(
+        _base_args(
+            repo,
+            tmp_path,
+            **{"--aoi": "100.0,10.0,100.1,10.1", "--aoi-crs": "EPSG:4326", "--crs": "EPSG:32647"},
+        )
+    )
     _assert_one_line_error(result, "outside")
     assert _products(tmp_path) == []
 
@@ -108,7 +119,15 @@ def test_demo_report(tmp_path: Path) -> None:
     result = _run(["demo", "--workdir", tmp_path, "--size", 160])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "demo-report.json").read_text())
-    for field in ("class_map", "truth_map", "overall_accuracy", "kappa", "per_class_f1", "items", "elapsed_s"):
+    for field in (
+        "class_map",
+        "truth_map",
+        "overall_accuracy",
+        "kappa",
+        "per_class_f1",
+        "items",
+        "elapsed_s",
+    ):
         assert field in report
     assert Path(report["class_map"]).is_file() and Path(report["truth_map"]).is_file()
     assert (tmp_path / "quicklook.png").stat().st_size > 10_000

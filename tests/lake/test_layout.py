@@ -6,12 +6,18 @@ from hrlc.lake import layout
 
 SPEC_EXAMPLES = {
     # file names quoted in the spec, with their Table 3-1 folders
-    "preprocessed/optical/sentinel2/2021/01/optical_sentinel2_2021_01.tif": ("optical-composite", {"period": "01"}),
+    "preprocessed/optical/sentinel2/2021/01/optical_sentinel2_2021_01.tif": (
+        "optical-composite",
+        {"period": "01"},
+    ),
     "preprocessed/optical/landsat/2018/season1/optical_landsat_2018_season1.tif": (
         "optical-composite",
         {"sensor": "landsat", "period": "season1"},
     ),
-    "preprocessed/optical/sentinel2/2021/01/optical_sentinel2_2021_01_cloudmask.tif": ("optical-cloudmask", {}),
+    "preprocessed/optical/sentinel2/2021/01/optical_sentinel2_2021_01_cloudmask.tif": (
+        "optical-cloudmask",
+        {},
+    ),
     "preprocessed/sar/2021/01/sar_sentinel1_2021_01.tif": ("sar-composite", {"month": "01"}),
     "preprocessed/sar/2021/01/sar_sentinel1_2021_01_coherence.tif": ("sar-feature", {"feature": "coherence"}),
     "coregistration/2021/01/coreg_params_2021_01.json": ("coreg-params", {}),
@@ -19,10 +25,16 @@ SPEC_EXAMPLES = {
     "features/2018/features_optical_landsat_2018.nc": ("features", {"stack": "optical_landsat"}),
     "features/2021/features_optical_sar_2021.nc": ("features", {"stack": "optical_sar"}),
     "classification/2021/probabilities/class_probs_2021_01.tif": ("class-probabilities", {"period": "01"}),
-    "classification/2021/final/classified_map_optical_sar_2021_annual.tif": ("class-map", {"kind": "optical_sar"}),
+    "classification/2021/final/classified_map_optical_sar_2021_annual.tif": (
+        "class-map",
+        {"kind": "optical_sar"},
+    ),
     "fusion/2021/fused_class_map_2021.tif": ("fused-class-map", {}),
     "fusion/2021/fused_class_map_2021_A01.tif": ("fused-class-map-region", {"region": "A01"}),
-    "harmonization/2018/harmonization_lookup_2018_to_2021.json": ("harmonization-lookup", {"refYear": "2021"}),
+    "harmonization/2018/harmonization_lookup_2018_to_2021.json": (
+        "harmonization-lookup",
+        {"refYear": "2021"},
+    ),
     "harmonization/2018/harmonized_class_map_2018.tif": ("harmonized-class-map", {"year": "2018"}),
     "changedetection/2021/final_change_map_2015_2021.tif": ("change-map", {"year1": "2015", "year2": "2021"}),
     "models/checkpoints/lc_optical_sentinel2_2021_rf.joblib": ("model-checkpoint", {}),
@@ -84,5 +96,10 @@ def test_periods() -> None:
     assert layout.periods_of("sentinel2") == tuple(f"{m:02d}" for m in range(1, 13))
     assert layout.periods_of("landsat") == ("season1", "season2", "season3", "season4")
     assert [layout.optical_period("landsat", m) for m in (1, 3, 4, 9, 10, 12)] == [
-        "season1", "season1", "season2", "season3", "season4", "season4"
+        "season1",
+        "season1",
+        "season2",
+        "season3",
+        "season4",
+        "season4",
     ]

@@ -56,9 +56,12 @@ def catalog(patch: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:  # t
     transform = from_bounds(*patch["bounds"], w, h)
     cat = pystac.Catalog("eolearn-testpatch", "eo-learn TestEOPatch as COGs")
     coll = pystac.Collection(
-        "eolearn-s2-l1c", "eo-learn TestEOPatch NDVI + CLM", pystac.Extent(
-            pystac.SpatialExtent([[0, 0, 1, 1]]), pystac.TemporalExtent([[patch["times"][0], patch["times"][-1]]])
-        )
+        "eolearn-s2-l1c",
+        "eo-learn TestEOPatch NDVI + CLM",
+        pystac.Extent(
+            pystac.SpatialExtent([[0, 0, 1, 1]]),
+            pystac.TemporalExtent([[patch["times"][0], patch["times"][-1]]]),
+        ),
     )
     cat.add_child(coll)
     for i, when in enumerate(patch["times"]):
@@ -67,8 +70,18 @@ def catalog(patch: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:  # t
         assets = {}
         for name, arr, dtype, nodata in (("ndvi", ndvi[i], "float32", None), ("clm", clm[i], "uint8", None)):
             path = root / item_id / f"{name}.tif"
-            with rasterio.open(path, "w", driver="COG", width=w, height=h, count=1, dtype=dtype,
-                               crs=f"EPSG:{patch['epsg']}", transform=transform, nodata=nodata) as dst:
+            with rasterio.open(
+                path,
+                "w",
+                driver="COG",
+                width=w,
+                height=h,
+                count=1,
+                dtype=dtype,
+                crs=f"EPSG:{patch['epsg']}",
+                transform=transform,
+                nodata=nodata,
+            ) as dst:
                 dst.write(arr.astype(dtype), 1)
             assets[name] = pystac.Asset(str(path), media_type=pystac.MediaType.COG, roles=["data"])
         item = pystac.Item(item_id, None, None, when.replace(tzinfo=dt.UTC), {}, collection=coll.id)
@@ -98,8 +111,9 @@ def monthly_ndvi(catalog: Path, patch: dict) -> xr.Dataset:  # type: ignore[type
     cube = cube.sortby("time").compute()
     out = []
     for year in YEARS:
-        comp = optical.composite(cube[["ndvi"]], cube.clm == 1, year=year, period="month",
-                                 method="median", nodata=np.nan)
+        comp = optical.composite(
+            cube[["ndvi"]], cube.clm == 1, year=year, period="month", method="median", nodata=np.nan
+        )
         filled = features.gap_fill(comp[["ndvi"]])
         out.append(filled.assign_coords(period=[f"{year}_{p}" for p in filled.period.values]))
     return xr.concat(out, dim="period")
@@ -111,8 +125,9 @@ def test_monthly_ndvi_composites_respect_the_cloud_mask(catalog: Path, patch: di
     ndvi, clm = patch["ndvi"], patch["clm"]
     times = np.array(patch["times"], dtype="datetime64[s]")
     cube = xr.Dataset({"ndvi": (("time", "y", "x"), ndvi)}, coords={"time": times})
-    comp = optical.composite(cube, xr.DataArray(clm == 1, dims=("time", "y", "x")), year=2017, period="month",
-                             nodata=np.nan)
+    comp = optical.composite(
+        cube, xr.DataArray(clm == 1, dims=("time", "y", "x")), year=2017, period="month", nodata=np.nan
+    )
     pidx = optical.period_index(times, 2017, "month")
     for m in range(12):
         sel = pidx == m

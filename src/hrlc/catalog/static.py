@@ -40,7 +40,9 @@ class StaticCatalog:
             {"rel": "collection", "href": "./collection.json", "type": "application/json"},
             {"rel": "self", "href": self.store.href(key), "type": "application/geo+json"},
         ] + [
-            link for link in d.get("links", []) if link.get("rel") not in {"root", "parent", "collection", "self"}
+            link
+            for link in d.get("links", [])
+            if link.get("rel") not in {"root", "parent", "collection", "self"}
         ]
         self.store.write_bytes(key, json.dumps(d, indent=1).encode())
         self._register(item)

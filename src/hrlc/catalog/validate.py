@@ -34,20 +34,20 @@ class OfflineSchemas:
         url = url.split("#", 1)[0]
         for prefix, folder in self.prefixes:
             if url.startswith(prefix):
-                return self.root / folder / url[len(prefix):]
-        raise NoSuchResource(ref=url)
+                return self.root / folder / url[len(prefix) :]
+        raise NoSuchResource(ref=url)  # type: ignore[call-arg]
 
     def _retrieve(self, uri: str) -> Resource[Any]:
         path = self.path_of(uri)
         if not path.is_file():
-            raise NoSuchResource(ref=uri)
+            raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
         return Resource.from_contents(json.loads(path.read_text()))
 
     @cache  # noqa: B019 - one validator per schema URL for the life of this object
     def validator(self, url: str) -> jsonschema.protocols.Validator:
         schema = self._retrieve(url).contents
         cls = jsonschema.validators.validator_for(schema)
-        return cls(schema, registry=self.registry)  # type: ignore[call-arg]
+        return cls(schema, registry=self.registry)
 
 
 def schema_urls(obj: dict[str, Any]) -> list[str]:

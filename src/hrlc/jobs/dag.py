@@ -79,9 +79,7 @@ def land_cover_dag(
             },
         )
     )
-    feat = dag.add(
-        Task(f"features:{sensor}:{year}", "features", {"year": year, "sensor": sensor}, (pre.id,))
-    )
+    feat = dag.add(Task(f"features:{sensor}:{year}", "features", {"year": year, "sensor": sensor}, (pre.id,)))
     dag.add(
         Task(
             f"classification:{sensor}:{year}",

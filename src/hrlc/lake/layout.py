@@ -173,7 +173,9 @@ PATTERNS: dict[str, Pattern] = {
             "fused_class_map_{year}_{region}.tif",
             "decision-fused class map of a region",
         ),
-        Pattern("fused-class-map", "fusion/{year}/", "fused_class_map_{year}.tif", "decision-fused class map"),
+        Pattern(
+            "fused-class-map", "fusion/{year}/", "fused_class_map_{year}.tif", "decision-fused class map"
+        ),
         Pattern(
             "change-map",
             "changedetection/{year2}/",

@@ -126,7 +126,7 @@ class S3Store:
         head = f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}"
         if not href.startswith(head):
             raise ValueError(f"{href} is not in {self.url}")
-        return check_key(href[len(head):])
+        return check_key(href[len(head) :])
 
     def gdal_path(self, key: str) -> str:
         return f"/vsis3/{self.bucket}/{self._k(key)}"
@@ -177,4 +177,3 @@ def open_store(url: str | None = None) -> LocalStore | S3Store:
     if "://" in url and not url.startswith("file://"):
         raise ValueError(f"unsupported Data Lake URL {url!r}: use file:///path or s3://bucket/prefix")
     return LocalStore(local_path(url))
-

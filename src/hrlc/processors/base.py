@@ -72,7 +72,7 @@ class Processor(ABC, Generic[P]):
 
     def parse_params(self, params: dict[str, Any] | P) -> P:
         if isinstance(params, self.Params):
-            return params  # type: ignore[return-value]
+            return params
         return self.Params.model_validate(params)  # type: ignore[return-value]
 
     @abstractmethod

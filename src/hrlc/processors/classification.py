@@ -42,7 +42,9 @@ PROB_NODATA = 255
 class ClassificationParams(Params):
     year: int = Field(ge=1982, le=2100)
     sensor: Literal["sentinel2", "landsat"]
-    training: str = Field(description="Training samples file (GeoPackage, GeoJSON, Shapefile) with HRLC codes")
+    training: str = Field(
+        description="Training samples file (GeoPackage, GeoJSON, Shapefile) with HRLC codes"
+    )
     method: Literal["rf", "lightgbm"] = "lightgbm"
     holdout: float = Field(default=0.3, gt=0, lt=1, description="Fraction of sample geometries held out")
     seed: int = 0
@@ -89,14 +91,20 @@ class Classification(Processor[ClassificationParams]):
 
         ctx.progress(0.15, "sampling training data")
         X, y, groups, _rowcol = training_samples.extract_samples(
-            training, matrix, crs=crs, transform=transform,
-            max_pixels_per_polygon=params.max_pixels_per_polygon, seed=params.seed,
+            training,
+            matrix,
+            crs=crs,
+            transform=transform,
+            max_pixels_per_polygon=params.max_pixels_per_polygon,
+            seed=params.seed,
         )
         classes_present = np.unique(y)
         if len(y) == 0:
             raise ProcessorError(f"no training sample of {params.training} falls inside the AOI grid")
         if len(classes_present) < 2:
-            raise ProcessorError(f"training samples inside the AOI hold only class {classes_present.tolist()}")
+            raise ProcessorError(
+                f"training samples inside the AOI hold only class {classes_present.tolist()}"
+            )
         held_out = training_samples.split_holdout(groups, y, fraction=params.holdout, seed=params.seed)
         ctx.check_cancelled()
 
@@ -124,8 +132,17 @@ class Classification(Processor[ClassificationParams]):
         return self._write(ctx, params, model, report, names, probs, classes, cmap, crs, transform, feat_item)
 
     def _write(
-        self, ctx: Context, params: ClassificationParams, model: Any, report: dict[str, Any], names: list[str],
-        probs: np.ndarray, classes: np.ndarray, cmap: np.ndarray, crs: str, transform: Any,
+        self,
+        ctx: Context,
+        params: ClassificationParams,
+        model: Any,
+        report: dict[str, Any],
+        names: list[str],
+        probs: np.ndarray,
+        classes: np.ndarray,
+        cmap: np.ndarray,
+        crs: str,
+        transform: Any,
         feat_item: pystac.Item,
     ) -> list[str]:
         ckpt_key, meta_key, prob_key, map_key, acc_key = self.outputs(params)
@@ -151,7 +168,9 @@ class Classification(Processor[ClassificationParams]):
             "training_source": params.training,
             "training_samples": report["n_train"],
             "seed": params.seed,
-            "heldout_accuracy": {k: report[k] for k in ("overall_accuracy", "kappa", "per_class_f1", "n_test")},
+            "heldout_accuracy": {
+                k: report[k] for k in ("overall_accuracy", "kappa", "per_class_f1", "n_test")
+            },
             "checkpoint": ctx.store.href(ckpt_key),
             "checkpoint_sha256": checksum,
             "feature_stack": feat_item.id,
@@ -161,13 +180,26 @@ class Classification(Processor[ClassificationParams]):
 
         prob_u8 = np.where(probs.sum(axis=0) > 0, np.rint(probs * 100), PROB_NODATA).astype(np.uint8)
         write_cog(
-            ctx.store, prob_key, prob_u8, crs=crs, transform=transform, nodata=PROB_NODATA,
-            band_names=[f"p_{int(c)}" for c in classes], scales=[0.01] * len(classes),
+            ctx.store,
+            prob_key,
+            prob_u8,
+            crs=crs,
+            transform=transform,
+            nodata=PROB_NODATA,
+            band_names=[f"p_{int(c)}" for c in classes],
+            scales=[0.01] * len(classes),
             tags={"hrlc_product": "class-probabilities", "classes": ",".join(str(int(c)) for c in classes)},
         )
         write_cog(
-            ctx.store, map_key, cmap, crs=crs, transform=transform, nodata=legend.NODATA,
-            band_names=["land_cover_class"], colormap=legend.colormap(), categorical=True,
+            ctx.store,
+            map_key,
+            cmap,
+            crs=crs,
+            transform=transform,
+            nodata=legend.NODATA,
+            band_names=["land_cover_class"],
+            colormap=legend.colormap(),
+            categorical=True,
             tags={"hrlc_product": "class-map", "legend": "CCI HRLC v1.2"},
         )
 
@@ -177,26 +209,61 @@ class Classification(Processor[ClassificationParams]):
             "hrlc:model_id": mid,
         }
         geom = shape(feat_item.geometry)
-        common = {"geometry": mapping(geom), "bbox": list(geom.bounds), "start": start, "end": end,
-                  "processor": self.name, "processor_version": self.version}
+        common = {
+            "geometry": mapping(geom),
+            "bbox": list(geom.bounds),
+            "start": start,
+            "end": end,
+            "processor": self.name,
+            "processor_version": self.version,
+        }
         model_item = file_item(
-            ctx.store, ckpt_key, media_type="application/octet-stream", inputs=inputs,
+            ctx.store,
+            ckpt_key,
+            media_type="application/octet-stream",
+            inputs=inputs,
             properties={**acc_props, "hrlc:method": params.method, "hrlc:features": len(names)},
             roles=("data", "ml-model:checkpoint"),
-            extra_assets={"metadata": pystac.Asset(ctx.store.href(meta_key), media_type="application/json",
-                                                    roles=["metadata"])},
+            extra_assets={
+                "metadata": pystac.Asset(
+                    ctx.store.href(meta_key), media_type="application/json", roles=["metadata"]
+                )
+            },
             **common,
         )
-        acc_item = file_item(ctx.store, acc_key, media_type="application/json", inputs=[model_item.id],
-                             properties=acc_props, roles=("metadata",), **common)
+        acc_item = file_item(
+            ctx.store,
+            acc_key,
+            media_type="application/json",
+            inputs=[model_item.id],
+            properties=acc_props,
+            roles=("metadata",),
+            **common,
+        )
         prob_item = raster_item(
-            ctx.store, prob_key, start=start, end=end, processor=self.name, processor_version=self.version,
-            inputs=[*inputs, model_item.id], properties={**acc_props, "hrlc:classes": [int(c) for c in classes]},
+            ctx.store,
+            prob_key,
+            start=start,
+            end=end,
+            processor=self.name,
+            processor_version=self.version,
+            inputs=[*inputs, model_item.id],
+            properties={**acc_props, "hrlc:classes": [int(c) for c in classes]},
         )
         map_item = raster_item(
-            ctx.store, map_key, start=start, end=end, processor=self.name, processor_version=self.version,
-            inputs=[*inputs, model_item.id], properties=acc_props, classes=legend.stac_classes(),
-            extra_assets={"accuracy": pystac.Asset(ctx.store.href(acc_key), media_type="application/json",
-                                                   roles=["metadata"])},
+            ctx.store,
+            map_key,
+            start=start,
+            end=end,
+            processor=self.name,
+            processor_version=self.version,
+            inputs=[*inputs, model_item.id],
+            properties=acc_props,
+            classes=legend.stac_classes(),
+            extra_assets={
+                "accuracy": pystac.Asset(
+                    ctx.store.href(acc_key), media_type="application/json", roles=["metadata"]
+                )
+            },
         )
         return [ctx.register(i) for i in (model_item, acc_item, prob_item, map_item)]

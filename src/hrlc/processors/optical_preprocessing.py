@@ -16,8 +16,8 @@ import numpy as np
 import pystac
 import xarray as xr
 from odc.geo.geobox import GeoBox
-from rasterio.errors import RasterioError
 from pydantic import Field, field_validator
+from rasterio.errors import RasterioError
 
 from hrlc.catalog import sources
 from hrlc.catalog.items import period_range, raster_item
@@ -34,14 +34,18 @@ class OpticalParams(Params):
     bbox: tuple[float, float, float, float] = Field(description="AOI [left, bottom, right, top] in bbox_crs")
     bbox_crs: str = "EPSG:4326"
     crs: str | None = Field(default=None, description="Output CRS; default: UTM zone of the AOI centre")
-    resolution: float | None = Field(default=None, gt=0, description="Metres; default: 10 (S2) / 30 (Landsat)")
+    resolution: float | None = Field(
+        default=None, gt=0, description="Metres; default: 10 (S2) / 30 (Landsat)"
+    )
     year: int = Field(ge=1982, le=2100)
     sensor: Literal["sentinel2", "landsat"]
     source: str = Field(description="STAC API URL, static catalog path or item collection file")
     method: Literal["median", "bap"] = "median"
     mask_snow: bool = False
     dilate_px: int = Field(default=0, ge=0, le=50, description="Grow clouds and shadows by this many pixels")
-    max_cloud: float | None = Field(default=None, ge=0, le=100, description="Skip scenes above this eo:cloud_cover")
+    max_cloud: float | None = Field(
+        default=None, ge=0, le=100, description="Skip scenes above this eo:cloud_cover"
+    )
 
     @field_validator("bbox")
     @classmethod
@@ -67,7 +71,9 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         spec = sources.SENSORS[params.sensor]
         resolution = params.resolution or spec.resolution
         try:
-            grid = sources.grid_for(params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=resolution)
+            grid = sources.grid_for(
+                params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=resolution
+            )
         except Exception as e:  # noqa: BLE001 - pyproj/odc-geo raise many kinds for a bad CRS
             raise ProcessorError(f"cannot make the target grid: {e}") from e
         aoi_ll = tuple(grid.extent.to_crs("EPSG:4326").boundingbox)
@@ -88,7 +94,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             cube = sources.load_optical(items, sensor=params.sensor, geobox=grid)
         except sources.SourceError as e:
             raise ProcessorError(str(e)) from e
-        bands = [b for b in cube.data_vars if b != "qa"]
+        bands = [str(b) for b in cube.data_vars if b != "qa"]
         scales = np.array([cube[b].attrs.get("scale", 1.0) for b in bands], dtype=np.float64)
         offsets = np.array([cube[b].attrs.get("offset", 0.0) for b in bands], dtype=np.float64)
         nodata = cube[bands[0]].attrs.get("nodata", 0) or 0
@@ -102,7 +108,9 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             ctx.check_cancelled()
             ctx.progress(p / len(periods), f"{period}: reading")
             sel = np.flatnonzero(period_of == p)
-            data, invalid, seen = self._load_period(cube, bands, sel, params, nodata, grid.shape)
+            data, invalid, seen = self._load_period(
+                cube, bands, sel, params, nodata, (grid.height, grid.width)
+            )
             if sel.size:
                 if params.method == "median":
                     comp, count = optical.composite_median(
@@ -114,15 +122,24 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                     target = (start.timetuple().tm_yday + end.timetuple().tm_yday) // 2
                     blue = bands.index("blue")
                     comp, count, _score = optical.composite_bap(
-                        data, invalid, np.zeros(sel.size, np.int64), 1, doy, np.array([target]), nodata=nodata,
-                        blue_band=blue, haze_dn=(HAZE_REFLECTANCE - offsets[blue]) / scales[blue],
+                        data,
+                        invalid,
+                        np.zeros(sel.size, np.int64),
+                        1,
+                        doy,
+                        np.array([target]),
+                        nodata=nodata,
+                        blue_band=blue,
+                        haze_dn=(HAZE_REFLECTANCE - offsets[blue]) / scales[blue],
                     )
                 refl = _to_reflectance_dn(comp[0], scales, offsets, nodata)
                 valid_count = count[0]
             else:
                 refl = np.zeros((len(bands), grid.height, grid.width), np.uint16)
                 valid_count = np.zeros((grid.height, grid.width), np.uint16)
-            hrefs += self._write(ctx, params, period, grid, bands, refl, valid_count, seen, sel, item_ids, items)
+            hrefs += self._write(
+                ctx, params, period, grid, bands, refl, valid_count, seen, sel, item_ids, items
+            )
             ctx.progress((p + 1) / len(periods), f"{period}: {sel.size} scenes")
         return hrefs
 
@@ -138,19 +155,27 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             any_year = []
         if any_year:
             years = sorted({i.datetime.year for i in any_year if i.datetime})
-            return f"no {params.sensor} scenes in {params.source} for {params.year} (years with scenes: {years})"
-        return (
-            f"the AOI {[round(v, 5) for v in aoi_ll]} is outside every {params.sensor} scene of {params.source}"
-        )
+            return (
+                f"no {params.sensor} scenes in {params.source} for {params.year} (years with scenes: {years})"
+            )
+        return f"the AOI {[round(v, 5) for v in aoi_ll]} is outside every {params.sensor} scene of {params.source}"
 
     @staticmethod
     def _load_period(
-        cube: xr.Dataset, bands: list[str], sel: np.ndarray, params: OpticalParams, nodata: int,
+        cube: xr.Dataset,
+        bands: list[str],
+        sel: np.ndarray,
+        params: OpticalParams,
+        nodata: int,
         shape: tuple[int, int],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The scenes of one period: data (t, band, y, x) DN, invalid (t, y, x), seen (y, x) = dates with data."""
         if sel.size == 0:
-            return np.empty((0, len(bands), *shape), np.uint16), np.empty((0, *shape), bool), np.zeros(shape, np.uint16)
+            return (
+                np.empty((0, len(bands), *shape), np.uint16),
+                np.empty((0, *shape), bool),
+                np.zeros(shape, np.uint16),
+            )
         try:
             part = cube.isel(time=sel).compute()
         except RasterioError as e:
@@ -167,9 +192,18 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         return data, invalid, seen
 
     def _write(
-        self, ctx: Context, params: OpticalParams, period: str, grid: GeoBox, bands: list[str],
-        refl: np.ndarray, valid_count: np.ndarray, seen: np.ndarray, sel: np.ndarray,
-        item_ids: list[str], items: list[pystac.Item],
+        self,
+        ctx: Context,
+        params: OpticalParams,
+        period: str,
+        grid: GeoBox,
+        bands: list[str],
+        refl: np.ndarray,
+        valid_count: np.ndarray,
+        seen: np.ndarray,
+        sel: np.ndarray,
+        item_ids: list[str],
+        items: list[pystac.Item],
     ) -> list[str]:
         f = {"sensor": params.sensor, "year": params.year, "period": period}
         comp_key = layout.key("optical-composite", **f)
@@ -190,31 +224,59 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             "hrlc:cloud_mask": ("QA_PIXEL" if params.sensor == "landsat" else "SCL")
             + (f" dilated {params.dilate_px} px" if params.dilate_px else "")
             + (" with snow" if params.mask_snow else ""),
-            "hrlc:atmospheric_correction": "L2A (Sen2Cor)" if params.sensor == "sentinel2" else "C2 L2 (LaSRC)",
+            "hrlc:atmospheric_correction": "L2A (Sen2Cor)"
+            if params.sensor == "sentinel2"
+            else "C2 L2 (LaSRC)",
             "eo:cloud_cover": round(100 * cloud_ratio, 2),
             "platform": "sentinel-2" if params.sensor == "sentinel2" else "landsat",
         }
         if scene_cc:
             common["hrlc:scene_cloud_cover_mean"] = round(float(np.mean(scene_cc)), 2)
         write_cog(
-            ctx.store, comp_key, refl, crs=crs, transform=transform, nodata=0, band_names=bands,
-            scales=[REFLECTANCE_SCALE] * len(bands), offsets=[0.0] * len(bands),
+            ctx.store,
+            comp_key,
+            refl,
+            crs=crs,
+            transform=transform,
+            nodata=0,
+            band_names=bands,
+            scales=[REFLECTANCE_SCALE] * len(bands),
+            offsets=[0.0] * len(bands),
             tags={"hrlc_product": "optical-composite", "method": params.method},
         )
         write_cog(
-            ctx.store, mask_key, np.stack([valid_count, seen]).astype(np.uint16), crs=crs, transform=transform,
-            nodata=None, band_names=["clear_observations", "observations"],
+            ctx.store,
+            mask_key,
+            np.stack([valid_count, seen]).astype(np.uint16),
+            crs=crs,
+            transform=transform,
+            nodata=None,
+            band_names=["clear_observations", "observations"],
             tags={"hrlc_product": "optical-cloudmask"},
         )
         start, end = period_range(params.year, period)
         hrefs = []
         comp_item = raster_item(
-            ctx.store, comp_key, start=start, end=end, processor=self.name, processor_version=self.version,
-            inputs=period_items, properties=common, roles=("data", "reflectance"),
+            ctx.store,
+            comp_key,
+            start=start,
+            end=end,
+            processor=self.name,
+            processor_version=self.version,
+            inputs=period_items,
+            properties=common,
+            roles=("data", "reflectance"),
         )
         mask_item = raster_item(
-            ctx.store, mask_key, start=start, end=end, processor=self.name, processor_version=self.version,
-            inputs=period_items, properties=common, roles=("data", "cloud", "metadata"),
+            ctx.store,
+            mask_key,
+            start=start,
+            end=end,
+            processor=self.name,
+            processor_version=self.version,
+            inputs=period_items,
+            properties=common,
+            roles=("data", "cloud", "metadata"),
         )
         comp_item.add_link(_related(ctx, mask_item))
         mask_item.add_link(_related(ctx, comp_item))
@@ -227,7 +289,9 @@ def _related(ctx: Context, item: pystac.Item) -> pystac.Link:
     return pystac.Link("related", ctx.catalog.href(item), media_type="application/geo+json", title=item.id)
 
 
-def _to_reflectance_dn(comp: np.ndarray, scales: np.ndarray, offsets: np.ndarray, nodata: float) -> np.ndarray:
+def _to_reflectance_dn(
+    comp: np.ndarray, scales: np.ndarray, offsets: np.ndarray, nodata: float
+) -> np.ndarray:
     """Composite DN (bands, y, x) of the source scaling -> surface reflectance ×10000 as uint16, 0 = nodata."""
     out = np.zeros(comp.shape, np.uint16)
     valid = comp[0] != nodata

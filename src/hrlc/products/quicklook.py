@@ -36,7 +36,11 @@ def write_quicklook(
         ax.set_title(title)
         ax.set_axis_off()
     handles = [
-        Patch(facecolor=np.array(legend.CLASSES[c].rgb) / 255, edgecolor="0.4", label=f"{c} {legend.name(c)}")
+        Patch(
+            facecolor="#{:02x}{:02x}{:02x}".format(*legend.CLASSES[c].rgb),
+            edgecolor="0.4",
+            label=f"{c} {legend.name(c)}",
+        )
         for c in present
     ]
     fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
