@@ -98,6 +98,8 @@ def run(
     composite: Annotated[
         str, typer.Option(help="Compositing: median or bap (best available pixel)")
     ] = "median",
+    dilate: Annotated[int, typer.Option(help="Grow cloud and shadow masks by this many pixels")] = 0,
+    mask_snow: Annotated[bool, typer.Option(help="Also mask snow (SCL 11 / QA_PIXEL bit 5)")] = False,
     classifier: Annotated[str, typer.Option(help="lightgbm or rf (random forest)")] = "lightgbm",
     resume: Annotated[bool, typer.Option(help="Skip tasks whose outputs already exist")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens")] = False,
@@ -127,6 +129,8 @@ def run(
             training=str(training.resolve()),
             sensor=sensor,
             composite_method=composite,
+            dilate_px=dilate,
+            mask_snow=mask_snow,
             classifier=classifier,
         )
         workdir.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,14 @@ def test_malformed_aoi(repo, tmp_path: Path, aoi: str) -> None:
     _assert_one_line_error(_run(_base_args(repo, tmp_path, **{"--aoi": aoi})))
 
 
+@pytest.mark.parametrize(
+    "option", [("--composite", "mean"), ("--dilate", "-1"), ("--sensor", "modis"), ("--classifier", "svm")]
+)
+def test_bad_options_stop_before_any_work(repo, tmp_path: Path, option: tuple[str, str]) -> None:
+    _assert_one_line_error(_run(_base_args(repo, tmp_path, **{option[0]: option[1]})), "invalid")
+    assert _products(tmp_path) == []
+
+
 def test_unreadable_cog(tmp_path: Path) -> None:
     repo = sample.generate(tmp_path / "external", size=64, year=2021, seed=3)
     import pystac

@@ -57,6 +57,8 @@ def land_cover_dag(
     crs: str | None = None,
     resolution: float | None = None,
     composite_method: str = "median",
+    dilate_px: int = 0,
+    mask_snow: bool = False,
     classifier: str = "lightgbm",
     seed: int = 0,
 ) -> Dag:
@@ -76,6 +78,8 @@ def land_cover_dag(
                 "sensor": sensor,
                 "source": source,
                 "method": composite_method,
+                "dilate_px": dilate_px,
+                "mask_snow": mask_snow,
             },
         )
     )

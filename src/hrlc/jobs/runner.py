@@ -80,6 +80,9 @@ class InProcessRunner:
         unknown = sorted({t.processor for t in order} - set(self.processors))
         if unknown:
             raise ValueError(f"no processor registered for {unknown}; known: {sorted(self.processors)}")
+        # validate every task's params before anything runs: bad input must not leave half a job behind
+        planned = [(task, self.processors[task.processor]()) for task in order]
+        params_of = {task.id: proc.parse_params(task.params) for task, proc in planned}
         with Progress(
             TextColumn("[bold]{task.description:<34}"),
             BarColumn(),
@@ -89,9 +92,8 @@ class InProcessRunner:
             console=self.console,
             transient=False,
         ) as bars:
-            for task in order:
-                proc = self.processors[task.processor]()
-                params = proc.parse_params(task.params)
+            for task, proc in planned:
+                params = params_of[task.id]
                 outputs = proc.outputs(params)
                 bar = bars.add_task(task.id, total=1.0, note="")
                 t0 = time.perf_counter()
