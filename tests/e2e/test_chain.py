@@ -63,6 +63,15 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
     assert all(i.startswith("S2") for i in comp.properties["hrlc:inputs"])
 
 
+def test_every_task_leaves_a_log_record(chain: ChainRun) -> None:
+    from hrlc.jobs.runner import log_key
+
+    for task in chain.result.tasks:
+        record = json.loads(chain.store.read_bytes(log_key(task.task_id)))
+        assert record["task_id"] == task.task_id and record["items"] == task.items
+        assert record["processor_version"] and record["params"]["year"] == YEAR
+
+
 def test_composites_hold_only_clear_values(chain: ChainRun) -> None:
     """Where a pixel has a clear observation in the month, the composite lies within its clear values."""
     import pystac

@@ -8,7 +8,10 @@ nothing half-written is left behind.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +45,15 @@ class RunResult:
         return [href for t in self.tasks for href in t.items]
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def log_key(task_id: str) -> str:
+    """The lake key of a task's log record (`logs/task_<task id>.json`, one per task, replaced on a rerun)."""
+    return layout.key("log", name="task_" + re.sub(r"[^A-Za-z0-9._-]+", "_", task_id) + ".json")
+
+
 def item_key_of(product_key: str) -> str | None:
     """The STAC item key of a product key (None for families without items, such as STAC items)."""
     family = layout.parse(product_key).family
@@ -73,6 +85,22 @@ class InProcessRunner:
     def _item_hrefs(self, outputs: list[str]) -> list[str]:
         keys = dict.fromkeys(k for k in map(item_key_of, outputs) if k)  # ordered, without repeats
         return [self.store.href(k) for k in keys]
+
+    def _write_log(
+        self, task_id: str, proc: Processor[Any], params: Any, started: str, seconds: float, items: list[str]
+    ) -> None:
+        record = {
+            "task_id": task_id,
+            "processor": proc.name,
+            "processor_version": proc.version,
+            "params": params.model_dump(mode="json"),
+            "started": started,
+            "finished": _now(),
+            "seconds": round(seconds, 3),
+            "items": items,
+            "runner": "in-process",
+        }
+        self.store.write_bytes(log_key(task_id), json.dumps(record, indent=1).encode())
 
     def run(self, dag: Dag) -> RunResult:
         result = RunResult()
@@ -112,8 +140,10 @@ class InProcessRunner:
                     progress=progress,
                     log=logging.getLogger(f"hrlc.processor.{task.processor}"),
                 )
+                started = _now()
                 items = proc.run(params, ctx)
                 seconds = time.perf_counter() - t0
+                self._write_log(task.id, proc, params, started, seconds, items)
                 bars.update(bar, completed=1.0, note=f"{len(items)} items")
                 log.info("task %s finished in %.1f s with %d items", task.id, seconds, len(items))
                 result.tasks.append(TaskResult(task.id, False, items, seconds))
