@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,102 @@ def shared() -> Path:
     if not (d / "data").is_dir():
         pytest.fail(f"shared data not found at {d}; set HRLC_SHARED")
     return d
+
+
+# ----------------------------------------------------------------------------------------------- services
+# Real servers, never mocks: PostgreSQL/PostGIS + pgstac (scripts/services.sh installs and starts it) and
+# moto's S3 server on 127.0.0.1. Each test session gets its own database and its own S3 server.
+
+PG_ADMIN_DSN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _new_pgstac_db(name: str) -> str:
+    import psycopg
+    from pypgstac.db import PgstacDB
+    from pypgstac.migrate import Migrate
+
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+            conn.execute(f'create database "{name}"')
+    except psycopg.OperationalError as e:
+        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_DSN} ({e}); run scripts/services.sh")
+    dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            conn.execute("create extension if not exists postgis; create extension if not exists btree_gist")
+        except psycopg.errors.FeatureNotSupported as e:
+            pytest.fail(f"PostGIS is not installed ({e}); run scripts/services.sh")
+    with PgstacDB(dsn=dsn) as db:
+        Migrate(db).run_migration()
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def pgstac_dsn() -> str:
+    """DSN of a fresh database migrated to pgstac, for this test session."""
+    return _new_pgstac_db(f"hrlc_test_{os.getpid()}")
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    host_port: str
+    region: str = "us-east-1"
+    access_key: str = "testing"
+    secret_key: str = "testing"
+
+    def client(self):  # noqa: ANN201
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def new_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 (a real HTTP endpoint), with the process environment set the way GDAL's
+    /vsis3/ and boto3 read it."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    s3 = S3Server(endpoint=f"http://127.0.0.1:{port}", host_port=f"127.0.0.1:{port}")
+    env = {
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        "AWS_DEFAULT_REGION": s3.region,
+        "HRLC_S3_ENDPOINT": s3.endpoint,
+        "HRLC_S3_ACCESS_KEY_ID": s3.access_key,
+        "HRLC_S3_SECRET_ACCESS_KEY": s3.secret_key,
+        "HRLC_S3_REGION": s3.region,
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield s3
+    finally:
+        server.stop()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
