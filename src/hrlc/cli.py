@@ -105,11 +105,12 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens")] = False,
 ) -> None:
     """Run the optical land-cover chain (composites -> features -> classification) for one AOI and year."""
+    from hrlc.catalog import open_catalog
     from hrlc.catalog.sources import SourceError
-    from hrlc.catalog.static import StaticCatalog
     from hrlc.demo import lake_for
     from hrlc.jobs.dag import land_cover_dag
     from hrlc.jobs.runner import InProcessRunner
+    from hrlc.lake.store import S3Store, StoreError
     from hrlc.processors.base import ProcessorError
     from hrlc.training.samples import TrainingDataError, read_training
 
@@ -135,8 +136,10 @@ def run(
         )
         workdir.mkdir(parents=True, exist_ok=True)
         store = lake_for(workdir)
-        result = InProcessRunner(store, StaticCatalog(store), resume=resume, console=console).run(dag)
-    except (InputError, ProcessorError, SourceError, TrainingDataError) as e:
+        if isinstance(store, S3Store):
+            store.check()  # unreachable endpoint or missing bucket: one line now, not a traceback later
+        result = InProcessRunner(store, open_catalog(store), resume=resume, console=console).run(dag)
+    except (InputError, ProcessorError, SourceError, TrainingDataError, StoreError) as e:
         _fail(str(e))
     except ValidationError as e:
         first = e.errors()[0]
@@ -157,9 +160,13 @@ def demo(
 ) -> None:
     """Generate a synthetic repository with a known answer, run the whole chain, and report the accuracy."""
     from hrlc.demo import run_demo
+    from hrlc.lake.store import StoreError
 
     _setup_logging(verbose)
-    report = run_demo(workdir, size=size, year=year, seed=seed, classifier=classifier, console=console)
+    try:
+        report = run_demo(workdir, size=size, year=year, seed=seed, classifier=classifier, console=console)
+    except StoreError as e:
+        _fail(str(e))
     console.print(
         f"[bold green]demo finished[/] in {report['elapsed_s']:.0f} s: overall accuracy "
         f"{report['overall_accuracy']:.3f}, kappa {report['kappa']:.3f} against the truth map\n"
@@ -172,6 +179,44 @@ def demo(
 def version() -> None:
     """Print the hrlc version."""
     typer.echo(__version__)
+
+
+from hrlc.catalog.ingest_cli import ingest_app  # noqa: E402
+
+app.add_typer(ingest_app, name="ingest")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    root_path: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Path prefix a proxy serves the API under (default: HRLC_API_ROOT_PATH)"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the STAC API (stac-fastapi-pgstac over HRLC_CATALOG) under /stac with uvicorn."""
+    import uvicorn
+
+    from hrlc.api import create_app
+    from hrlc.settings import get_settings
+
+    settings = get_settings()
+    if root_path is not None:
+        settings = settings.model_copy(update={"api_root_path": root_path})
+    try:
+        application = create_app(settings)
+    except ValueError as e:
+        _fail(str(e))
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        root_path=settings.api_root_path.rstrip("/"),
+        log_level=log_level,
+        proxy_headers=True,
+    )
 
 
 if __name__ == "__main__":

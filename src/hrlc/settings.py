@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     presign_ttl_s: int = Field(default=900, description="Lifetime of presigned GET URLs, seconds.")
+    api_write_token: str | None = Field(
+        default=None,
+        description="Bearer token that authorises writes (STAC transactions) through the API; "
+        "unset = every write is refused.",
+    )
+    api_root_path: str = Field(
+        default="",
+        description="Path prefix under which a proxy serves the API (ASGI root_path), e.g. '/hrlc'.",
+    )
     workers: int = Field(default=0, description="Threads for dask and predictors; 0 = all cores.")
     chunk_px: int = Field(default=1024, description="Spatial chunk size of cubes, pixels.")
 

@@ -42,3 +42,9 @@ def test_open_store_urls(tmp_path: Path) -> None:
     assert open_store(str(tmp_path)).root == tmp_path.resolve()
     with pytest.raises(ValueError, match="unsupported"):
         open_store("ftp://x/y")
+
+
+def test_products_are_readable_by_others(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.write_bytes("logs/a.txt", b"1")
+    assert (tmp_path / "logs/a.txt").stat().st_mode & 0o044 == 0o044

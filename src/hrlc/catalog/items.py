@@ -119,7 +119,7 @@ def raster_item(
             "end_datetime": _iso(end),
         }
     )
-    with rasterio.open(store.gdal_path(key)) as src:
+    with store.reading(key) as path, rasterio.open(path) as src:  # /vsis3/ range reads on S3
         item = create_stac_item(
             src,
             input_datetime=start + (end - start) / 2,
@@ -135,6 +135,8 @@ def raster_item(
             with_eo=True,
             raster_max_size=512,
         )
+        descriptions = list(src.descriptions)
+    _name_bands(item.assets["data"], descriptions)
     item.stac_extensions.append(PROCESSING_EXT)
     if classes is not None:
         item.stac_extensions.append(CLASSIFICATION_EXT)
@@ -142,6 +144,19 @@ def raster_item(
     for name, asset in (extra_assets or {}).items():
         item.add_asset(name, asset)
     return item
+
+
+# STAC common names of hrlc's canonical optical bands (eo:bands `common_name` must come from this list).
+_COMMON_NAMES = {"blue", "green", "red", "rededge", "nir", "nir08", "nir09", "swir16", "swir22", "coastal"}
+
+
+def _name_bands(asset: pystac.Asset, descriptions: list[str | None]) -> None:
+    """Name the eo:bands of an asset after the file's band descriptions (rio-stac names them b1, b2...)."""
+    for band, desc in zip(asset.extra_fields.get("eo:bands") or [], descriptions, strict=False):
+        if desc:
+            band["name"] = desc
+            if desc in _COMMON_NAMES or desc.startswith("rededge"):
+                band["common_name"] = "rededge" if desc.startswith("rededge") else desc
 
 
 def file_item(

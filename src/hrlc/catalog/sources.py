@@ -52,6 +52,7 @@ import xarray as xr
 from odc.geo import geom
 from odc.geo.geobox import GeoBox
 
+from hrlc.lake.store import configure_odc_s3
 from hrlc.settings import get_settings, local_path
 
 
@@ -811,6 +812,7 @@ def load_optical(
     def group_key(item: pystac.Item, _parsed: Any, _idx: int) -> dt.date:
         return _solar_day(item, mid_lon)
 
+    configure_odc_s3()  # s3:// asset hrefs: /vsis3/ through the configured endpoint and credentials
     loaded: list[tuple[xr.Dataset, list[dt.date]]] = []
     for shift, group in groups.items():
         group_items = [copy_of[id(p)] for p in group]

@@ -83,7 +83,8 @@ class Features(Processor[FeaturesParams]):
     def run(self, params: FeaturesParams, ctx: Context) -> list[str]:
         items = composite_items(ctx, params.sensor, params.year)
         ctx.progress(0.1, "reading composites")
-        composite, crs, transform = read_composites(items)
+        with ctx.store.raster_env():  # composites may be s3:// hrefs: /vsis3/ with the lake's settings
+            composite, crs, transform = read_composites(items)
         ctx.check_cancelled()
         ctx.progress(0.4, "indices and gap filling")
         stack = chain_features.feature_stack(composite)

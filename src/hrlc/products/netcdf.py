@@ -169,7 +169,7 @@ def write_feature_stack(
     attrs: Mapping[str, Any] | None = None,
     year: int | None = None,
     engine: str = "netcdf4",
-    complevel: int = 4,
+    complevel: int = 1,
 ) -> None:
     """Write a feature stack (``(period, y, x)`` and ``(y, x)`` float variables) as CF-1.8/ACDD NetCDF-4.
 

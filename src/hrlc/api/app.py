@@ -1,0 +1,77 @@
+"""The hrlc web application: a table of contents of the APIs it serves.
+
+| mount   | application                        | module           |
+|---------|------------------------------------|------------------|
+| `/stac` | STAC API (stac-fastapi-pgstac)     | `hrlc.api.stac`  |
+
+(The openEO API joins here in a later issue.) Mounted applications do not run their own lifespan, so this
+one enters theirs. `root_path` (`HRLC_API_ROOT_PATH`) is the prefix a proxy serves us under; uvicorn gets
+it (`hrlc serve --root-path`), and every link the APIs build starts with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hrlc import __version__
+from hrlc.settings import Settings, get_settings
+
+STAC_MOUNT = "/stac"
+
+
+class _OwnRoot:
+    """Makes a mounted application build its URLs from its own mount point.
+
+    Starlette's `request.base_url` starts at `app_root_path`, the root of the outermost application, so
+    the links of a mounted STAC API would miss `/stac`; this sets it to the mount's `root_path` (and lets
+    the mounted application resolve `url_for` names in its own router)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            scope = {**scope, "app_root_path": scope.get("root_path", "")}
+            scope.pop("router", None)  # so that `url_for` names resolve in the mounted application
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application served by `hrlc serve`."""
+    from hrlc.api.stac import create_stac_app
+
+    settings = settings or get_settings()
+    mounts: dict[str, FastAPI] = {STAC_MOUNT: create_stac_app(settings)}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for sub in mounts.values():
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            yield
+
+    app = FastAPI(title="hrlc", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    for path, sub in mounts.items():
+        app.mount(path, _OwnRoot(sub))
+
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> dict[str, object]:
+        base = str(request.base_url).rstrip("/")
+        return {
+            "title": "hrlc",
+            "version": __version__,
+            "links": [
+                {
+                    "rel": "service",
+                    "href": f"{base}{STAC_MOUNT}/",
+                    "type": "application/json",
+                    "title": "STAC API",
+                }
+            ],
+        }
+
+    return app

@@ -1,0 +1,230 @@
+"""The STAC API of hrlc: stac-fastapi-pgstac over the pgstac catalogue, with writes behind a token.
+
+What hrlc adds to the stock application of stac-fastapi-pgstac 7 (`instantiate_api`):
+- the database comes from `HRLC_CATALOG` (a PostgreSQL DSN), not from `PG*` variables;
+- extensions: query, sort, fields, filter (CQL2), token pagination, collection search (the stock set) and
+  the transaction extension, whose routes need `Authorization: Bearer <HRLC_API_WRITE_TOKEN>`
+  (401 without or with a wrong token, 403 when no token is configured; STAC-API error bodies);
+- `s3://` asset hrefs are presigned (read-only GET, `HRLC_PRESIGN_TTL_S`) in every item response, so a
+  client downloads products straight from the lake without credentials;
+- `root_path` (`HRLC_API_ROOT_PATH`) is honoured by the composing application (`hrlc.api.app`), so `/` and
+  every link are right behind a proxy.
+"""
+
+# ruff: noqa: E402 (the log filter below goes before the stac_fastapi imports)
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+
+# stac-fastapi builds a default settings object at import and warns that its title is the default one; ours
+# are set below, so that warning is noise. The filter must be in place before stac_fastapi is imported.
+logging.getLogger("stac_fastapi.types.config").addFilter(
+    lambda record: not record.getMessage().startswith("Using default values")
+)
+
+from fastapi.responses import JSONResponse
+from stac_fastapi.api.routes import Scope
+from stac_fastapi.pgstac.app import instantiate_api
+from stac_fastapi.pgstac.config import PostgresSettings
+from stac_fastapi.pgstac.config import Settings as ApiSettings
+from stac_fastapi.pgstac.core import CoreCrudClient
+from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
+from stac_fastapi.pgstac.models.extensions import Extensions
+
+from hrlc import __version__
+from hrlc.settings import Settings, get_settings
+
+# The routes of the transaction and bulk-transaction extensions: every write of the API.
+WRITE_SCOPES: list[Scope] = [
+    {"path": "/collections", "method": "POST"},
+    {"path": "/collections/{collection_id}", "method": "PUT"},
+    {"path": "/collections/{collection_id}", "method": "PATCH"},
+    {"path": "/collections/{collection_id}", "method": "DELETE"},
+    {"path": "/collections/{collection_id}/items", "method": "POST"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "PUT"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "PATCH"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "DELETE"},
+    {"path": "/collections/{collection_id}/bulk_items", "method": "POST"},
+]
+
+
+class WriteNotAuthorised(Exception):
+    """A write without the role that allows it."""
+
+    def __init__(self, description: str, status_code: int):
+        super().__init__(description)
+        self.description = description
+        self.status_code = status_code
+
+
+def write_guard(settings: Settings) -> Callable[[Request], None]:
+    """A dependency that lets a request through only with `Authorization: Bearer <api_write_token>`."""
+
+    def require_write_role(request: Request) -> None:
+        expected = settings.api_write_token
+        if not expected:
+            raise WriteNotAuthorised("writes are disabled on this server (no write token configured)", 403)
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise WriteNotAuthorised("a bearer token is required for writes", 401)
+        if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise WriteNotAuthorised("the bearer token does not allow writes", 401)
+
+    return require_write_role
+
+
+def _not_authorised(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WriteNotAuthorised)
+    headers = {"WWW-Authenticate": 'Bearer realm="hrlc"'} if exc.status_code == 401 else None
+    return JSONResponse(
+        {"code": "Unauthorized" if exc.status_code == 401 else "Forbidden", "description": exc.description},
+        status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+# ------------------------------------------------------------------------------------------ presigning
+class Presigner:
+    """Turns `s3://bucket/key` hrefs into presigned, read-only HTTPS GET URLs valid for `ttl_s` seconds.
+
+    Objects of the Data Lake (`HRLC_STORE` on S3) are signed by the lake's store (`S3Store.presign`); other
+    `s3://` hrefs (another bucket) by a client made from the same S3 settings. Signing is local."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.ttl_s = settings.presign_ttl_s
+        self._lake: Any = None
+        if settings.store.startswith("s3://"):
+            from hrlc.lake.store import open_store
+
+            self._lake = open_store(settings.store, settings)
+
+    def __call__(self, href: str) -> str:
+        if not href.startswith("s3://"):
+            return href
+        if self._lake is not None:
+            try:
+                key = self._lake.key_of(href)
+            except ValueError:
+                pass
+            else:
+                return str(self._lake.presign(key, self.ttl_s))
+        bucket, _, key = href.removeprefix("s3://").partition("/")
+        if not bucket or not key:
+            return href
+        s = self.settings
+        client = _s3_client(s.s3_endpoint, s.s3_region, s.s3_access_key_id, s.s3_secret_access_key)
+        return str(
+            client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.ttl_s
+            )
+        )
+
+    def item(self, item: dict[str, Any]) -> None:
+        """Presign the `s3://` hrefs of an item's assets, in place."""
+        for asset in (item.get("assets") or {}).values():
+            if isinstance(asset, dict) and isinstance(asset.get("href"), str):
+                href = asset["href"]
+                if href.startswith("s3://"):
+                    asset["href"] = self(href)
+                    asset.setdefault("alternate", {})["s3"] = {"href": href}
+
+
+@lru_cache(maxsize=4)
+def _s3_client(endpoint: str | None, region: str, key_id: str | None, secret: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint else "auto"}),
+    )
+
+
+class PresigningClient(CoreCrudClient):
+    """pgstac's core client, with the `s3://` asset hrefs of every returned item presigned.
+
+    Every item response (`/search`, `/collections/{id}/items`, `/collections/{id}/items/{item}`) goes
+    through `_search_base`, so this one override covers them all."""
+
+    async def _search_base(self, search_request: Any, request: Request) -> Any:
+        collection = await super()._search_base(search_request, request=request)
+        presigner: Presigner | None = getattr(request.app.state, "presigner", None)
+        if presigner is not None:
+            for feature in collection.get("features", []):
+                presigner.item(feature)
+        return collection
+
+
+# ---------------------------------------------------------------------------------------- application
+def postgres_settings(dsn: str) -> PostgresSettings:
+    """stac-fastapi-pgstac's database settings from a PostgreSQL DSN (instead of `PG*` variables)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(dsn)
+    return PostgresSettings(
+        pguser=str(info.get("user") or "postgres"),
+        pgpassword=str(info.get("password") or ""),
+        pghost=str(info.get("host") or "127.0.0.1"),
+        pgport=int(info.get("port") or 5432),
+        pgdatabase=str(info.get("dbname") or "postgres"),
+    )
+
+
+def catalog_dsn(settings: Settings) -> str:
+    """The pgstac DSN of the settings; ValueError when the catalogue is the static one."""
+    dsn = settings.catalog.strip()
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        raise ValueError(
+            f"the STAC API needs a pgstac catalogue: set HRLC_CATALOG to a postgresql:// DSN (is {dsn!r})"
+        )
+    return dsn
+
+
+def create_stac_app(settings: Settings | None = None) -> FastAPI:
+    """The STAC API application (not yet mounted; `hrlc.api.app.create_app` mounts it under `/stac`)."""
+    settings = settings or get_settings()
+    pg = postgres_settings(catalog_dsn(settings))
+    api_settings = ApiSettings(
+        stac_fastapi_title="hrlc STAC API",
+        stac_fastapi_description="Products of the ESA CCI High Resolution Land Cover production system",
+        stac_fastapi_version=__version__,
+        stac_fastapi_landing_id="hrlc",
+        enabled_extensions=None,  # all of: query, sort, fields, filter, pagination, collection_search
+        enable_transactions_extensions=True,
+        openapi_url="/api",
+        docs_url="/api.html",
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await connect_to_db(app, postgres_settings=pg, add_write_connection_pool=True)
+        try:
+            yield
+        finally:
+            await close_db_connection(app)
+
+    api = instantiate_api(
+        client=PresigningClient,
+        extensions=Extensions(settings=api_settings),
+        lifespan=lifespan,
+        settings=api_settings,
+    )
+    app = api.app
+    api.client.landing_page_id = "hrlc"
+    app.state.presigner = Presigner(settings)
+    app.state.hrlc_settings = settings
+    api.add_route_dependencies(scopes=WRITE_SCOPES, dependencies=[Depends(write_guard(settings))])
+    app.add_exception_handler(WriteNotAuthorised, _not_authorised)
+    return app

@@ -1,0 +1,190 @@
+"""The pgstac catalogue back end: the static STAC JSON in the lake, and every item upserted into pgstac.
+
+The platform's catalogue (`HRLC_CATALOG=postgresql://...`). It is the static back end plus a database:
+processors and runners keep reading items by their lake hrefs (`get_href`), so a chain runs unchanged; the
+STAC API (`hrlc.api.stac`) serves what is loaded here. Items go in with pypgstac's loader in upsert mode, so
+adding the same item twice leaves one row. The product collections (one per family group of
+`hrlc.catalog.items.COLLECTIONS`) are created on first use with summaries and `item_assets`; their extents
+are recomputed from the items after every load. The `hrlc:` properties used in filters are registered as
+pgstac queryables (typed, so `hrlc:year = 2021` compares integers).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import pystac
+
+from hrlc.catalog.items import COLLECTION_TITLES, COLLECTIONS
+from hrlc.catalog.static import STAC_VERSION, StaticCatalog
+from hrlc.lake.store import Store
+
+# Media type of the `data` asset of each family (for the collections' item_assets).
+_FAMILY_MEDIA: dict[str, str] = {
+    "features": "application/netcdf",
+    "model-checkpoint": "application/octet-stream",
+    "model-metadata": "application/json",
+    "accuracy-report": "application/json",
+    "coreg-params": "application/json",
+    "harmonization-lookup": "application/json",
+}
+_COG = pystac.MediaType.COG.value
+
+# `hrlc:` properties worth filtering on, with their JSON types (pgstac queryables).
+QUERYABLES: dict[str, dict[str, Any]] = {
+    "hrlc:product": {"type": "string", "title": "Product family (Data Lake layout)"},
+    "hrlc:year": {"type": "integer", "title": "Year of the product"},
+    "hrlc:period": {"type": "string", "title": "Period: 01..12, season1..season4 or annual"},
+    "hrlc:sensor": {"type": "string", "title": "Sensor (sentinel2, landsat, sentinel1)"},
+    "hrlc:kind": {"type": "string", "title": "Input kind (optical, sar, optical_sar)"},
+    "hrlc:processor": {"type": "string", "title": "Processor that wrote the product"},
+    "start_datetime": {"type": "string", "format": "date-time", "title": "Start of the period"},
+    "end_datetime": {"type": "string", "format": "date-time", "title": "End of the period"},
+}
+_INDEXED = ["hrlc:product", "hrlc:year"]
+
+
+def collection_document(cid: str) -> dict[str, Any]:
+    """The STAC Collection of one product collection (extent is a placeholder until items arrive)."""
+    families = sorted(f for f, c in COLLECTIONS.items() if c == cid)
+    media = sorted({_FAMILY_MEDIA.get(f, _COG) for f in families})
+    data_asset: dict[str, Any] = {"title": "Product file", "roles": ["data"]}
+    if len(media) == 1:
+        data_asset["type"] = media[0]
+    title = COLLECTION_TITLES.get(cid, cid)
+    return {
+        "type": "Collection",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": [],
+        "id": cid,
+        "title": title,
+        "description": f"{title}. Products of the ESA CCI High Resolution Land Cover processing chain (hrlc).",
+        "keywords": ["land cover", "ESA CCI", "HRLC", *families],
+        "license": "CC-BY-4.0",
+        "providers": [{"name": "hrlc", "roles": ["processor", "producer", "host"]}],
+        "extent": {
+            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
+            "temporal": {"interval": [[None, None]]},
+        },
+        "summaries": {"hrlc:product": families},
+        "item_assets": {"data": data_asset},
+        "links": [],
+    }
+
+
+def collection_ids() -> list[str]:
+    """Every product collection id, in a stable order."""
+    return sorted(set(COLLECTIONS.values()))
+
+
+def pgstac_item(item: pystac.Item) -> dict[str, Any]:
+    """An item as pgstac stores it: the lake's structural links dropped (the API makes its own)."""
+    d = item.to_dict(include_self_link=False, transform_hrefs=False)
+    d["links"] = [
+        link for link in d.get("links", []) if link.get("rel") not in {"root", "parent", "collection", "self"}
+    ]
+    return d
+
+
+class PgstacCatalog(StaticCatalog):
+    """STAC JSON in the lake (hrefs stay the lake's) and every item upserted into a pgstac database."""
+
+    def __init__(self, store: Store, dsn: str):
+        super().__init__(store)
+        self.dsn = dsn
+        self._lock = threading.Lock()
+        self._db: Any = None
+        self._ready = False
+
+    # -- database plumbing
+    def _connect(self) -> Any:
+        if self._db is None:
+            from psycopg_pool import ConnectionPool
+            from pypgstac.db import PgstacDB
+
+            pool = ConnectionPool(self.dsn, min_size=1, max_size=1, open=True)
+            self._db = PgstacDB(dsn=self.dsn, pool=pool)
+        return self._db
+
+    def close(self) -> None:
+        """Give the connection back (the catalogue reconnects on next use)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.disconnect()
+                if self._db.pool is not None:
+                    self._db.pool.close()
+                self._db = None
+
+    def __enter__(self) -> PgstacCatalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ensure_collections(self) -> None:
+        """Create (or update) every product collection and the hrlc queryables; idempotent."""
+        from pypgstac.load import Loader, Methods
+
+        db = self._connect()
+        docs = [collection_document(cid) for cid in collection_ids()]
+        Loader(db).load_collections(iter(docs), insert_mode=Methods.upsert)
+        conn = db.connect()
+        with conn.transaction():
+            conn.execute(
+                "SELECT upsert_queryables(%s::jsonb, NULL, %s::text[], false)",
+                [_json({"type": "object", "properties": QUERYABLES}), _INDEXED],
+            )
+        self._update_extents([d["id"] for d in docs])
+        self._ready = True
+
+    def _update_extents(self, cids: Iterable[str]) -> None:
+        conn = self._connect().connect()
+        with conn.transaction():
+            for cid in sorted(set(cids)):
+                conn.execute(
+                    "UPDATE collections SET content = content || jsonb_build_object('extent', e.x) "
+                    "FROM (SELECT collection_extent(%s, true) AS x) e WHERE id = %s AND e.x IS NOT NULL",
+                    [cid, cid],
+                )
+
+    # -- writing
+    def add(self, item: pystac.Item) -> str:
+        """Write the item's JSON into the lake, upsert it into pgstac; returns its lake href."""
+        href = super().add(item)
+        self.load([item])
+        return href
+
+    def load(self, items: Iterable[pystac.Item | dict[str, Any]]) -> int:
+        """Upsert items into pgstac only (not into the lake); returns how many. Idempotent."""
+        from pypgstac.load import Loader, Methods
+
+        dicts = [pgstac_item(i) if isinstance(i, pystac.Item) else i for i in items]
+        if not dicts:
+            return 0
+        for d in dicts:
+            if not d.get("collection"):
+                raise ValueError(f"item {d.get('id')} has no collection")
+        with self._lock:
+            if not self._ready:
+                self.ensure_collections()
+            Loader(self._connect()).load_items(iter(dicts), insert_mode=Methods.upsert)
+            self._update_extents(d["collection"] for d in dicts)
+        return len(dicts)
+
+    # -- reading (database side; the lake side is inherited)
+    def count(self, collection: str | None = None) -> int:
+        """Items in pgstac (of one collection, or all)."""
+        conn = self._connect().connect()
+        if collection is None:
+            row = conn.execute("SELECT count(*) FROM items").fetchone()
+        else:
+            row = conn.execute("SELECT count(*) FROM items WHERE collection = %s", [collection]).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)

@@ -1,0 +1,141 @@
+"""Fixtures of the platform tests: one small chain run on the embedded default, the same run on S3 + pgstac,
+and the STAC API served in-process by uvicorn on a free 127.0.0.1 port.
+
+(No `__init__.py` here: a package named `platform` would shadow the standard library's; so test modules
+get everything through fixtures, never by importing this file.)"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+from rich.console import Console
+
+from hrlc import sample
+from hrlc.catalog.pgstac import PgstacCatalog
+from hrlc.catalog.static import StaticCatalog
+from hrlc.jobs.dag import land_cover_dag
+from hrlc.jobs.runner import InProcessRunner, RunResult
+from hrlc.lake.store import LocalStore, S3Store, Store
+from hrlc.settings import Settings
+
+PLATFORM_SIZE = 128
+PLATFORM_YEAR = 2021
+WRITE_TOKEN = "test-write-token"
+
+
+@dataclass
+class PlatformRun:
+    repo: sample.SampleRepository
+    store: Store
+    catalog: StaticCatalog
+    result: RunResult
+    dag: Any
+    year: int = PLATFORM_YEAR
+
+
+@pytest.fixture(scope="session")
+def small_repo(tmp_path_factory: pytest.TempPathFactory) -> sample.SampleRepository:
+    return sample.generate(tmp_path_factory.mktemp("external-small"), size=PLATFORM_SIZE, year=PLATFORM_YEAR)
+
+
+def chain_dag(repo: sample.SampleRepository) -> Any:
+    t = repo.transform
+    bbox = (t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f)
+    return land_cover_dag(
+        bbox=bbox,
+        bbox_crs=f"EPSG:{repo.epsg}",
+        crs=f"EPSG:{repo.epsg}",
+        resolution=10,
+        year=PLATFORM_YEAR,
+        source=str(repo.catalog),
+        training=str(repo.training_points),
+        sensor="sentinel2",
+    )
+
+
+def run_chain(
+    repo: sample.SampleRepository, store: Store, catalog: StaticCatalog, resume: bool = True
+) -> Any:
+    dag = chain_dag(repo)
+    return dag, InProcessRunner(store, catalog, resume=resume, console=Console(quiet=True)).run(dag)
+
+
+@pytest.fixture(scope="session")
+def static_run(small_repo: sample.SampleRepository, tmp_path_factory: pytest.TempPathFactory) -> PlatformRun:
+    """The embedded default: a local lake and the static catalogue."""
+    store = LocalStore(tmp_path_factory.mktemp("lake-static"))
+    catalog = StaticCatalog(store)
+    dag, result = run_chain(small_repo, store, catalog)
+    return PlatformRun(small_repo, store, catalog, result, dag)
+
+
+@pytest.fixture(scope="session")
+def platform_run(
+    small_repo: sample.SampleRepository, s3_server: Any, pgstac_dsn: str
+) -> Iterator[PlatformRun]:
+    """The platform: the lake on S3 (moto) and the pgstac catalogue (`HRLC_CATALOG` = DSN). GDAL's S3
+    configuration comes from the store's settings (`hrlc.lake.store.raster_env`), none from this fixture."""
+    bucket = s3_server.new_bucket("hrlc-platform-lake")
+    settings = Settings(store=f"s3://{bucket}/lake", catalog=pgstac_dsn)
+    store = S3Store(settings.store, settings)
+    catalog = PgstacCatalog(store, pgstac_dsn)
+    dag, result = run_chain(small_repo, store, catalog)
+    yield PlatformRun(small_repo, store, catalog, result, dag)
+    catalog.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def serve_api() -> Iterator[Callable[..., str]]:
+    """A factory: serve `hrlc.api.create_app(settings)` with uvicorn in a thread; returns the base URL."""
+    from hrlc.api import create_app
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(settings: Settings, root_path: str = "") -> str:
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", root_path=root_path
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def write_token() -> str:
+    return WRITE_TOKEN
+
+
+@pytest.fixture(scope="session")
+def stac_api(platform_run: PlatformRun, pgstac_dsn: str, serve_api: Callable[..., str]) -> str:
+    """URL of the STAC API (landing page) over the platform run's pgstac database."""
+    settings = Settings(
+        store=platform_run.store.url, catalog=pgstac_dsn, api_write_token=WRITE_TOKEN, presign_ttl_s=600
+    )
+    base = serve_api(settings)
+    return f"{base}/stac/"

@@ -1,0 +1,92 @@
+"""The pgstac catalogue back end: the chain on S3 + pgstac gives the embedded default's products, and every
+product item is in pgstac exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+import rasterio
+from rasterio.io import MemoryFile
+from rich.console import Console
+
+from hrlc.catalog import open_catalog
+from hrlc.catalog.items import COLLECTIONS
+from hrlc.catalog.pgstac import PgstacCatalog, collection_ids
+from hrlc.catalog.static import StaticCatalog
+from hrlc.jobs.runner import InProcessRunner
+from hrlc.lake import layout
+from hrlc.lake.store import LocalStore
+from hrlc.settings import Settings
+
+YEAR = 2021  # the platform run's year (conftest.PLATFORM_YEAR)
+
+
+def _counts(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("select collection, count(*) from pgstac.items group by collection").fetchall()
+    return {c: int(n) for c, n in rows if c in set(COLLECTIONS.values())}
+
+
+def test_same_class_map_as_the_embedded_default(static_run: Any, platform_run: Any) -> None:
+    key = layout.key("class-map", kind="optical", year=YEAR, period="annual")
+    with rasterio.open(static_run.store.gdal_path(key)) as src:
+        expected, profile = src.read(1), src.profile
+    with MemoryFile(platform_run.store.read_bytes(key)) as mem, mem.open() as src:
+        got = src.read(1)
+        assert src.crs == profile["crs"] and src.transform == profile["transform"]
+    assert (expected > 0).mean() > 0.99
+    np.testing.assert_array_equal(got, expected)
+    # the item JSON stays in the lake, and processors read it back by its lake href
+    assert all(h.startswith("s3://hrlc-platform-lake/lake/metadata/stac/") for h in platform_run.result.items)
+    assert len(platform_run.result.items) == len(static_run.result.items)
+
+
+def test_every_product_is_in_pgstac_once(static_run: Any, platform_run: Any, pgstac_dsn: str) -> None:
+    expected = Counter(str(i.collection_id) for i in static_run.catalog.items())
+    assert sum(expected.values()) == len(static_run.result.items) == 29
+    assert _counts(pgstac_dsn) == expected
+
+    # adding the same items again, and rerunning a task, duplicates nothing
+    catalog = platform_run.catalog
+    assert isinstance(catalog, PgstacCatalog)
+    assert catalog.load(catalog.items()) == 29
+    map_item = layout.key(
+        "stac-item", collection="hrlc-class-maps", item_id=f"classified_map_optical_{YEAR}_annual"
+    )
+    platform_run.store.delete(map_item)  # the classification task is no longer complete: it runs again
+    with PgstacCatalog(platform_run.store, pgstac_dsn) as again:
+        rerun = InProcessRunner(platform_run.store, again, console=Console(quiet=True)).run(platform_run.dag)
+        assert [t.skipped for t in rerun.tasks] == [True, True, False]
+        assert again.count() == 29
+    assert _counts(pgstac_dsn) == expected
+
+
+def test_collections_have_extents_summaries_and_item_assets(platform_run: Any, pgstac_dsn: str) -> None:
+    with psycopg.connect(pgstac_dsn) as conn:
+        docs = {r[0]: r[1] for r in conn.execute("select id, content from pgstac.collections").fetchall()}
+        queryables = {r[0] for r in conn.execute("select name from pgstac.queryables").fetchall()}
+    assert set(collection_ids()) <= set(docs)
+    maps = docs["hrlc-class-maps"]
+    assert maps["summaries"]["hrlc:product"] == ["accuracy-report", "class-map"]
+    assert maps["item_assets"]["data"]["roles"] == ["data"]
+    bbox = maps["extent"]["spatial"]["bbox"][0]
+    item = platform_run.catalog.get("hrlc-class-maps", f"classified_map_optical_{YEAR}_annual")
+    assert item is not None and item.bbox is not None
+    assert bbox == pytest.approx(item.bbox, abs=1e-6)
+    assert maps["extent"]["temporal"]["interval"][0][0].startswith(f"{YEAR}-01-01")
+    assert docs["hrlc-change-maps"]["extent"]["temporal"]["interval"] == [[None, None]]
+    assert docs["hrlc-feature-stacks"]["item_assets"]["data"]["type"] == "application/netcdf"
+    assert {"hrlc:product", "hrlc:year", "hrlc:period"} <= queryables
+
+
+def test_open_catalog_chooses_the_back_end(tmp_path, pgstac_dsn: str) -> None:
+    store = LocalStore(tmp_path / "lake")
+    assert type(open_catalog(store, Settings(catalog="static"))) is StaticCatalog
+    pg = open_catalog(store, Settings(catalog=pgstac_dsn))
+    assert isinstance(pg, PgstacCatalog) and pg.dsn == pgstac_dsn
+    with pytest.raises(ValueError, match="HRLC_CATALOG"):
+        open_catalog(store, Settings(catalog="mysql://nope"))
