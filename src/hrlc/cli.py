@@ -219,5 +219,28 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    processor: Annotated[str, typer.Option(help="Name of the processor whose queue to consume")],
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes (each with prefetch 1)")] = 1,
+    entry_point: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="module:Class of a processor outside the hrlc.processors entry points"),
+    ] = None,
+) -> None:
+    """Consume hrlc.tasks.<processor> from RabbitMQ (HRLC_BROKER_URL) and run the processor."""
+    from hrlc.jobs.worker import serve as serve_worker
+
+    raise typer.Exit(serve_worker(processor, concurrency, entry_point))
+
+
+@app.command(name="status-consumer")
+def status_consumer() -> None:
+    """Consume hrlc.status and update jobs and tasks in the job store (HRLC_JOBS_DSN)."""
+    from hrlc.jobs.status_consumer import serve as serve_status
+
+    raise typer.Exit(serve_status())
+
+
 if __name__ == "__main__":
     app()

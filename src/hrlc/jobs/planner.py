@@ -1,0 +1,235 @@
+"""The planner: an openEO process graph -> a DAG of tasks; ready tasks -> task messages on RabbitMQ.
+
+Batch jobs accept one HRLC process, `hrlc_land_cover` (AOI, year, sensor, source, training, classifier,
+composite), optionally wrapped by `save_result`; it expands into `land_cover_dag` (composites -> features ->
+class map). Anything else raises `PlanError` with a message a user can act on. `publish_ready` publishes the
+tasks of a job whose dependencies have finished and marks them queued, in one database transaction (a
+publish that fails rolls the marking back; a crash after publishing only re-publishes, which is harmless).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from pydantic import ValidationError
+
+from hrlc.jobs import jobstore
+from hrlc.jobs.broker import Publisher
+from hrlc.jobs.dag import Dag, land_cover_dag
+from hrlc.jobs.jobstore import SCHEMA
+from hrlc.jobs.messages import TaskMessage
+
+LAND_COVER = "hrlc_land_cover"
+PASS_THROUGH = {"save_result"}
+ARGUMENTS = {
+    "bbox",
+    "spatial_extent",
+    "year",
+    "sensor",
+    "source",
+    "training",
+    "classifier",
+    "composite",
+    "crs",
+    "resolution",
+    "dilate",
+    "mask_snow",
+    "seed",
+}
+
+
+class PlanError(ValueError):
+    """A process graph that cannot become a batch job (the message says why)."""
+
+
+@lru_cache(maxsize=1)
+def processor_versions() -> dict[str, str]:
+    from hrlc.processors.base import registry
+
+    return {name: cls.version for name, cls in registry().items()}
+
+
+def _crs(value: Any) -> str:
+    if value is None:
+        return "EPSG:4326"
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return f"EPSG:{int(value)}"
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise PlanError(f"invalid crs {value!r}: use an EPSG code or 'EPSG:nnnn'")
+
+
+def _bbox(value: Any) -> tuple[tuple[float, float, float, float], str]:
+    if not isinstance(value, dict):
+        raise PlanError("hrlc_land_cover needs bbox (or spatial_extent) as {west, south, east, north, crs}")
+    try:
+        w, s, e, n = (float(value[k]) for k in ("west", "south", "east", "north"))
+    except KeyError as err:
+        raise PlanError(f"bbox misses {err.args[0]!r}: give west, south, east, north") from None
+    except (TypeError, ValueError):
+        raise PlanError("bbox west/south/east/north must be numbers") from None
+    if not (w < e and s < n):
+        raise PlanError(f"bbox is empty: west {w} < east {e} and south {s} < north {n} are required")
+    return (w, s, e, n), _crs(value.get("crs"))
+
+
+def _string(args: dict[str, Any], name: str, default: str | None = None) -> str | None:
+    value = args.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise PlanError(f"hrlc_land_cover argument {name!r} must be a non-empty string")
+    return value.strip()
+
+
+def _graph(process: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(process, dict):
+        raise PlanError("a process must be a JSON object with a process_graph")
+    graph = process.get("process_graph", process if "process_graph" not in process else None)
+    if not isinstance(graph, dict) or not graph:
+        raise PlanError("the process has no process_graph")
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or not isinstance(node.get("process_id"), str):
+            raise PlanError(f"process graph node {node_id!r} has no process_id")
+    return graph
+
+
+def plan(process: dict[str, Any]) -> Dag:
+    """The DAG of a batch job's process (`{"process_graph": {...}}`); `PlanError` if it cannot run."""
+    graph = _graph(process)
+    nodes = [(nid, n) for nid, n in graph.items() if n["process_id"] == LAND_COVER]
+    others = sorted({n["process_id"] for n in graph.values()} - {LAND_COVER} - PASS_THROUGH)
+    if others:
+        raise PlanError(
+            f"process {others[0]!r} is not supported in batch jobs: use {LAND_COVER} "
+            "(optionally followed by save_result)"
+        )
+    if len(nodes) != 1:
+        raise PlanError(f"a batch job needs exactly one {LAND_COVER} node, found {len(nodes)}")
+    _, node = nodes[0]
+    args = node.get("arguments") or {}
+    if not isinstance(args, dict):
+        raise PlanError(f"{LAND_COVER} arguments must be an object")
+    unknown = sorted(set(args) - ARGUMENTS)
+    if unknown:
+        raise PlanError(f"unknown {LAND_COVER} arguments {unknown}; known: {sorted(ARGUMENTS)}")
+    for name, value in args.items():
+        if isinstance(value, dict) and ({"from_parameter", "from_node", "process_graph"} & set(value)):
+            raise PlanError(f"{LAND_COVER} argument {name!r} must be a value, not a reference")
+    bbox, bbox_crs = _bbox(args.get("bbox", args.get("spatial_extent")))
+    year = args.get("year")
+    if isinstance(year, bool) or not isinstance(year, int):
+        raise PlanError(f"{LAND_COVER} needs year as an integer, got {year!r}")
+    source = _string(args, "source")
+    training = _string(args, "training")
+    if source is None or training is None:
+        raise PlanError(f"{LAND_COVER} needs source (STAC URL or catalogue path) and training (samples path)")
+    resolution = args.get("resolution")
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int | float)):
+        raise PlanError("resolution must be a number of metres")
+    try:
+        dag = land_cover_dag(
+            bbox=bbox,
+            bbox_crs=bbox_crs,
+            year=year,
+            source=source,
+            training=training,
+            sensor=_string(args, "sensor"),
+            crs=None if args.get("crs") is None else _crs(args.get("crs")),
+            resolution=None if resolution is None else float(resolution),
+            composite_method=_string(args, "composite", "median") or "median",
+            dilate_px=int(args.get("dilate", 0)),
+            mask_snow=bool(args.get("mask_snow", False)),
+            classifier=_string(args, "classifier", "lightgbm") or "lightgbm",
+            seed=int(args.get("seed", 0)),
+        )
+    except (TypeError, ValueError) as e:
+        raise PlanError(f"invalid {LAND_COVER} arguments: {e}") from None
+    check(dag)
+    return dag
+
+
+def check(dag: Dag) -> None:
+    """Every task's params valid for its processor (before anything is stored or queued)."""
+    from hrlc.processors.base import registry
+
+    procs = registry()
+    for task in dag.order():
+        cls = procs.get(task.processor)
+        if cls is None:
+            raise PlanError(f"no processor {task.processor!r} is registered")
+        try:
+            cls().parse_params(task.params)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise PlanError(f"invalid {task.processor} parameter {where}: {first['msg']}") from None
+
+
+@contextlib.contextmanager
+def _conn(conn: psycopg.Connection[Any] | None) -> Iterator[psycopg.Connection[Any]]:
+    if conn is not None:
+        yield conn
+        return
+    with jobstore.connect() as own:
+        yield own
+
+
+def publish_ready(
+    job_id: str,
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    publisher: Publisher | None = None,
+) -> list[str]:
+    """Publish the job's created tasks whose dependencies have all finished; mark them queued.
+
+    Returns the ids of the tasks published. Uses the caller's connection (and its transaction) if given."""
+    own_pub = publisher is None
+    pub = publisher or Publisher()
+    try:
+        with _conn(conn) as c, c.transaction():
+            rows = c.execute(
+                f"select id, processor, processor_version, params, status, attempts, depends_on, outputs "
+                f"from {SCHEMA}.tasks where job_id = %s order by seq for update",
+                (job_id,),
+            ).fetchall()
+            status = {r["id"]: r["status"] for r in rows}
+            outputs = {r["id"]: r["outputs"] for r in rows}
+            published = []
+            for r in rows:
+                if r["status"] != "created" or any(status.get(d) != "finished" for d in r["depends_on"]):
+                    continue
+                msg = TaskMessage(
+                    job_id=job_id,
+                    task_id=r["id"],
+                    processor=r["processor"],
+                    processor_version=r["processor_version"],
+                    params=r["params"],
+                    inputs=[h for d in r["depends_on"] for h in outputs.get(d) or []],
+                    attempt=int(r["attempts"]) + 1,
+                )
+                pub.publish_task(msg)
+                c.execute(
+                    f"update {SCHEMA}.tasks set status = 'queued', updated = now() "
+                    "where job_id = %s and id = %s",
+                    (job_id, r["id"]),
+                )
+                jobstore.add_log(c, job_id, "info", f"task queued for {r['processor']}", r["id"])
+                if not jobstore.live_workers(c, r["processor"]):
+                    jobstore.add_log(
+                        c,
+                        job_id,
+                        "warning",
+                        f"no live worker for processor {r['processor']} {r['processor_version']}: "
+                        "the task stays queued until one starts",
+                        r["id"],
+                    )
+                published.append(r["id"])
+            return published
+    finally:
+        if own_pub:
+            pub.close()

@@ -1,0 +1,200 @@
+"""The status consumer: `hrlc status-consumer` (DESIGN.md §3).
+
+Consumes `hrlc.status` and, per message, in one transaction of the job store: updates the task (state,
+progress, attempts, worker, outputs), appends a log line, moves the job (queued -> running on the first
+running task; finished when every task has finished; error on the first task error, canceling the tasks
+not started; canceled), sets the job's progress to the mean of its tasks' progress, and publishes the
+tasks that became ready. The message is acknowledged after the commit, so a crash redelivers it.
+Idempotent: a terminal task state (finished, error, canceled) is never overwritten, so duplicate, late or
+redelivered status messages change nothing; a restarted consumer just catches up with the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import pika
+import psycopg
+
+from hrlc.jobs import jobstore
+from hrlc.jobs.broker import Publisher, Topology, broker_url, connect, declare_common
+from hrlc.jobs.jobstore import SCHEMA
+from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status
+from hrlc.jobs.planner import publish_ready
+
+log = logging.getLogger("hrlc.status")
+
+RECOVERABLE = (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, psycopg.OperationalError)
+LEVEL = {"queued": "warning", "running": "info", "finished": "info", "error": "error", "canceled": "warning"}
+
+
+def apply_status(conn: psycopg.Connection[Any], msg: StatusMessage, publisher: Publisher) -> str:
+    """Apply one status message; returns what happened (for logs and tests)."""
+    with conn.transaction():
+        job = conn.execute(
+            f"select status from {SCHEMA}.jobs where id = %s for update", (msg.job_id,)
+        ).fetchone()
+        if job is None:
+            return "unknown job"
+        task = conn.execute(
+            f"select status, progress from {SCHEMA}.tasks where job_id = %s and id = %s for update",
+            (msg.job_id, msg.task_id),
+        ).fetchone()
+        if task is None:
+            return "unknown task"
+        if task["status"] in TERMINAL:
+            return f"ignored: task already {task['status']}"
+        if task["status"] == "created":
+            return "ignored: task not queued (stale message of an earlier run)"
+        progress = 1.0 if msg.state == "finished" else msg.progress
+        conn.execute(
+            f"update {SCHEMA}.tasks set status = %s, progress = %s, worker = %s, message = %s, "
+            "attempts = greatest(attempts, %s), outputs = case when %s then %s else outputs end, "
+            "updated = now() where job_id = %s and id = %s",
+            (
+                msg.state,
+                progress,
+                msg.worker,
+                msg.message,
+                msg.attempt or 1,
+                msg.state == "finished",
+                jobstore.jsonb(msg.outputs),
+                msg.job_id,
+                msg.task_id,
+            ),
+        )
+        if msg.state != task["status"] or msg.state != "running":
+            text = f"{msg.state}: {msg.message}" if msg.message else msg.state
+            jobstore.add_log(conn, msg.job_id, LEVEL[msg.state], f"{text} ({msg.worker})", msg.task_id)
+        else:
+            jobstore.add_log(conn, msg.job_id, "debug", f"{progress:.0%} {msg.message}", msg.task_id)
+        job_status = job["status"]
+        if job_status in TERMINAL:
+            return f"task {msg.state}; job already {job_status}"
+        sets: list[str] = []
+        if msg.state == "running" and job_status == "queued":
+            sets.append("status = 'running', started = coalesce(started, now())")
+        elif msg.state == "finished":
+            publish_ready(msg.job_id, conn=conn, publisher=publisher)
+            left = conn.execute(
+                f"select count(*) as n from {SCHEMA}.tasks where job_id = %s and status <> 'finished'",
+                (msg.job_id,),
+            ).fetchone()
+            if left is not None and left["n"] == 0:
+                sets.append("status = 'finished', finished = now()")
+                jobstore.add_log(conn, msg.job_id, "info", "job finished")
+            elif job_status == "queued":
+                sets.append("status = 'running', started = coalesce(started, now())")
+        elif msg.state in ("error", "canceled"):
+            conn.execute(
+                f"update {SCHEMA}.tasks set status = 'canceled', updated = now() where job_id = %s "
+                "and status not in ('finished', 'error', 'canceled')",
+                (msg.job_id,),
+            )
+            if msg.state == "error":
+                sets.append("status = 'error', finished = now(), error = %(error)s")
+            else:
+                sets.append("status = 'canceled', finished = now()")
+            jobstore.add_log(conn, msg.job_id, LEVEL[msg.state], f"job {msg.state}: task {msg.task_id}")
+        sets.append(
+            f"progress = (select coalesce(avg(progress), 0) from {SCHEMA}.tasks where job_id = %(job)s)"
+        )
+        conn.execute(
+            f"update {SCHEMA}.jobs set {', '.join(sets)}, updated = now() where id = %(job)s",
+            {"job": msg.job_id, "error": f"task {msg.task_id}: {msg.message}"},
+        )
+        return f"task {msg.state}"
+
+
+class StatusConsumer:
+    def __init__(self, dsn: str | None = None, url: str | None = None, topo: Topology | None = None):
+        self.dsn = dsn or jobstore.jobs_dsn()
+        self.url = url or broker_url()
+        self.topo = topo or Topology.from_env()
+        self.stopping = False
+
+    def run(self, max_messages: int | None = None) -> int:
+        handled = 0
+        publisher = Publisher(self.url, self.topo)
+        try:
+            while not self.stopping:
+                try:
+                    with jobstore.connect(self.dsn) as db:
+                        jobstore.ensure_schema(db)
+                        conn = connect(self.url, heartbeat=30, attempts=5)
+                        ch = conn.channel()
+                        declare_common(ch, self.topo)
+                        ch.basic_qos(prefetch_count=50)
+                        log.info("status consumer on %s", self.topo.status_queue)
+                        for method, _props, body in ch.consume(
+                            self.topo.status_queue, inactivity_timeout=1.0
+                        ):
+                            if method is not None:
+                                self._handle(db, ch, method, body, publisher)
+                                handled += 1
+                            if self.stopping or (max_messages is not None and handled >= max_messages):
+                                break
+                        ch.cancel()
+                        conn.close()
+                        break
+                except RECOVERABLE as e:
+                    if self.stopping:
+                        break
+                    log.warning("connection lost (%s); reconnecting in 1 s", e)
+                    time.sleep(1.0)
+        finally:
+            publisher.close()
+        return handled
+
+    def _handle(
+        self, db: psycopg.Connection[Any], ch: Any, method: Any, body: bytes, publisher: Publisher
+    ) -> None:
+        try:
+            msg = parse_status(body)
+        except MessageError as e:
+            log.error("status message dead-lettered: %s", e)
+            ch.basic_publish(
+                self.topo.dead_exchange, self.topo.dead_queue, body, _props({"x-hrlc-reason": str(e)[:1000]})
+            )
+            ch.basic_ack(method.delivery_tag)
+            return
+        outcome = apply_status(db, msg, publisher)
+        log.debug("%s %s: %s", msg.job_id, msg.task_id, outcome)
+        ch.basic_ack(method.delivery_tag)
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+
+
+def _props(headers: dict[str, Any]) -> pika.BasicProperties:
+    from hrlc.jobs.broker import properties
+
+    return properties(headers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="hrlc status-consumer", description=__doc__.splitlines()[0])
+    ap.parse_args(argv)
+    return serve()
+
+
+def serve() -> int:
+    logging.basicConfig(
+        level=os.environ.get("HRLC_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+    consumer = StatusConsumer()
+    signal.signal(signal.SIGTERM, consumer.stop)
+    signal.signal(signal.SIGINT, consumer.stop)
+    consumer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""The queue worker: `hrlc worker --processor NAME [--concurrency N]` (DESIGN.md §3).
+
+Consumes `hrlc.tasks.<NAME>` with prefetch 1 and manual acknowledgement. For each task message:
+1. validate it against the task schema; a malformed message goes to the dead-letter queue with the reason
+   (header `x-hrlc-reason`, and logged), never crashes the worker;
+2. skip it (status canceled) if its task was canceled in the job store;
+3. if every output of the task already exists (a redelivery after a crash), publish finished at once;
+4. otherwise publish running, run the processor in a thread (the connection keeps serving heartbeats and
+   publishes throttled progress), write the task's log record in the lake, publish finished with the STAC
+   item hrefs *with publisher confirms*, and only then ack. A worker killed before the ack leaves the task
+   unacknowledged, so RabbitMQ redelivers it to another worker; outputs are idempotent.
+Bad input (`ProcessorError`, invalid params) -> error status + dead-letter, no retry. Other exceptions are
+retried with exponential back-off (`HRLC_TASK_MAX_ATTEMPTS`, default 3; `HRLC_RETRY_BACKOFF_S`, default 2),
+counting redeliveries through the quorum queue's `x-delivery-count`; then error status + dead-letter.
+The worker registers itself (and its processor) in the job store and heartbeats every 10 s; `ctx.cancelled`
+reads the task's state there (at most once a second). Without a reachable job store it still works, with
+neither registry nor cancel checks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pydantic import ValidationError
+
+from hrlc.jobs import jobstore
+from hrlc.jobs.broker import Topology, broker_url, connect, declare_common, declare_task_queue, properties
+from hrlc.jobs.messages import MessageError, StatusMessage, TaskMessage, now_iso, parse_task
+from hrlc.jobs.runner import item_key_of, log_key
+from hrlc.processors.base import Cancelled, Context, Processor, ProcessorError, registry
+
+log = logging.getLogger("hrlc.worker")
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+def load_entry_point(spec: str) -> type[Processor[Any]]:
+    """`module:Class` -> the processor class."""
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj  # type: ignore[return-value]
+
+
+def _compatible(planned: str, mine: str) -> bool:
+    """Same semver major version (0.x: same minor)."""
+    a, b = planned.split("."), mine.split(".")
+    return a[0] == b[0] and (a[0] != "0" or a[1] == b[1])
+
+
+class Worker:
+    def __init__(
+        self,
+        processor: type[Processor[Any]],
+        *,
+        url: str | None = None,
+        topo: Topology | None = None,
+        dsn: str | None = "",
+        store: Any = None,
+        catalog: Any = None,
+        entry_point: str = "",
+        max_attempts: int | None = None,
+        backoff_s: float | None = None,
+        heartbeat_s: float = 10.0,
+    ):
+        self.cls = processor
+        self.proc = processor()
+        self.url = url or broker_url()
+        self.topo = topo or Topology.from_env()
+        self.dsn = jobstore.jobs_dsn() if dsn == "" else dsn
+        self._store, self._catalog = store, catalog
+        self.entry_point = entry_point or f"{processor.__module__}:{processor.__qualname__}"
+        self.max_attempts = max_attempts or int(_env_float("HRLC_TASK_MAX_ATTEMPTS", 3))
+        self.backoff_s = _env_float("HRLC_RETRY_BACKOFF_S", 2.0) if backoff_s is None else backoff_s
+        self.heartbeat_s = heartbeat_s
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{processor.name}"
+        self.stopping = False
+        self._db: Any = None
+        self._db_lock = threading.Lock()
+        self._last_beat = 0.0
+        self.conn: pika.BlockingConnection | None = None
+        self.ch: BlockingChannel | None = None  # consuming; advisory status (running/progress)
+        self.confirm: BlockingChannel | None = None  # terminal statuses and dead-letters, confirmed
+
+    # ------------------------------------------------------------------------------------------ resources
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from hrlc.lake.store import open_store
+
+            self._store = open_store()
+        return self._store
+
+    @property
+    def catalog(self) -> Any:
+        if self._catalog is None:
+            from hrlc.catalog.factory import open_catalog
+
+            self._catalog = open_catalog(self.store)
+        return self._catalog
+
+    def _db_call(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        """Run a job-store call; None (and a reconnect next time) if the database is unreachable."""
+        if self.dsn is None:
+            return None
+        with self._db_lock:
+            try:
+                if self._db is None or self._db.closed:
+                    self._db = jobstore.connect(self.dsn, autocommit=True)
+                    jobstore.ensure_schema(self._db)
+                return fn(self._db, *args, **kw)
+            except Exception as e:  # noqa: BLE001 - the registry is best effort; the queue is the contract
+                log.warning("job store unavailable: %s", e)
+                try:
+                    if self._db is not None:
+                        self._db.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                self._db = None
+                return None
+
+    def _beat(self, force: bool = False) -> None:
+        if self.dsn is None or (not force and time.monotonic() - self._last_beat < self.heartbeat_s):
+            return
+        self._last_beat = time.monotonic()
+        self._db_call(
+            jobstore.heartbeat,
+            self.id,
+            self.cls.name,
+            self.cls.version,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+
+    def _task_state(self, msg: TaskMessage) -> str | None:
+        return self._db_call(jobstore.task_status, msg.job_id, msg.task_id)
+
+    # ------------------------------------------------------------------------------------------ publishing
+    def _status(
+        self,
+        msg: TaskMessage,
+        state: str,
+        progress: float,
+        message: str = "",
+        outputs: list[str] | None = None,
+        attempt: int | None = None,
+        confirmed: bool = True,
+    ) -> None:
+        status = StatusMessage(
+            job_id=msg.job_id,
+            task_id=msg.task_id,
+            state=state,  # type: ignore[arg-type]
+            progress=max(0.0, min(1.0, progress)),
+            message=message[:4000],
+            outputs=outputs or [],
+            worker=self.id,
+            time=now_iso(),
+            attempt=attempt,
+        )
+        ch = self.confirm if confirmed else self.ch
+        assert ch is not None
+        ch.basic_publish("", self.topo.status_queue, status.to_json(), properties(), mandatory=confirmed)
+
+    def _dead_letter(self, body: bytes, reason: str) -> None:
+        log.error("task message dead-lettered: %s", reason)
+        assert self.confirm is not None
+        self.confirm.basic_publish(
+            self.topo.dead_exchange, self.topo.dead_queue, body, properties({"x-hrlc-reason": reason[:1000]})
+        )
+
+    # ------------------------------------------------------------------------------------------ one task
+    def _finished_hrefs(self, outputs: list[str]) -> list[str] | None:
+        keys = outputs + [k for k in map(item_key_of, outputs) if k]
+        if not outputs or not all(self.store.exists(k) for k in keys):
+            return None
+        return [self.store.href(k) for k in dict.fromkeys(k for k in map(item_key_of, outputs) if k)]
+
+    def handle(self, method: Any, props: Any, body: bytes) -> None:
+        assert self.ch is not None and self.conn is not None
+        tag = method.delivery_tag
+        try:
+            msg = parse_task(body)
+        except MessageError as e:
+            self._dead_letter(body, str(e))
+            self.ch.basic_ack(tag)
+            return
+        redeliveries = int((props.headers or {}).get("x-delivery-count") or 0)
+        attempt = msg.attempt + redeliveries
+        if msg.processor != self.cls.name or not _compatible(msg.processor_version, self.cls.version):
+            reason = (
+                f"task for {msg.processor} {msg.processor_version} reached worker of "
+                f"{self.cls.name} {self.cls.version}"
+            )
+            self._status(msg, "error", 0.0, reason, attempt=attempt)
+            self._dead_letter(body, reason)
+            self.ch.basic_ack(tag)
+            return
+        if self._task_state(msg) == "canceled":
+            self._status(msg, "canceled", 0.0, "task canceled before it started", attempt=attempt)
+            self.ch.basic_ack(tag)
+            return
+        try:
+            params = self.proc.parse_params(msg.params)
+            done = self._finished_hrefs(self.proc.outputs(params))
+        except (ValidationError, ProcessorError) as e:
+            reason = f"invalid params for {msg.processor}: {str(e).splitlines()[0]}"
+            self._status(msg, "error", 0.0, reason, attempt=attempt)
+            self._dead_letter(body, reason)
+            self.ch.basic_ack(tag)
+            return
+        if done is not None:
+            self._status(msg, "finished", 1.0, "outputs exist: not recomputed", done, attempt=attempt)
+            self.ch.basic_ack(tag)
+            return
+        self._status(msg, "running", 0.0, f"attempt {attempt} on {self.id}", attempt=attempt, confirmed=False)
+        outcome = self._run(msg, params, attempt)
+        kind, value = outcome
+        if kind == "ok":
+            self._status(msg, "finished", 1.0, f"{len(value)} items", value, attempt=attempt)
+            self.ch.basic_ack(tag)
+        elif kind == "canceled":
+            self._status(msg, "canceled", 0.0, "task canceled while running", attempt=attempt)
+            self.ch.basic_ack(tag)
+        elif kind == "bad-input":
+            self._status(msg, "error", 0.0, value, attempt=attempt)
+            self._dead_letter(body, value)
+            self.ch.basic_ack(tag)
+        elif attempt < self.max_attempts:
+            delay = self.backoff_s * 2 ** (attempt - 1)
+            self._status(
+                msg,
+                "queued",
+                0.0,
+                f"attempt {attempt} failed ({value}); retrying in {delay:g} s",
+                attempt=attempt,
+            )
+            self.conn.sleep(delay)  # back-off while keeping the connection alive
+            self.ch.basic_nack(tag, requeue=True)
+        else:
+            reason = f"failed after {attempt} attempts: {value}"
+            self._status(msg, "error", 0.0, reason, attempt=attempt)
+            self._dead_letter(body, reason)
+            self.ch.basic_ack(tag)
+
+    def _run(self, msg: TaskMessage, params: Any, attempt: int) -> tuple[str, Any]:
+        assert self.conn is not None
+        progress_q: queue.SimpleQueue[tuple[float, str]] = queue.SimpleQueue()
+        result: dict[str, Any] = {}
+        last_check = [0.0, False]
+
+        def cancelled() -> bool:
+            if time.monotonic() - last_check[0] >= 1.0:
+                last_check[0] = time.monotonic()
+                last_check[1] = self._task_state(msg) == "canceled"
+            return bool(last_check[1])
+
+        ctx = Context(
+            store=self.store,
+            catalog=self.catalog,
+            progress=lambda f, m: progress_q.put((f, m)),
+            log=logging.getLogger(f"hrlc.processor.{msg.processor}"),
+            cancelled=cancelled,
+        )
+
+        def target() -> None:
+            started = now_iso()
+            t0 = time.perf_counter()
+            try:
+                items = self.proc.run(params, ctx)
+                self._write_log(msg, params, started, time.perf_counter() - t0, items, attempt)
+                result["ok"] = items
+            except Cancelled:
+                result["canceled"] = True
+            except (ProcessorError, ValidationError) as e:
+                result["bad-input"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            except Exception as e:  # noqa: BLE001 - reported as a status, retried
+                log.error("task %s failed: %s", msg.task_id, traceback.format_exc())
+                result["error"] = f"{type(e).__name__}: {e}"
+
+        thread = threading.Thread(target=target, name=f"task-{msg.task_id}", daemon=True)
+        thread.start()
+        last_progress = 0.0
+        while True:
+            thread.join(0.05)
+            latest = None
+            while not progress_q.empty():
+                latest = progress_q.get()
+            if latest is not None and time.monotonic() - last_progress > 0.5:
+                last_progress = time.monotonic()
+                self._status(msg, "running", latest[0], latest[1], attempt=attempt, confirmed=False)
+            if not thread.is_alive():
+                break
+            self.conn.process_data_events(time_limit=0)
+            self._beat()
+        for kind in ("ok", "canceled", "bad-input", "error"):
+            if kind in result:
+                return kind, result[kind]
+        return "error", "processor thread ended without a result"
+
+    def _write_log(
+        self, msg: TaskMessage, params: Any, started: str, seconds: float, items: list[str], attempt: int
+    ) -> None:
+        record = {
+            "job_id": msg.job_id,
+            "task_id": msg.task_id,
+            "processor": self.cls.name,
+            "processor_version": self.cls.version,
+            "params": params.model_dump(mode="json"),
+            "started": started,
+            "finished": now_iso(),
+            "seconds": round(seconds, 3),
+            "items": items,
+            "attempt": attempt,
+            "runner": f"worker {self.id}",
+        }
+        self.store.write_bytes(log_key(msg.task_id), json.dumps(record, indent=1).encode())
+
+    # ------------------------------------------------------------------------------------------ main loop
+    def _open(self) -> None:
+        self.conn = connect(self.url, heartbeat=30, attempts=5)
+        self.ch = self.conn.channel()
+        declare_common(self.ch, self.topo)
+        self.queue = declare_task_queue(self.ch, self.topo, self.cls.name)
+        self.ch.basic_qos(prefetch_count=1)
+        self.confirm = self.conn.channel()
+        self.confirm.confirm_delivery()
+
+    def run(self, max_tasks: int | None = None) -> int:
+        """Consume until stopped (SIGTERM/SIGINT) or `max_tasks` messages were handled; returns that count."""
+        self._db_call(jobstore.register_processor, self.cls.name, self.cls.version, self.entry_point)
+        self._beat(force=True)
+        handled = 0
+        while not self.stopping:
+            try:
+                self._open()
+                assert self.ch is not None
+                log.info("worker %s consuming %s", self.id, self.queue)
+                for method, props, body in self.ch.consume(self.queue, inactivity_timeout=1.0):
+                    if method is not None:
+                        self.handle(method, props, body)
+                        handled += 1
+                    self._beat()
+                    if self.stopping or (max_tasks is not None and handled >= max_tasks):
+                        break
+                self.ch.cancel()
+                self.conn.close()  # type: ignore[union-attr]
+                break
+            except (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, ConnectionError) as e:
+                if self.stopping:
+                    break
+                log.warning("broker connection lost (%s); reconnecting in 1 s", e)
+                time.sleep(1.0)
+        self._db_call(jobstore.remove_worker, self.id)
+        return handled
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="hrlc worker", description=__doc__.splitlines()[0])
+    ap.add_argument("--processor", required=True, help="name of the processor to serve")
+    ap.add_argument("--concurrency", type=int, default=1, help="worker processes (each prefetch 1)")
+    ap.add_argument("--entry-point", default=None, help="module:Class of a processor outside the registry")
+    ap.add_argument("--max-tasks", type=int, default=None, help="exit after this many messages")
+    args = ap.parse_args(argv)
+    return serve(args.processor, args.concurrency, args.entry_point, args.max_tasks)
+
+
+def serve(
+    processor: str, concurrency: int = 1, entry_point: str | None = None, max_tasks: int | None = None
+) -> int:
+    logging.basicConfig(
+        level=os.environ.get("HRLC_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+    if concurrency > 1:
+        cmd = [sys.executable, "-m", "hrlc.jobs.worker", "--processor", processor, "--concurrency", "1"]
+        if entry_point:
+            cmd += ["--entry-point", entry_point]
+        if max_tasks is not None:
+            cmd += ["--max-tasks", str(max_tasks)]
+        children = [subprocess.Popen(cmd) for _ in range(concurrency)]
+
+        def forward(signum: int, _frame: Any) -> None:
+            for c in children:
+                if c.poll() is None:
+                    c.send_signal(signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        return max(c.wait() for c in children)
+    if entry_point:
+        cls = load_entry_point(entry_point)
+    else:
+        procs = registry()
+        if processor not in procs:
+            log.error("no processor %r registered; known: %s", processor, sorted(procs))
+            return 2
+        cls = procs[processor]
+    if cls.name != processor:
+        log.error("entry point %s is processor %r, not %r", entry_point, cls.name, processor)
+        return 2
+    worker = Worker(cls, entry_point=entry_point or "")
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    worker.run(max_tasks)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

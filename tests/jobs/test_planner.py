@@ -1,0 +1,42 @@
+import pytest
+
+from hrlc.jobs.planner import PlanError, plan
+
+ARGS = {
+    "bbox": {"west": 14.5, "south": 45.8, "east": 14.6, "north": 45.9},
+    "year": 2021,
+    "source": "catalog.json",
+    "training": "training.gpkg",
+}
+
+
+def graph(args: dict, process_id: str = "hrlc_land_cover") -> dict:
+    return {
+        "process_graph": {
+            "lc": {"process_id": process_id, "arguments": args},
+            "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "lc"}}, "result": True},
+        }
+    }
+
+
+def test_land_cover_graph_plans_three_tasks() -> None:
+    dag = plan(graph({**ARGS, "sensor": "sentinel2", "classifier": "rf"}))
+    assert [t.processor for t in dag.order()] == ["optical-preprocessing", "features", "classification"]
+    assert dag.tasks[2].params["method"] == "rf" and dag.tasks[0].params["bbox_crs"] == "EPSG:4326"
+
+
+@pytest.mark.parametrize(
+    ("process", "match"),
+    [
+        (graph(ARGS, "ndvi"), "'ndvi' is not supported"),
+        ({"process_graph": {}}, "no process_graph"),
+        (graph({**ARGS, "year": "2021"}), "year"),
+        (graph({**ARGS, "bbox": {"west": 1, "south": 1, "east": 0, "north": 2}}), "empty"),
+        (graph({**ARGS, "colour": 1}), "unknown"),
+        (graph({k: v for k, v in ARGS.items() if k != "training"}), "training"),
+        (graph({**ARGS, "classifier": "svm"}), "classification parameter method"),
+    ],
+)
+def test_bad_graphs_raise_plan_error(process: dict, match: str) -> None:
+    with pytest.raises(PlanError, match=match):
+        plan(process)
