@@ -41,6 +41,22 @@ class Settings(BaseSettings):
         default="",
         description="Path prefix under which a proxy serves the API (ASGI root_path), e.g. '/hrlc'.",
     )
+    users_file: str | None = Field(
+        default=None,
+        description="openEO API users: a JSON or TOML file {user: password hash} "
+        "(hashes from `hrlc.api.openeo.auth.hash_password`); unset = nobody can log in.",
+    )
+    token_secret: str | None = Field(
+        default=None,
+        description="Secret that signs the openEO API's access tokens (HS256); unset = a random secret per "
+        "process (tokens die with the process; set it when several API processes serve).",
+    )
+    token_ttl_s: int = Field(default=3600, description="Lifetime of openEO API access tokens, seconds.")
+    sync_max_pixels: int = Field(
+        default=1_000_000,
+        description="Pixel budget of synchronous openEO processing (POST /result); larger requests are "
+        "refused and pointed to batch jobs.",
+    )
     workers: int = Field(default=0, description="Threads for dask and predictors; 0 = all cores.")
     chunk_px: int = Field(default=1024, description="Spatial chunk size of cubes, pixels.")
 

@@ -1,12 +1,14 @@
 """The hrlc web application: a table of contents of the APIs it serves.
 
-| mount   | application                        | module           |
-|---------|------------------------------------|------------------|
-| `/stac` | STAC API (stac-fastapi-pgstac)     | `hrlc.api.stac`  |
+| mount     | application                        | module            |
+|-----------|------------------------------------|-------------------|
+| `/stac`   | STAC API (stac-fastapi-pgstac)     | `hrlc.api.stac`   |
+| `/openeo` | openEO API 1.2.0                   | `hrlc.api.openeo` |
 
-(The openEO API joins here in a later issue.) Mounted applications do not run their own lifespan, so this
-one enters theirs. `root_path` (`HRLC_API_ROOT_PATH`) is the prefix a proxy serves us under; uvicorn gets
-it (`hrlc serve --root-path`), and every link the APIs build starts with it.
+`/.well-known/openeo` (at the root, where openEO clients look) points to the openEO API. Mounted
+applications do not run their own lifespan, so this one enters theirs. `root_path` (`HRLC_API_ROOT_PATH`)
+is the prefix a proxy serves us under; uvicorn gets it (`hrlc serve --root-path`), and every link the APIs
+build starts with it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hrlc import __version__
 from hrlc.settings import Settings, get_settings
 
 STAC_MOUNT = "/stac"
+OPENEO_MOUNT = "/openeo"
 
 
 class _OwnRoot:
@@ -42,10 +45,15 @@ class _OwnRoot:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application served by `hrlc serve`."""
+    from hrlc.api.openeo import create_openeo_app
+    from hrlc.api.openeo.discovery import well_known
     from hrlc.api.stac import create_stac_app
 
     settings = settings or get_settings()
-    mounts: dict[str, FastAPI] = {STAC_MOUNT: create_stac_app(settings)}
+    mounts: dict[str, FastAPI] = {
+        STAC_MOUNT: create_stac_app(settings),
+        OPENEO_MOUNT: create_openeo_app(settings),
+    }
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,8 +78,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "href": f"{base}{STAC_MOUNT}/",
                     "type": "application/json",
                     "title": "STAC API",
-                }
+                },
+                {
+                    "rel": "service",
+                    "href": f"{base}{OPENEO_MOUNT}/",
+                    "type": "application/json",
+                    "title": "openEO API",
+                },
             ],
         }
+
+    @app.get("/.well-known/openeo", include_in_schema=False)
+    def openeo_versions(request: Request) -> dict[str, object]:
+        return well_known(str(request.base_url).rstrip("/") + OPENEO_MOUNT)
 
     return app

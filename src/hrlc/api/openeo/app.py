@@ -1,0 +1,57 @@
+"""The openEO API application (openEO API 1.2.0), mounted by `hrlc.api.app` under `/openeo`.
+
+| routes                                                         | module            |
+|----------------------------------------------------------------|-------------------|
+| `/`, `/.well-known/openeo`, `/conformance`, `/file_formats`,   | `discovery`       |
+| `/collections[/{id}]`, `/processes`, `/credentials/basic`, `/me` |                  |
+| `/process_graphs[/{id}]`                                       | `process_graphs`  |
+| `/validation`, `/result`                                       | `sync`            |
+| `/jobs...` (only when `hrlc.jobs.service` is installed)        | `jobs`            |
+
+Errors are openEO error JSON (`errors`), every response carries CORS headers, and `/` lists exactly the
+routes registered here.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from hrlc import __version__
+from hrlc.api.openeo import discovery, errors, process_graphs, sync
+from hrlc.api.openeo.context import OpenEOContext, jobs_available
+from hrlc.settings import Settings, get_settings
+
+# Response headers a browser client must be able to read (openEO API, "Cross-Origin Resource Sharing").
+EXPOSED_HEADERS = ["Location", "OpenEO-Identifier", "OpenEO-Costs", "Link"]
+
+
+def create_openeo_app(settings: Settings | None = None) -> FastAPI:
+    """The openEO API application (not yet mounted)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="hrlc openEO API",
+        version=__version__,
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+    )
+    app.state.openeo = OpenEOContext.create(settings)
+    routers = [discovery.router, process_graphs.router, sync.router]
+    if jobs_available():
+        from hrlc.api.openeo import jobs
+
+        routers.append(jobs.router)
+    for router in routers:
+        app.include_router(router)
+    app.state.endpoints = discovery.endpoints(routers)
+    errors.install(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origin_regex=".*",
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED_HEADERS,
+    )
+    return app
