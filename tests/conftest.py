@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,25 @@ def _new_pgstac_db(name: str) -> str:
 def pgstac_dsn() -> str:
     """DSN of a fresh database migrated to pgstac, for this test session."""
     return _new_pgstac_db(f"hrlc_test_{os.getpid()}")
+
+
+@pytest.fixture(scope="session")
+def pgstac_db_factory() -> Iterator[Callable[[str], str]]:
+    """Makes more fresh pgstac databases (`factory("api")`), for suites whose data must not meet the items that
+    other suites count in `pgstac_dsn`; all are dropped at the end of the session."""
+    import psycopg
+
+    names: list[str] = []
+
+    def factory(suffix: str) -> str:
+        name = f"hrlc_test_{os.getpid()}_{suffix}"
+        names.append(name)
+        return _new_pgstac_db(name)
+
+    yield factory
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @dataclass

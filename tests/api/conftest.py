@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from hrlc.settings import Settings
 USERS = {"alice": "alice-password", "bob": "bob-password"}
 SECRET = "test-token-secret-of-at-least-32-bytes"
 OPENEO = "/openeo"
+EXTENSIONS = {f"{OPENEO}/processors"}
 
 
 @dataclass
@@ -167,7 +168,10 @@ def openapi() -> OpenAPIResponses:
 
 
 @pytest.fixture(scope="session")
-def server(pgstac_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    pgstac_db_factory: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    pgstac_dsn = pgstac_db_factory("api")  # its own: the platform tests count every item of theirs
     from hrlc.api.app import create_app
 
     tmp = tmp_path_factory.mktemp("openeo-api")
@@ -219,6 +223,8 @@ def responses_follow_the_spec(server: Server, openapi: OpenAPIResponses) -> Iter
     for method, path, status, ctype, body in server.recorder.seen[start:]:
         if path == "/.well-known/openeo":
             openapi.check(method, path, status, ctype, body)
+        elif path in EXTENSIONS:
+            continue  # hrlc extensions of the openEO API (docs/openeo.md): not in openapi.yaml
         elif path.startswith(OPENEO) and method != "OPTIONS":
             openapi.check(method, path.removeprefix(OPENEO) or "/", status, ctype, body)
         else:

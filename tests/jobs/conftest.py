@@ -14,7 +14,7 @@ import pytest
 from hrlc.jobs.broker import Topology, delete
 
 PG_ADMIN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PROCESSORS = ["optical-preprocessing", "features", "classification", "flaky"]
+PROCESSORS = ["optical-preprocessing", "features", "classification", "flaky", "sleepy", "foreign-echo"]
 
 
 @pytest.fixture(scope="session")

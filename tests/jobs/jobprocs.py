@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,4 +28,31 @@ class Flaky(Processor[FlakyParams]):
         if not marker.exists():
             marker.touch()
             raise RuntimeError("transient failure")
+        return []
+
+
+class SleepyParams(Params):
+    name: str
+    steps: int = 3
+    step_s: float = 0.2
+
+
+class Sleepy(Processor[SleepyParams]):
+    """Sleeps `steps` times, checking for cancellation and reporting progress between steps; then writes
+    `test/<name>.json` into the lake (only at the end: a cancelled task leaves nothing)."""
+
+    name: ClassVar[str] = "sleepy"
+    version: ClassVar[str] = "1.0.0"
+    Params: ClassVar[type[SleepyParams]] = SleepyParams  # type: ignore[assignment]
+
+    def outputs(self, params: SleepyParams) -> list[str]:
+        return []
+
+    def run(self, params: SleepyParams, ctx: Context) -> list[str]:
+        for i in range(params.steps):
+            ctx.check_cancelled()
+            ctx.progress(i / params.steps, f"step {i + 1} of {params.steps}")
+            time.sleep(params.step_s)
+        ctx.check_cancelled()
+        ctx.store.write_bytes(f"test/{params.name}.json", json.dumps({"name": params.name}).encode())
         return []

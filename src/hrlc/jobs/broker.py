@@ -3,7 +3,9 @@
 Topology, all durable, declared idempotently by whoever connects first:
 - `<prefix>.tasks.<processor>`: one quorum queue per processor; `x-delivery-limit` bounds redeliveries
   (a worker killed again and again by a poison task), then the message is dead-lettered;
-- `<prefix>.dlx` (fanout exchange) -> `<prefix>.dead`: the dead-letter queue (quorum);
+- `<prefix>.dlx` (fanout exchange) -> `<prefix>.dead`: the dead-letter queue (quorum), kept for operators,
+  and `<prefix>.dead.watch` (quorum), a copy the status consumer drains to turn a dead-lettered task (the
+  broker's delivery limit reached, or dead-lettered by a worker) into an error of its task and job;
 - `<prefix>.status`: the status queue (quorum) the status consumer reads.
 The prefix is `hrlc` (`HRLC_BROKER_PREFIX` changes it, e.g. to isolate test sessions on one broker).
 Every message is persistent and published with publisher confirms (`Publisher`); a publish that the broker
@@ -65,6 +67,10 @@ class Topology:
         return f"{self.prefix}.dead"
 
     @property
+    def dead_watch_queue(self) -> str:
+        return f"{self.prefix}.dead.watch"
+
+    @property
     def dead_exchange(self) -> str:
         return f"{self.prefix}.dlx"
 
@@ -82,6 +88,8 @@ def declare_common(channel: BlockingChannel, topo: Topology) -> None:
     channel.exchange_declare(topo.dead_exchange, exchange_type="fanout", durable=True)
     channel.queue_declare(topo.dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
     channel.queue_bind(topo.dead_queue, topo.dead_exchange)
+    channel.queue_declare(topo.dead_watch_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_bind(topo.dead_watch_queue, topo.dead_exchange)
     channel.queue_declare(topo.status_queue, durable=True, arguments={"x-queue-type": "quorum"})
 
 
@@ -111,7 +119,11 @@ def delete(topo: Topology, processors: Iterable[str], url: str | None = None) ->
     conn = connect(url)
     try:
         ch = conn.channel()
-        for q in [topo.task_queue(p) for p in processors] + [topo.status_queue, topo.dead_queue]:
+        for q in [topo.task_queue(p) for p in processors] + [
+            topo.status_queue,
+            topo.dead_queue,
+            topo.dead_watch_queue,
+        ]:
             ch.queue_delete(q)
         ch.exchange_delete(topo.dead_exchange)
     finally:

@@ -6,7 +6,11 @@ running task; finished when every task has finished; error on the first task err
 not started; canceled), sets the job's progress to the mean of its tasks' progress, and publishes the
 tasks that became ready. The message is acknowledged after the commit, so a crash redelivers it.
 Idempotent: a terminal task state (finished, error, canceled) is never overwritten, so duplicate, late or
-redelivered status messages change nothing; a restarted consumer just catches up with the queue.
+redelivered status messages change nothing; a restarted consumer just catches up with the queue (a late
+terminal status of a task already terminal, e.g. a worker stopping after its job was canceled, is only logged).
+Dead-lettered task messages (`<prefix>.dead.watch`: the broker's delivery limit reached, or a worker gave up)
+are drained about once a second and applied as an error status of their task, so the job ends `error`
+instead of staying running; for a task already terminal this changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import psycopg
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology, broker_url, connect, declare_common
 from hrlc.jobs.jobstore import SCHEMA
-from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status
+from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status, parse_task
 from hrlc.jobs.planner import publish_ready
 
 log = logging.getLogger("hrlc.status")
@@ -48,6 +52,11 @@ def apply_status(conn: psycopg.Connection[Any], msg: StatusMessage, publisher: P
         if task is None:
             return "unknown task"
         if task["status"] in TERMINAL:
+            if msg.terminal:
+                text = (
+                    f"late {msg.state} ignored, task already {task['status']}: {msg.message} ({msg.worker})"
+                )
+                jobstore.add_log(conn, msg.job_id, "debug", text, msg.task_id)
             return f"ignored: task already {task['status']}"
         if task["status"] == "created":
             return "ignored: task not queued (stale message of an earlier run)"
@@ -131,12 +140,16 @@ class StatusConsumer:
                         declare_common(ch, self.topo)
                         ch.basic_qos(prefetch_count=50)
                         log.info("status consumer on %s", self.topo.status_queue)
+                        last_dead = 0.0
                         for method, _props, body in ch.consume(
                             self.topo.status_queue, inactivity_timeout=1.0
                         ):
                             if method is not None:
                                 self._handle(db, ch, method, body, publisher)
                                 handled += 1
+                            if time.monotonic() - last_dead >= 1.0:
+                                last_dead = time.monotonic()
+                                self._drain_dead(db, ch, publisher)
                             if self.stopping or (max_messages is not None and handled >= max_messages):
                                 break
                         ch.cancel()
@@ -167,8 +180,45 @@ class StatusConsumer:
         log.debug("%s %s: %s", msg.job_id, msg.task_id, outcome)
         ch.basic_ack(method.delivery_tag)
 
+    def _drain_dead(self, db: psycopg.Connection[Any], ch: Any, publisher: Publisher) -> None:
+        """Turn every dead-lettered task message waiting in the watch queue into an error status."""
+        while True:
+            method, props, body = ch.basic_get(self.topo.dead_watch_queue, auto_ack=False)
+            if method is None:
+                return
+            try:
+                task = parse_task(body)
+            except MessageError:  # a malformed task or status message: nothing to attribute it to
+                ch.basic_ack(method.delivery_tag)
+                continue
+            status = StatusMessage(
+                job_id=task.job_id,
+                task_id=task.task_id,
+                state="error",
+                progress=0.0,
+                message=f"task dead-lettered: {dead_reason(props.headers or {})}"[:4000],
+                worker="status-consumer",
+            )
+            outcome = apply_status(db, status, publisher)
+            log.warning("dead-lettered task %s %s: %s", task.job_id, task.task_id, outcome)
+            ch.basic_ack(method.delivery_tag)
+
     def stop(self, *_: Any) -> None:
         self.stopping = True
+
+
+def dead_reason(headers: dict[str, Any]) -> str:
+    """Why a message was dead-lettered: the worker's `x-hrlc-reason`, else the broker's (`delivery_limit`)."""
+    if headers.get("x-hrlc-reason"):
+        return str(headers["x-hrlc-reason"])
+    reason = headers.get("x-first-death-reason")
+    deaths = headers.get("x-death") or []
+    if not reason and deaths and isinstance(deaths[0], dict):
+        reason = deaths[0].get("reason")
+    reason = reason.decode() if isinstance(reason, bytes) else reason
+    if reason == "delivery_limit":
+        return "the broker's delivery limit was reached (the task kept failing or killing its worker)"
+    return str(reason or "unknown reason")
 
 
 def _props(headers: dict[str, Any]) -> pika.BasicProperties:

@@ -309,3 +309,36 @@ def job_results(
         "openeo:status": status if status in {"running", "canceled", "finished", "error"} else "running",
     }
     return JSONResponse(doc, headers={"OpenEO-Costs": "0"})
+
+
+@router.get("/processors")
+def processors(_user: str = Depends(current_user), ctx: OpenEOContext = Depends(context)) -> dict[str, Any]:
+    """hrlc extension (not openEO): the processor registry with each version's live workers."""
+    registry = ctx.jobs.registry()
+    out = []
+    for p in registry["processors"]:
+        workers = [
+            {
+                "id": w["id"],
+                "host": w["host"],
+                "pid": w["pid"],
+                "capacity": int(w["capacity"]),
+                "started": _ts(w["started"]),
+                "heartbeat": _ts(w["heartbeat"]),
+            }
+            for w in registry["workers"]
+            if w["processor"] == p["name"] and w["processor_version"] == p["version"]
+        ]
+        out.append(
+            {
+                "name": p["name"],
+                "version": p["version"],
+                "entry_point": p["entry_point"],
+                "image": p["image"],
+                "updated": _ts(p["updated"]),
+                "live_workers": len(workers),
+                "capacity": sum(w["capacity"] for w in workers),
+                "workers": workers,
+            }
+        )
+    return {"processors": out, "links": []}
