@@ -1,0 +1,204 @@
+"""The whole platform, for the openEO client: pgstac (`pgstac_dsn`) as catalogue and job store, moto S3
+(`s3_server`) as Data Lake, RabbitMQ, a status consumer and worker processes (optical-preprocessing,
+features, classification with concurrency 2), and `hrlc.api.app` served by uvicorn on a free 127.0.0.1 port.
+The PostgreSQL database, the S3 server, the synthetic inputs and the reference class map (what the in-process
+runner makes from them) are per session; the lake, queues, processes and API server are per test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+import uvicorn
+from rich.console import Console
+
+from hrlc import sample
+from hrlc.api.openeo.auth import hash_password
+from hrlc.catalog.static import StaticCatalog
+from hrlc.jobs.broker import Topology, delete
+from hrlc.jobs.dag import land_cover_dag
+from hrlc.jobs.runner import InProcessRunner
+from hrlc.lake.store import LocalStore
+from hrlc.settings import Settings
+
+YEAR = 2021
+USER, PASSWORD = "alice", "alice-password"
+SECRET = "e2e-token-secret-of-at-least-32-bytes!"
+PROCESSORS = ["optical-preprocessing", "features", "classification"]
+_COUNTER = itertools.count()
+
+
+@dataclass
+class Stack:
+    root: str  # http://127.0.0.1:port
+    url: str  # the openEO API: root + /openeo
+    repo: sample.SampleRepository
+    bbox: tuple[float, float, float, float]  # in EPSG:repo.epsg
+    reference: np.ndarray  # class map of the in-process run
+    log: Path  # output of the worker and status-consumer processes
+
+    def land_cover_args(self) -> dict[str, Any]:
+        w, s, e, n = self.bbox
+        return {
+            "spatial_extent": {"west": w, "south": s, "east": e, "north": n, "crs": self.repo.epsg},
+            "crs": self.repo.epsg,
+            "resolution": 10,
+            "year": YEAR,
+            "sensor": "sentinel2",
+            "source": str(self.repo.catalog),
+            "training": str(self.repo.training_points),
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def read_class_map(path: Path | str) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def _reference(repo: sample.SampleRepository, bbox: tuple[float, ...], lake: Path) -> np.ndarray:
+    store = LocalStore(lake)
+    dag = land_cover_dag(
+        bbox=bbox,
+        bbox_crs=f"EPSG:{repo.epsg}",
+        crs=f"EPSG:{repo.epsg}",
+        resolution=10,
+        year=YEAR,
+        source=str(repo.catalog),
+        training=str(repo.training_points),
+        sensor="sentinel2",
+    )
+    result = InProcessRunner(store, StaticCatalog(store), console=Console(quiet=True)).run(dag)
+    [href] = [h for h in result.items if Path(h).name.startswith("classified_map_")]
+    item = json.loads(Path(href).read_text())
+    return read_class_map(item["assets"]["data"]["href"])
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _wait_for_workers(log: Path, topo: Topology, n: int, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until `n` worker processes consume this test's task queues (a worker registers itself and its
+    processor in the job store before it logs that), so that no task meets "no live worker"."""
+    deadline = time.monotonic() + 60
+    mark = f"consuming {topo.prefix}.tasks."
+    while (seen := log.read_text(errors="replace").count(mark)) < n:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            pytest.fail(f"{seen} of {n} workers started:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+
+
+@dataclass
+class Inputs:
+    repo: sample.SampleRepository
+    bbox: tuple[float, float, float, float]
+    reference: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
+    """The synthetic repository (96 x 96 px) and the class map the in-process runner makes from it."""
+    tmp = tmp_path_factory.mktemp("e2e-openeo-inputs")
+    repo = sample.generate(tmp / "external", size=96, year=YEAR, landsat_year=2018)
+    t = repo.transform
+    bbox = (t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f)
+    return Inputs(repo, bbox, _reference(repo, bbox, tmp / "reference-lake"))
+
+
+@pytest.fixture
+def stack(pgstac_dsn: str, s3_server: Any, inputs: Inputs, tmp_path: Path) -> Iterator[Stack]:
+    """Per test a fresh lake (bucket) and queue prefix, so that no job finds the outputs of another one
+    (a worker finishes a task whose outputs exist without recomputing it)."""
+    tmp, repo, bbox, reference = tmp_path, inputs.repo, inputs.bbox, inputs.reference
+    users = tmp / "users.json"
+    users.write_text(json.dumps({USER: hash_password(PASSWORD)}))
+    bucket = s3_server.new_bucket(f"hrlc-e2e-{os.getpid()}-{next(_COUNTER)}")
+    store = f"s3://{bucket}/lake"
+    topo = Topology(f"hrlce2e{os.getpid()}x{next(_COUNTER)}")
+    env = {
+        "HRLC_STORE": store,
+        "HRLC_CATALOG": pgstac_dsn,
+        "HRLC_JOBS_DSN": pgstac_dsn,
+        "HRLC_BROKER_PREFIX": topo.prefix,
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the API's JobService reads HRLC_JOBS_DSN and HRLC_BROKER_PREFIX
+    log = tmp / "processes.log"
+    penv = {**os.environ, "HRLC_LOG_LEVEL": "INFO"}  # with the S3 variables of s3_server
+    procs = [
+        _spawn(["hrlc.jobs.status_consumer"], penv, log),
+        _spawn(["hrlc.jobs.worker", "--processor", "optical-preprocessing"], penv, log),
+        _spawn(["hrlc.jobs.worker", "--processor", "features"], penv, log),
+        _spawn(["hrlc.jobs.worker", "--processor", "classification", "--concurrency", "2"], penv, log),
+    ]
+    uv: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+    try:
+        from hrlc.api.app import create_app
+
+        settings = Settings(
+            catalog=pgstac_dsn,
+            store=store,
+            s3_endpoint=s3_server.endpoint,
+            s3_region=s3_server.region,
+            s3_access_key_id=s3_server.access_key,
+            s3_secret_access_key=s3_server.secret_key,
+            users_file=str(users),
+            token_secret=SECRET,
+        )
+        port = _free_port()
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uv = uvicorn.Server(config)
+        thread = threading.Thread(target=uv.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not uv.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.05)
+        _wait_for_workers(log, topo, 4, procs)  # classification: 2 processes
+        root = f"http://127.0.0.1:{port}"
+        yield Stack(root, f"{root}/openeo", repo, bbox, reference, log)
+    finally:
+        if uv is not None and thread is not None:
+            uv.should_exit = True
+            thread.join(10)
+        _stop(procs)
+        delete(topo, PROCESSORS)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
