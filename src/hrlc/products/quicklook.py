@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from hrlc import legend  # noqa: E402
+from hrlc import legend
 
 
 def class_rgb(classes: np.ndarray) -> np.ndarray:
@@ -29,7 +26,9 @@ def write_quicklook(
 ) -> Path:
     """Write class maps side by side with a legend of the classes present, as PNG."""
     present = sorted({int(v) for m in maps for v in np.unique(m)} - {legend.NODATA})
-    fig, axes = plt.subplots(1, len(maps), figsize=(6 * len(maps) + 2.5, 6.2), squeeze=False)
+    # a bare Figure (no pyplot): no global backend switch, so notebooks importing hrlc keep inline plots
+    fig = Figure(figsize=(6 * len(maps) + 2.5, 6.2))
+    axes = fig.subplots(1, len(maps), squeeze=False)
     for ax, m, title in zip(axes[0], maps, titles, strict=True):
         step = max(1, max(m.shape) // max_px)
         ax.imshow(class_rgb(m[::step, ::step]), interpolation="nearest")
@@ -49,5 +48,4 @@ def write_quicklook(
     fig.subplots_adjust(left=0.02, right=0.74, top=0.9, bottom=0.03, wspace=0.05)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
