@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import rasterio
 from rich.console import Console
 
@@ -114,9 +113,3 @@ def run_demo(
     }
     (workdir / "demo-report.json").write_text(json.dumps(out, indent=1))
     return out
-
-
-def truth_agreement(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Fraction of pixels valid in both maps where the classes agree."""
-    valid = (predicted != 0) & (truth != 0)
-    return float((predicted[valid] == truth[valid]).mean()) if valid.any() else 0.0

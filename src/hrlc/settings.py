@@ -57,7 +57,6 @@ class Settings(BaseSettings):
         description="Pixel budget of synchronous openEO processing (POST /result); larger requests are "
         "refused and pointed to batch jobs.",
     )
-    workers: int = Field(default=0, description="Threads for dask and predictors; 0 = all cores.")
     chunk_px: int = Field(default=1024, description="Spatial chunk size of cubes, pixels.")
 
 
