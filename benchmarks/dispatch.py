@@ -98,7 +98,12 @@ def main() -> None:
                         conn.process_data_events(time_limit=0.001)
                     t_start = time.perf_counter()
                 task = TaskMessage(
-                    job_id=job, task_id=f"t{sent}", processor="noop", processor_version="1.0.0", params={}
+                    job_id=job,
+                    run=1,
+                    task_id=f"t{sent}",
+                    processor="noop",
+                    processor_version="1.0.0",
+                    params={},
                 )
                 sent_at[task.task_id] = time.perf_counter()
                 ch.basic_publish("", queue, task.to_json(), properties(), mandatory=True)

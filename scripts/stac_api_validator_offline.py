@@ -76,7 +76,9 @@ def install(mirror: SchemaMirror) -> None:
             if local is not None:
                 headers = email.message.Message()
                 headers["Content-Type"] = "application/json"
-                return urllib.response.addinfourl(io.BytesIO(local.read_bytes()), headers, url, 200)
+                resp = urllib.response.addinfourl(io.BytesIO(local.read_bytes()), headers, url, 200)
+                resp.msg = "OK"  # read by urllib's HTTPErrorProcessor (e.g. jsonschema's $ref retrieval)
+                return resp
             if not _is_local(url):
                 raise urllib.error.URLError(f"offline: {url} is neither local nor in the schema mirror")
             return None  # let the default handlers do it

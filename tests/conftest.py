@@ -6,8 +6,12 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from landcover import Reference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,6 +27,15 @@ def shared() -> Path:
     if not (d / "data").is_dir():
         pytest.fail(f"shared data not found at {d}; set HRLC_SHARED")
     return d
+
+
+@pytest.fixture(scope="session")
+def land_cover_reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The 96 px synthetic repository and the class map the in-process runner makes from it (tests/landcover.py),
+    for every suite that compares a platform run with it (made once a session)."""
+    from landcover import make_reference
+
+    return make_reference(tmp_path_factory.mktemp("land-cover-reference"))
 
 
 # ----------------------------------------------------------------------------------------------- services

@@ -9,8 +9,18 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+DEFAULT_JOBS_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_TRAINING_DSN = "postgresql://postgres@127.0.0.1:5432/hrlc"  # the PostGIS database of scripts/services.sh
+
+
+def pg_dsn(catalog: str) -> str | None:
+    """The PostgreSQL DSN a catalogue setting names (`HRLC_CATALOG`), or None for the static catalogue."""
+    dsn = catalog.strip()
+    return dsn if dsn.startswith(("postgresql://", "postgres://")) else None
 
 
 class Settings(BaseSettings):
@@ -58,6 +68,50 @@ class Settings(BaseSettings):
         "refused and pointed to batch jobs.",
     )
     chunk_px: int = Field(default=1024, description="Spatial chunk size of cubes, pixels.")
+    # -- the jobs platform (hrlc.jobs): RabbitMQ, the job store, workers
+    broker_url: str = Field(
+        default=DEFAULT_BROKER_URL, description="RabbitMQ URL of the jobs platform (AMQP 0-9-1)."
+    )
+    broker_prefix: str = Field(
+        default="hrlc",
+        description="Prefix of the queue and exchange names (`<prefix>.tasks.<processor>`, `<prefix>.status`, "
+        "...), e.g. to isolate test sessions on one broker.",
+    )
+    jobs_dsn: str = Field(
+        default="",
+        description="PostgreSQL DSN of the job store (schema hrlc_jobs); unset = the pgstac database of "
+        f"HRLC_CATALOG when that is a PostgreSQL DSN, else {DEFAULT_JOBS_DSN}.",
+    )
+    task_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts of a task whose processor fails with an unexpected error."
+    )
+    retry_backoff_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Back-off before the 2nd attempt of a task, seconds (doubles each time).",
+    )
+    log_level: str = Field(
+        default="INFO", description="Log level of the worker and status-consumer processes."
+    )
+    training_dsn: str = Field(
+        default=DEFAULT_TRAINING_DSN,
+        description="PostgreSQL + PostGIS DSN of the training-set and ancillary-data database (spec §3.4; "
+        "schemas `training` and `ancillary`, created by `hrlc training migrate`).",
+    )
+    ancillary_stac_api: str = Field(
+        default="",
+        description="STAC API URL that replaces the public API (e.g. the Planetary Computer) of every ancillary "
+        "dataset retrieved through STAC (`hrlc ancillary get`); unset = each dataset's own API.",
+    )
+
+    @model_validator(mode="after")
+    def _platform_defaults(self) -> Settings:
+        # an empty variable means "the default", as it did when these were read with os.environ.get(...) or
+        self.broker_url = self.broker_url.strip() or DEFAULT_BROKER_URL
+        self.broker_prefix = self.broker_prefix.strip() or "hrlc"
+        self.jobs_dsn = self.jobs_dsn.strip() or pg_dsn(self.catalog) or DEFAULT_JOBS_DSN
+        self.training_dsn = self.training_dsn.strip() or DEFAULT_TRAINING_DSN
+        return self
 
 
 @lru_cache(maxsize=1)

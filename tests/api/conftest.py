@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -141,17 +142,28 @@ def _composite_item(store: Any) -> dict[str, Any]:
     return {
         "type": "Feature",
         "stac_version": "1.1.0",
+        "stac_extensions": [
+            "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+            "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+        ],
         "id": "optical_composite_test_2021_07",
         "collection": "hrlc-optical-composites",
         "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
         "bbox": [w, s, e, n],
-        "properties": {"datetime": "2021-07-01T00:00:00Z", "proj:code": f"EPSG:{COMPOSITE_EPSG}"},
+        "properties": {
+            "datetime": "2021-07-01T00:00:00Z",
+            "proj:code": f"EPSG:{COMPOSITE_EPSG}",
+            "proj:shape": [40, 40],
+            "proj:transform": list(transform)[:6],
+        },
         "assets": {
             "data": {
                 "href": store.href(key),
                 "type": "image/tiff; application=geotiff",
                 "roles": ["data"],
                 "eo:bands": [{"name": "red"}, {"name": "nir"}],
+                "raster:bands": [{"data_type": "uint16", "nodata": 0}] * 2,
             }
         },
         "links": [],
@@ -220,7 +232,8 @@ def responses_follow_the_spec(server: Server, openapi: OpenAPIResponses) -> Iter
     start = len(server.recorder.seen)
     yield
     checked = 0
-    for method, path, status, ctype, body in server.recorder.seen[start:]:
+    for method, raw_path, status, ctype, body in server.recorder.seen[start:]:
+        path = re.sub(r"/{2,}", "/", raw_path)  # the API takes `//` as `/` (test_compliance)
         if path == "/.well-known/openeo":
             openapi.check(method, path, status, ctype, body)
         elif path in EXTENSIONS:

@@ -21,6 +21,8 @@ pytest.importorskip("hrlc.jobs.service")
 
 def _count(server: Server, user: str) -> int:
     with psycopg.connect(server.dsn) as conn:
+        if conn.execute("select to_regclass('hrlc_jobs.jobs')").fetchone() == (None,):
+            return 0  # no job was ever stored in this database
         row = conn.execute("select count(*) from hrlc_jobs.jobs where user_id = %s", [user]).fetchone()
     return int(row[0]) if row else 0
 
@@ -123,6 +125,16 @@ def test_another_users_job_is_not_found(server: Server, tokens: dict[str, str]) 
             404,
             "CollectionNotFound",
         ),
+        (  # a graph of standard processes whose bounding box lies outside the collection's data
+            lambda p: p.update(process_graph={
+                "load": {"process_id": "load_collection", "arguments": {"id": "hrlc-optical-composites",
+                         "spatial_extent": {"west": 100.0, "south": 10.0, "east": 100.1, "north": 10.1},
+                         "temporal_extent": None}},
+                "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "load"},
+                         "format": "GTiff"}, "result": True}}),
+            400,
+            "NoDataAvailable",
+        ),  # fmt: skip
     ],
 )
 def test_bad_jobs_are_refused_and_nothing_is_stored(

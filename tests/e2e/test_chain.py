@@ -11,10 +11,10 @@ import rasterio
 from hrlc.catalog.validate import OfflineSchemas, validate
 from hrlc.chain import optical
 from hrlc.chain.classification import accuracy_report
-from hrlc.jobs.dag import land_cover_dag
 from hrlc.lake import layout
+from landcover import run_chain
 
-from .conftest import LANDSAT_YEAR, YEAR, ChainRun, quiet_runner, utm_bbox
+from .conftest import LANDSAT_YEAR, YEAR, ChainRun
 
 
 def test_class_map_matches_truth(chain: ChainRun) -> None:
@@ -112,17 +112,7 @@ def test_composites_hold_only_clear_values(chain: ChainRun) -> None:
 def test_rerun_skips_finished_tasks(chain: ChainRun) -> None:
     key = layout.key("class-map", kind="optical", year=YEAR, period="annual")
     before = chain.store.path(key).stat().st_mtime_ns
-    dag = land_cover_dag(
-        bbox=chain.bbox,
-        bbox_crs=f"EPSG:{chain.repo.epsg}",
-        crs=f"EPSG:{chain.repo.epsg}",
-        resolution=10,
-        year=YEAR,
-        source=str(chain.repo.catalog),
-        training=str(chain.repo.training_points),
-        sensor="sentinel2",
-    )
-    again = quiet_runner(chain.store).run(dag)
+    again = run_chain(chain.repo, chain.store)
     assert all(t.skipped for t in again.tasks)
     assert sorted(again.items) == sorted(chain.result.items)
     assert chain.store.path(key).stat().st_mtime_ns == before
@@ -131,19 +121,16 @@ def test_rerun_skips_finished_tasks(chain: ChainRun) -> None:
 @pytest.mark.slow
 def test_landsat_seasonal_bap_chain_with_polygons(repo, fresh_lake) -> None:
     """Landsat C2 L2-like scenes (QA_PIXEL, scale/offset) -> 4 seasonal BAP composites -> a class map."""
-    dag = land_cover_dag(
-        bbox=utm_bbox(repo),
-        bbox_crs=f"EPSG:{repo.epsg}",
-        crs=f"EPSG:{repo.epsg}",
-        resolution=30,
+    run_chain(
+        repo,
+        fresh_lake,
         year=LANDSAT_YEAR,
-        source=str(repo.catalog),
-        training=str(repo.training_polygons),
+        resolution=30,
+        training=repo.training_polygons,
         sensor="landsat",
         composite_method="bap",
         classifier="rf",
     )
-    quiet_runner(fresh_lake).run(dag)
     for season in layout.SEASONS:
         key = layout.key("optical-composite", sensor="landsat", year=LANDSAT_YEAR, period=season)
         with rasterio.open(fresh_lake.gdal_path(key)) as src:

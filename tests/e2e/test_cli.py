@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from hrlc import sample
 from hrlc.cli import app
-
-from .conftest import utm_bbox
+from landcover import utm_bbox
 
 runner = CliRunner()
 

@@ -1,8 +1,9 @@
-"""The whole platform, for the openEO client: pgstac (`pgstac_dsn`) as catalogue and job store, moto S3
+"""The whole platform, for the openEO client: pgstac (`e2e_pgstac`) as catalogue and job store, moto S3
 (`s3_server`) as Data Lake, RabbitMQ, a status consumer and worker processes (optical-preprocessing,
 features, classification with concurrency 2), and `hrlc.api.app` served by uvicorn on a free 127.0.0.1 port.
 The PostgreSQL database, the S3 server, the synthetic inputs and the reference class map (what the in-process
-runner makes from them) are per session; the lake, queues, processes and API server are per test."""
+runner makes from them: `land_cover_reference` of tests/conftest.py, shared with tests/jobs) are per session;
+the lake, queues, processes and API server are per test."""
 
 from __future__ import annotations
 
@@ -21,23 +22,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-import rasterio
 import uvicorn
-from rich.console import Console
 
 from hrlc import sample
 from hrlc.api.openeo.auth import hash_password
-from hrlc.catalog.static import StaticCatalog
 from hrlc.jobs.broker import Topology, delete
-from hrlc.jobs.dag import land_cover_dag
-from hrlc.jobs.runner import InProcessRunner
-from hrlc.lake.store import LocalStore
 from hrlc.settings import Settings
+from landcover import Reference, land_cover_args
 
-YEAR = 2021
 USER, PASSWORD = "alice", "alice-password"
 SECRET = "e2e-token-secret-of-at-least-32-bytes!"
-PROCESSORS = ["optical-preprocessing", "features", "classification"]
+PROCESSORS = ["optical-preprocessing", "features", "classification", "process-graph"]
 _COUNTER = itertools.count()
 
 
@@ -51,45 +46,13 @@ class Stack:
     log: Path  # output of the worker and status-consumer processes
 
     def land_cover_args(self) -> dict[str, Any]:
-        w, s, e, n = self.bbox
-        return {
-            "spatial_extent": {"west": w, "south": s, "east": e, "north": n, "crs": self.repo.epsg},
-            "crs": self.repo.epsg,
-            "resolution": 10,
-            "year": YEAR,
-            "sensor": "sentinel2",
-            "source": str(self.repo.catalog),
-            "training": str(self.repo.training_points),
-        }
+        return land_cover_args(self.repo)
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def read_class_map(path: Path | str) -> np.ndarray:
-    with rasterio.open(path) as src:
-        return src.read(1)
-
-
-def _reference(repo: sample.SampleRepository, bbox: tuple[float, ...], lake: Path) -> np.ndarray:
-    store = LocalStore(lake)
-    dag = land_cover_dag(
-        bbox=bbox,
-        bbox_crs=f"EPSG:{repo.epsg}",
-        crs=f"EPSG:{repo.epsg}",
-        resolution=10,
-        year=YEAR,
-        source=str(repo.catalog),
-        training=str(repo.training_points),
-        sensor="sentinel2",
-    )
-    result = InProcessRunner(store, StaticCatalog(store), console=Console(quiet=True)).run(dag)
-    [href] = [h for h in result.items if Path(h).name.startswith("classified_map_")]
-    item = json.loads(Path(href).read_text())
-    return read_class_map(item["assets"]["data"]["href"])
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -120,28 +83,19 @@ def _wait_for_workers(log: Path, topo: Topology, n: int, procs: list[subprocess.
         time.sleep(0.2)
 
 
-@dataclass
-class Inputs:
-    repo: sample.SampleRepository
-    bbox: tuple[float, float, float, float]
-    reference: np.ndarray
-
-
 @pytest.fixture(scope="session")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
-    """The synthetic repository (96 x 96 px) and the class map the in-process runner makes from it."""
-    tmp = tmp_path_factory.mktemp("e2e-openeo-inputs")
-    repo = sample.generate(tmp / "external", size=96, year=YEAR, landsat_year=2018)
-    t = repo.transform
-    bbox = (t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f)
-    return Inputs(repo, bbox, _reference(repo, bbox, tmp / "reference-lake"))
+def e2e_pgstac(pgstac_db_factory: Any) -> str:
+    """A pgstac database of these tests (their result items must not meet the counts of other suites)."""
+    return str(pgstac_db_factory("e2e"))
 
 
 @pytest.fixture
-def stack(pgstac_dsn: str, s3_server: Any, inputs: Inputs, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    e2e_pgstac: str, s3_server: Any, land_cover_reference: Reference, tmp_path: Path
+) -> Iterator[Stack]:
     """Per test a fresh lake (bucket) and queue prefix, so that no job finds the outputs of another one
     (a worker finishes a task whose outputs exist without recomputing it)."""
-    tmp, repo, bbox, reference = tmp_path, inputs.repo, inputs.bbox, inputs.reference
+    tmp, ref, pgstac_dsn = tmp_path, land_cover_reference, e2e_pgstac
     users = tmp / "users.json"
     users.write_text(json.dumps({USER: hash_password(PASSWORD)}))
     bucket = s3_server.new_bucket(f"hrlc-e2e-{os.getpid()}-{next(_COUNTER)}")
@@ -162,6 +116,7 @@ def stack(pgstac_dsn: str, s3_server: Any, inputs: Inputs, tmp_path: Path) -> It
         _spawn(["hrlc.jobs.worker", "--processor", "optical-preprocessing"], penv, log),
         _spawn(["hrlc.jobs.worker", "--processor", "features"], penv, log),
         _spawn(["hrlc.jobs.worker", "--processor", "classification", "--concurrency", "2"], penv, log),
+        _spawn(["hrlc.jobs.worker", "--processor", "process-graph"], penv, log),
     ]
     uv: uvicorn.Server | None = None
     thread: threading.Thread | None = None
@@ -188,9 +143,9 @@ def stack(pgstac_dsn: str, s3_server: Any, inputs: Inputs, tmp_path: Path) -> It
             if time.monotonic() > deadline or not thread.is_alive():
                 pytest.fail("uvicorn did not start")
             time.sleep(0.05)
-        _wait_for_workers(log, topo, 4, procs)  # classification: 2 processes
+        _wait_for_workers(log, topo, 5, procs)  # classification: 2 processes
         root = f"http://127.0.0.1:{port}"
-        yield Stack(root, f"{root}/openeo", repo, bbox, reference, log)
+        yield Stack(root, f"{root}/openeo", ref.repo, ref.bbox, ref.class_map, log)
     finally:
         if uv is not None and thread is not None:
             uv.should_exit = True

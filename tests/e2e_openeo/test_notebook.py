@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from .conftest import PASSWORD, USER, YEAR, Stack, read_class_map
+from landcover import YEAR, read_class_map
+
+from .conftest import PASSWORD, USER, Stack
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "land_cover_job.ipynb"

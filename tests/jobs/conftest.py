@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +14,19 @@ import psycopg
 import pytest
 
 from hrlc.jobs.broker import Topology, delete
+from hrlc.jobs.service import JobService
 
 PG_ADMIN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PROCESSORS = ["optical-preprocessing", "features", "classification", "flaky", "sleepy", "foreign-echo"]
+PROCESSORS = [
+    "optical-preprocessing",
+    "features",
+    "classification",
+    "flaky",
+    "sleepy",
+    "late-writer",
+    "foreign-echo",
+    "process-graph",
+]
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +65,41 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def wait_job(service: JobService, user: str, job_id: str, timeout: float = 30.0) -> str:
+    """The job's final state (finished, error, canceled); AssertionError after `timeout` seconds."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        status = service.get_job(user, job_id).status
+        if status in ("finished", "error", "canceled"):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {status} after {timeout} s")
+
+
+@contextlib.contextmanager
+def cluster(
+    jobs_dsn: str, topo: Topology, lake: Path, workers: list[list[str]], log: Path
+) -> Iterator[JobService]:
+    """A status consumer and worker processes (`hrlc.jobs.worker` arguments each) on the local `lake` with the
+    static catalogue, and a `JobService` over them; the processes' output goes to `log` (its end is printed)."""
+    env = {
+        **os.environ,
+        "HRLC_STORE": str(lake),
+        "HRLC_CATALOG": "static",
+        "HRLC_JOBS_DSN": jobs_dsn,
+        "HRLC_BROKER_PREFIX": topo.prefix,
+        "HRLC_LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # test processors: tests.jobs.jobprocs
+    }
+    service = JobService(jobs_dsn, topology=topo)
+    procs = [spawn(["hrlc.jobs.status_consumer"], env, log)]
+    procs += [spawn(["hrlc.jobs.worker", *args], env, log) for args in workers]
+    try:
+        yield service
+    finally:
+        stop(procs)
+        service.close()
+        if log.exists():
+            print(log.read_text()[-5000:])

@@ -4,8 +4,10 @@ It imports pika and the standard library, never hrlc. It consumes `<prefix>.task
 the arguments of docs/architecture.md: quorum, delivery limit 10, dead-letter exchange `<prefix>.dlx`),
 writes `params.text` as JSON to `<lake>/<params.key>` with plain file I/O (temporary file, then rename),
 publishes `running` then `finished` status messages (docs/messages/status.schema.json) to `<prefix>.status`
-with publisher confirms, and only then acknowledges the task. With `FOREIGN_TRACE` set it appends every task
-message it received and every status message it sent to that file (one JSON document a line) for the test.
+with publisher confirms, and only then acknowledges the task. A status answers in the task's `message_version`
+and, from version 2, carries the task's `run` (the status consumer ignores statuses of an older run).
+With `FOREIGN_TRACE` set it appends every task message it received and every status message it sent to that file
+(one JSON document a line) for the test.
 
 Usage: HRLC_BROKER_URL=... HRLC_BROKER_PREFIX=... HRLC_STORE=/lake python foreign_processor.py [MAX_TASKS]
 """
@@ -34,8 +36,9 @@ def trace(kind, doc):
 
 
 def status(ch, task, state, progress, message, outputs=None):
+    version = task["message_version"]
     doc = {
-        "message_version": 1,
+        "message_version": version,
         "job_id": task["job_id"],
         "task_id": task["task_id"],
         "state": state,
@@ -46,8 +49,10 @@ def status(ch, task, state, progress, message, outputs=None):
         "time": datetime.datetime.now(datetime.UTC).isoformat(),
         "attempt": task["attempt"],
     }
+    if version >= 2:
+        doc["run"] = task["run"]
     props = pika.BasicProperties(
-        content_type="application/json", delivery_mode=2, headers={"message_version": 1}
+        content_type="application/json", delivery_mode=2, headers={"message_version": version}
     )
     ch.basic_publish("", f"{PREFIX}.status", json.dumps(doc).encode(), props, mandatory=True)
     trace("status", doc)

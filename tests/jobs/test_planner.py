@@ -25,10 +25,33 @@ def test_land_cover_graph_plans_three_tasks() -> None:
     assert dag.tasks[2].params["method"] == "rf" and dag.tasks[0].params["bbox_crs"] == "EPSG:4326"
 
 
+def test_graph_of_standard_processes_is_one_process_graph_task() -> None:
+    process = {
+        "process_graph": {
+            "load": {"process_id": "load_collection", "arguments": {"id": "hrlc-optical-composites"}},
+            "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "load"}, "format": "GTiff"},
+                     "result": True},
+        }
+    }  # fmt: skip
+    (task,) = plan(process).tasks
+    assert task.processor == "process-graph" and task.params == {"process_graph": process["process_graph"]}
+    assert plan(process).tasks[0].id == task.id  # the same graph, the same task (and lake keys)
+
+
 @pytest.mark.parametrize(
     ("process", "match"),
     [
-        (graph(ARGS, "ndvi"), "'ndvi' is not supported"),
+        (graph(ARGS, "no_such_process"), "'no_such_process' is not supported"),
+        (
+            {"process_graph": {**graph(ARGS)["process_graph"], "x": {"process_id": "ndvi", "arguments": {}}}},
+            "'ndvi' is not supported in batch jobs: use hrlc_land_cover",
+        ),
+        (
+            {"process_graph": {"r": {"process_id": "reduce_dimension", "arguments": {"reducer": {
+                "process_graph": {"m": {"process_id": "median_of_all", "arguments": {}, "result": True}}}},
+                "result": True}}},
+            "'median_of_all' is not supported",
+        ),
         ({"process_graph": {}}, "no process_graph"),
         (graph({**ARGS, "year": "2021"}), "year"),
         (graph({**ARGS, "bbox": {"west": 1, "south": 1, "east": 0, "north": 2}}), "empty"),

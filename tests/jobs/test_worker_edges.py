@@ -29,6 +29,14 @@ def get(ch: Any, queue: str, timeout: float = 20.0) -> tuple[Any, bytes]:
     raise AssertionError(f"nothing on {queue}")
 
 
+def statuses(ch: Any, queue: str) -> list[dict[str, Any]]:
+    """Status messages until the first terminal one."""
+    states: list[dict[str, Any]] = []
+    while not states or states[-1]["state"] not in ("finished", "error"):
+        states.append(json.loads(get(ch, queue)[1]))
+    return states
+
+
 def test_malformed_message_dead_lettered_and_failure_retried(tmp_path: Path) -> None:
     topo = Topology(f"hrlcedge{os.getpid()}")
     env = {
@@ -55,14 +63,28 @@ def test_malformed_message_dead_lettered_and_failure_retried(tmp_path: Path) -> 
         props, body = get(ch, topo.dead_queue)
         assert body == b'{"job_id": 1}' and "invalid task message" in props.headers["x-hrlc-reason"]
         task = TaskMessage(
-            job_id="j", task_id="t", processor="flaky", processor_version="1.0.0", params={"name": "a"}
+            job_id="j", run=1, task_id="t", processor="flaky", processor_version="1.0.0", params={"name": "a"}
         )
         ch.basic_publish("", queue, task.to_json(), properties(), mandatory=True)
-        states = []
-        while not states or states[-1]["state"] not in ("finished", "error"):
-            states.append(json.loads(get(ch, topo.status_queue)[1]))
+        states = statuses(ch, topo.status_queue)
         assert [s["state"] for s in states] == ["running", "queued", "running", "finished"]
         assert "transient failure" in states[1]["message"] and states[-1]["attempt"] == 2
+        assert all((s["message_version"], s["run"]) == (2, 1) for s in states)
+        # a version-1 task (queued before an upgrade: no run) is answered in version 1
+        old = TaskMessage(
+            message_version=1,
+            job_id="j",
+            task_id="t1",
+            processor="flaky",
+            processor_version="1.0.0",
+            params={"name": "a"},
+        )
+        ch.basic_publish("", queue, old.to_json(), properties(version=1), mandatory=True)
+        states = statuses(ch, topo.status_queue)
+        assert [(s["state"], s["message_version"], "run" in s) for s in states] == [
+            ("running", 1, False),
+            ("finished", 1, False),
+        ]
         assert worker.poll() is None
     finally:
         stop([worker])

@@ -15,15 +15,14 @@ from typing import Any
 
 import pytest
 import uvicorn
-from rich.console import Console
 
 from hrlc import sample
 from hrlc.catalog.pgstac import PgstacCatalog
 from hrlc.catalog.static import StaticCatalog
-from hrlc.jobs.dag import land_cover_dag
-from hrlc.jobs.runner import InProcessRunner, RunResult
+from hrlc.jobs.runner import RunResult
 from hrlc.lake.store import LocalStore, S3Store, Store
 from hrlc.settings import Settings
+from landcover import chain_dag, run_chain
 
 PLATFORM_SIZE = 128
 PLATFORM_YEAR = 2021
@@ -45,35 +44,13 @@ def small_repo(tmp_path_factory: pytest.TempPathFactory) -> sample.SampleReposit
     return sample.generate(tmp_path_factory.mktemp("external-small"), size=PLATFORM_SIZE, year=PLATFORM_YEAR)
 
 
-def chain_dag(repo: sample.SampleRepository) -> Any:
-    t = repo.transform
-    bbox = (t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f)
-    return land_cover_dag(
-        bbox=bbox,
-        bbox_crs=f"EPSG:{repo.epsg}",
-        crs=f"EPSG:{repo.epsg}",
-        resolution=10,
-        year=PLATFORM_YEAR,
-        source=str(repo.catalog),
-        training=str(repo.training_points),
-        sensor="sentinel2",
-    )
-
-
-def run_chain(
-    repo: sample.SampleRepository, store: Store, catalog: StaticCatalog, resume: bool = True
-) -> Any:
-    dag = chain_dag(repo)
-    return dag, InProcessRunner(store, catalog, resume=resume, console=Console(quiet=True)).run(dag)
-
-
 @pytest.fixture(scope="session")
 def static_run(small_repo: sample.SampleRepository, tmp_path_factory: pytest.TempPathFactory) -> PlatformRun:
     """The embedded default: a local lake and the static catalogue."""
     store = LocalStore(tmp_path_factory.mktemp("lake-static"))
     catalog = StaticCatalog(store)
-    dag, result = run_chain(small_repo, store, catalog)
-    return PlatformRun(small_repo, store, catalog, result, dag)
+    dag = chain_dag(small_repo, year=PLATFORM_YEAR)
+    return PlatformRun(small_repo, store, catalog, run_chain(small_repo, store, catalog, dag=dag), dag)
 
 
 @pytest.fixture(scope="session")
@@ -86,8 +63,8 @@ def platform_run(
     settings = Settings(store=f"s3://{bucket}/lake", catalog=pgstac_dsn)
     store = S3Store(settings.store, settings)
     catalog = PgstacCatalog(store, pgstac_dsn)
-    dag, result = run_chain(small_repo, store, catalog)
-    yield PlatformRun(small_repo, store, catalog, result, dag)
+    dag = chain_dag(small_repo, year=PLATFORM_YEAR)
+    yield PlatformRun(small_repo, store, catalog, run_chain(small_repo, store, catalog, dag=dag), dag)
     catalog.close()
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,23 +36,9 @@ ITEM_FILES = (
 
 
 @pytest.fixture(scope="module")
-def dsn(pgstac_dsn: str) -> Iterator[str]:
-    from pypgstac.db import PgstacDB
-    from pypgstac.migrate import Migrate
-
-    name = f"hrlc_test_harvest_{os.getpid()}"
-    base = pgstac_dsn.rsplit("/", 1)[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    dsn = f"{base}/{name}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("create extension if not exists postgis; create extension if not exists btree_gist")
-    with PgstacDB(dsn=dsn) as db:
-        Migrate(db).run_migration()
-    yield dsn
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+def dsn(pgstac_db_factory: Callable[[str], str]) -> str:
+    """A pgstac database of this module's own (dropped at the end of the session)."""
+    return pgstac_db_factory("harvest")
 
 
 def _cog_bytes(value: int) -> bytes:

@@ -1,6 +1,6 @@
 """The ingest watcher against the real PostgreSQL/PostGIS + pgstac and the moto S3 server.
 
-Each test module works in a pgstac database of its own (made on the server of `pgstac_dsn`), so the item
+Each test module works in a pgstac database of its own (`pgstac_db_factory` of tests/conftest.py), so the item
 counts the catalogue tests assert on the shared database are not disturbed.
 """
 
@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +34,9 @@ TRANSFORM = from_origin(500000.0, 4650000.0, 10.0, 10.0)
 
 
 @pytest.fixture(scope="module")
-def dsn(pgstac_dsn: str) -> Iterator[str]:
-    from pypgstac.db import PgstacDB
-    from pypgstac.migrate import Migrate
-
-    name = f"hrlc_test_ingest_{os.getpid()}"
-    base = pgstac_dsn.rsplit("/", 1)[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    dsn = f"{base}/{name}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("create extension if not exists postgis; create extension if not exists btree_gist")
-    with PgstacDB(dsn=dsn) as db:
-        Migrate(db).run_migration()
-    yield dsn
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+def dsn(pgstac_db_factory: Callable[[str], str]) -> str:
+    """A pgstac database of this module's own (dropped at the end of the session)."""
+    return pgstac_db_factory("ingest")
 
 
 def _cog(store: Store, key: str, value: int = 1000) -> None:

@@ -21,44 +21,22 @@ import pytest
 import rasterio
 from affine import Affine
 from rasterio.windows import Window
-from rich.console import Console
 from typer.testing import CliRunner
 
 from hrlc import sample
-from hrlc.catalog.static import StaticCatalog
 from hrlc.cli import app
-from hrlc.jobs.dag import land_cover_dag
-from hrlc.jobs.runner import InProcessRunner
 from hrlc.lake import layout
 from hrlc.lake.layout import LayoutError
 from hrlc.lake.store import LocalStore, S3Store, Store, gdal_env, open_store
 from hrlc.products.cog import write_cog
 from hrlc.settings import Settings
+from landcover import run_chain, utm_bbox
 
 SIZE = 128
 YEAR = 2021
 CLASS_MAP = layout.key("class-map", kind="optical", year=YEAR, period="annual")
 
 pytestmark = pytest.mark.slow
-
-
-def _bbox(repo: sample.SampleRepository) -> tuple[float, float, float, float]:
-    t = repo.transform
-    return (t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f)
-
-
-def _run_chain(store: Store, repo: sample.SampleRepository, source: Path) -> None:
-    dag = land_cover_dag(
-        bbox=_bbox(repo),
-        bbox_crs=f"EPSG:{repo.epsg}",
-        crs=f"EPSG:{repo.epsg}",
-        resolution=10,
-        year=YEAR,
-        source=str(source),
-        training=str(repo.training_points),
-        sensor="sentinel2",
-    )
-    InProcessRunner(store, StaticCatalog(store), console=Console(quiet=True)).run(dag)
 
 
 def _inputs_on_s3(repo: sample.SampleRepository, client: Any, bucket: str, dest: Path) -> Path:
@@ -102,13 +80,13 @@ def _quiet_moto() -> Iterator[None]:
 def runs(s3_server, tmp_path_factory: pytest.TempPathFactory) -> Runs:  # noqa: ANN001
     repo = sample.generate(tmp_path_factory.mktemp("external"), size=SIZE, year=YEAR)
     local = LocalStore(tmp_path_factory.mktemp("lake"))
-    _run_chain(local, repo, repo.catalog)
+    run_chain(repo, local, year=YEAR)
 
     bucket = s3_server.new_bucket("hrlc-chain")
     s3_source = _inputs_on_s3(repo, s3_server.client(), bucket, tmp_path_factory.mktemp("s3-catalog") / "c")
     store = open_store(f"s3://{bucket}/prod/lake")
     assert isinstance(store, S3Store)
-    _run_chain(store, repo, s3_source)
+    run_chain(repo, store, year=YEAR, source=s3_source)
     return Runs(repo, local, store)
 
 
@@ -148,7 +126,7 @@ def test_every_item_points_into_the_bucket(runs: Runs) -> None:
 
 def test_rerun_on_s3_resumes(runs: Runs, s3_server) -> None:  # noqa: ANN001
     before = runs.s3.client.head_object(Bucket=runs.s3.bucket, Key=runs.s3._k(CLASS_MAP))["ETag"]
-    _run_chain(runs.s3, runs.repo, runs.repo.catalog)  # every task's outputs exist: all skipped
+    run_chain(runs.repo, runs.s3, year=YEAR)  # every task's outputs exist: all skipped
     after = runs.s3.client.head_object(Bucket=runs.s3.bucket, Key=runs.s3._k(CLASS_MAP))["ETag"]
     assert before == after
 
@@ -348,7 +326,7 @@ def test_cli_unreachable_endpoint_is_one_line(tmp_path: Path, runs: Runs) -> Non
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # nothing listens once closed
     repo = runs.repo
-    bbox = ",".join(str(v) for v in _bbox(repo))
+    bbox = ",".join(str(v) for v in utm_bbox(repo))
     args = ["run", "--aoi", bbox, "--aoi-crs", f"EPSG:{repo.epsg}", "--year", str(YEAR)]
     args += ["--source", str(repo.catalog), "--training", str(repo.training_points)]
     args += ["--workdir", str(tmp_path / "w"), "--sensor", "sentinel2"]

@@ -47,6 +47,9 @@ COLLECTIONS: dict[str, str] = {
     "change-map": "hrlc-change-maps",
     "harmonization-lookup": "hrlc-harmonized-maps",
     "harmonized-class-map": "hrlc-harmonized-maps",
+    "graph-result": "hrlc-results",
+    "ancillary-layer": "hrlc-ancillary",
+    "ancillary-source": "hrlc-ancillary",
 }
 
 COLLECTION_TITLES: dict[str, str] = {
@@ -61,6 +64,8 @@ COLLECTION_TITLES: dict[str, str] = {
     "hrlc-fused-maps": "Decision-fused land-cover maps",
     "hrlc-change-maps": "Land-cover change maps",
     "hrlc-harmonized-maps": "Class maps harmonised to the post-2020 class definitions",
+    "hrlc-results": "Results of openEO process graphs (save_result)",
+    "hrlc-ancillary": "Ancillary layers (DEM, reference land-cover maps...) clipped to product grids, and uploads",
 }
 
 

@@ -11,6 +11,7 @@ pgstac queryables (typed, so `hrlc:year = 2021` compares integers).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -182,6 +183,39 @@ class PgstacCatalog(StaticCatalog):
         else:
             row = conn.execute("SELECT count(*) FROM items WHERE collection = %s", [collection]).fetchone()
         return int(row[0]) if row else 0
+
+
+    def search(
+        self,
+        collection: str,
+        bbox: tuple[float, float, float, float] | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[pystac.Item]:
+        """Items of `collection` intersecting `bbox` (lon/lat) and [start, end), by time (pgstac `search`)."""
+        from hrlc.catalog.sources import item_matches
+
+        body: dict[str, Any] = {"collections": [collection], "limit": 10_000, "sortby": [
+            {"field": "datetime", "direction": "asc"}, {"field": "id", "direction": "asc"}]}  # fmt: skip
+        if bbox is not None:
+            body["bbox"] = list(bbox)
+        if start is not None or end is not None:
+            body["datetime"] = "/".join(t.isoformat() if t else ".." for t in (start, end))
+        conn = self._connect().connect()
+        items: list[pystac.Item] = []
+        while True:
+            row = conn.execute("SELECT search(%s::jsonb)", [_json(body)]).fetchone()
+            page = row[0] if row else {}
+            items += [pystac.Item.from_dict(f, preserve_dict=False) for f in page.get("features") or []]
+            token = page.get("next")  # pgstac's paging token of the next page
+            if not token:
+                return [i for i in items if item_matches(i, None, start, end)]  # end is exclusive
+            body["token"] = f"next:{token}"
+
+    def collection_ids(self) -> list[str]:
+        """Collections that hold at least one item."""
+        conn = self._connect().connect()
+        return [r[0] for r in conn.execute("SELECT DISTINCT collection FROM items ORDER BY 1").fetchall()]
 
 
 def _json(value: Any) -> str:

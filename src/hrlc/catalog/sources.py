@@ -459,6 +459,19 @@ def _sort_key(item: pystac.Item) -> tuple[dt.datetime, str]:
     return (a or dt.datetime.min.replace(tzinfo=dt.UTC), item.id)
 
 
+item_sort_key = _sort_key
+
+
+def item_matches(
+    item: pystac.Item,
+    bbox: tuple[float, float, float, float] | None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> bool:
+    """Whether an item intersects a lon/lat bbox and the time range [start, end) (None: open)."""
+    return _in_bbox(item, bbox) and _in_time(item, start, end)
+
+
 def _resolve_relative_assets(item: pystac.Item, base: Path) -> None:
     for asset in item.assets.values():
         href = asset.href

@@ -7,6 +7,7 @@ collection extents grow to cover their items. Readable by pystac, pystac-client'
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -98,6 +99,24 @@ class StaticCatalog:
         for key in self.store.list(prefix):
             if key.endswith(".json") and not key.endswith(("collection.json", "catalog.json")):
                 yield pystac.Item.from_dict(json.loads(self.store.read_bytes(key)), preserve_dict=False)
+
+    def collection_ids(self) -> list[str]:
+        """Collections that hold at least one item."""
+        root = json.loads(self.store.read_bytes(ROOT_KEY)) if self.store.exists(ROOT_KEY) else _new_root()
+        return [ln["href"].split("/")[1] for ln in root["links"] if ln.get("rel") == "child"]
+
+    def search(
+        self,
+        collection: str,
+        bbox: tuple[float, float, float, float] | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[pystac.Item]:
+        """Items of `collection` intersecting `bbox` (lon/lat) and [start, end) (None: open), by time."""
+        from hrlc.catalog.sources import item_matches, item_sort_key
+
+        found = [i for i in self.items(collection) if item_matches(i, bbox, start, end)]
+        return sorted(found, key=item_sort_key)
 
 
 def _new_collection(cid: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ Topology, all durable, declared idempotently by whoever connects first:
   and `<prefix>.dead.watch` (quorum), a copy the status consumer drains to turn a dead-lettered task (the
   broker's delivery limit reached, or dead-lettered by a worker) into an error of its task and job;
 - `<prefix>.status`: the status queue (quorum) the status consumer reads.
-The prefix is `hrlc` (`HRLC_BROKER_PREFIX` changes it, e.g. to isolate test sessions on one broker).
+The prefix is `hrlc` (`HRLC_BROKER_PREFIX`, `Settings.broker_prefix`, changes it, e.g. to isolate test sessions
+on one broker); the broker is `HRLC_BROKER_URL` (`Settings.broker_url`).
 Every message is persistent and published with publisher confirms (`Publisher`); a publish that the broker
 refuses or cannot route raises, so a caller never believes a lost message was sent.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,11 +26,11 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from hrlc.jobs.messages import StatusMessage, TaskMessage
+from hrlc.jobs.messages import MESSAGE_VERSION, StatusMessage, TaskMessage
+from hrlc.settings import Settings
 
 log = logging.getLogger("hrlc.broker")
 
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DELIVERY_LIMIT = 10  # broker-side safety net; workers retry application errors HRLC_TASK_MAX_ATTEMPTS times
 
 PERSISTENT = 2
@@ -42,9 +42,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def broker_url() -> str:
-    """`HRLC_BROKER_URL`, default the local RabbitMQ as guest."""
-    return os.environ.get("HRLC_BROKER_URL") or DEFAULT_BROKER_URL
+def broker_url(settings: Settings | None = None) -> str:
+    """`Settings.broker_url` (`HRLC_BROKER_URL`), default the local RabbitMQ as guest."""
+    return (settings or Settings()).broker_url
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,9 @@ class Topology:
     prefix: str = "hrlc"
 
     @classmethod
-    def from_env(cls) -> Topology:
-        return cls(os.environ.get("HRLC_BROKER_PREFIX") or "hrlc")
+    def from_settings(cls, settings: Settings | None = None) -> Topology:
+        """The topology of `Settings.broker_prefix` (`HRLC_BROKER_PREFIX`)."""
+        return cls((settings or Settings()).broker_prefix)
 
     def task_queue(self, processor: str) -> str:
         return f"{self.prefix}.tasks.{processor}"
@@ -130,20 +131,24 @@ def delete(topo: Topology, processors: Iterable[str], url: str | None = None) ->
         conn.close()
 
 
-def properties(headers: dict[str, Any] | None = None) -> pika.BasicProperties:
+def properties(headers: dict[str, Any] | None = None, version: int = MESSAGE_VERSION) -> pika.BasicProperties:
+    """Persistent JSON; the header `message_version` repeats the body's (so a router need not parse it)."""
     return pika.BasicProperties(
         content_type="application/json",
         delivery_mode=PERSISTENT,
-        headers={"message_version": 1, **(headers or {})},
+        headers={"message_version": version, **(headers or {})},
     )
 
 
 class Publisher:
     """A confirmed publisher (thread-safe, reconnects once on a lost connection)."""
 
-    def __init__(self, url: str | None = None, topo: Topology | None = None):
-        self.url = url or broker_url()
-        self.topo = topo or Topology.from_env()
+    def __init__(
+        self, url: str | None = None, topo: Topology | None = None, *, settings: Settings | None = None
+    ):
+        settings = settings or Settings()
+        self.url = url or settings.broker_url
+        self.topo = topo or Topology.from_settings(settings)
         self._lock = threading.Lock()
         self._conn: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
@@ -165,7 +170,7 @@ class Publisher:
                 self._conn.close()
         self._conn = self._channel = None
 
-    def _publish(self, routing_key: str, body: bytes, processor: str | None, headers: dict[str, Any]) -> None:
+    def _publish(self, routing_key: str, body: bytes, processor: str | None, version: int) -> None:
         with self._lock:
             for attempt in (1, 2):
                 try:
@@ -173,7 +178,7 @@ class Publisher:
                     if processor is not None and processor not in self._declared:
                         declare_task_queue(ch, self.topo, processor)
                         self._declared.add(processor)
-                    ch.basic_publish("", routing_key, body, properties(headers), mandatory=True)
+                    ch.basic_publish("", routing_key, body, properties(version=version), mandatory=True)
                     return
                 except CONNECTION_ERRORS as e:
                     self._close_quietly()
@@ -182,10 +187,10 @@ class Publisher:
                     log.warning("broker connection lost (%s); reconnecting", e)
 
     def publish_task(self, msg: TaskMessage) -> None:
-        self._publish(self.topo.task_queue(msg.processor), msg.to_json(), msg.processor, {})
+        self._publish(self.topo.task_queue(msg.processor), msg.to_json(), msg.processor, msg.message_version)
 
     def publish_status(self, msg: StatusMessage) -> None:
-        self._publish(self.topo.status_queue, msg.to_json(), None, {})
+        self._publish(self.topo.status_queue, msg.to_json(), None, msg.message_version)
 
     def close(self) -> None:
         with self._lock:

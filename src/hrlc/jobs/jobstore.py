@@ -5,18 +5,21 @@ Task rows are keyed by (job_id, id), `id` being the DAG task id; `depends_on` ho
 States: jobs created -> queued -> running -> finished | error | canceled; tasks created -> queued -> running
 -> finished | error | canceled. A terminal task state is never overwritten by a later status message, which
 makes the status consumer idempotent under duplicates and redeliveries.
+Runs: `jobs.run` counts the starts of a job (0 = never started); `start_job` increments it and gives the new
+task rows the same `run`, which travels in task and status messages (message version 2), so statuses and dead
+letters of an older run of the job are recognised and ignored, and a worker of an older run stops.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from hrlc.settings import Settings
+
 SCHEMA = "hrlc_jobs"
 LIVE_WORKER_S = 60  # a worker whose heartbeat is older than this is not live
 
@@ -84,12 +87,15 @@ create table if not exists {SCHEMA}.workers (
     started timestamptz not null default now(),
     heartbeat timestamptz not null default now()
 );
+alter table {SCHEMA}.jobs add column if not exists run integer not null default 0;
+alter table {SCHEMA}.tasks add column if not exists run integer not null default 0;
 """
 
 
-def jobs_dsn() -> str:
-    """`HRLC_JOBS_DSN`, default the local PostgreSQL as postgres."""
-    return os.environ.get("HRLC_JOBS_DSN") or DEFAULT_DSN
+def jobs_dsn(settings: Settings | None = None) -> str:
+    """`Settings.jobs_dsn` (`HRLC_JOBS_DSN`; default the pgstac database of `HRLC_CATALOG`, else the local
+    PostgreSQL as postgres)."""
+    return (settings or Settings()).jobs_dsn
 
 
 def connect(dsn: str | None = None, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
@@ -165,11 +171,17 @@ def processors(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     return list(conn.execute(f"select * from {SCHEMA}.processors order by name, version").fetchall())
 
 
-def task_status(conn: psycopg.Connection[Any], job_id: str, task_id: str) -> str | None:
+def task_state(
+    conn: psycopg.Connection[Any], job_id: str, task_id: str, *, lock: bool = False
+) -> tuple[str, int] | None:
+    """(status, run) of a task row, None if there is none; `lock` holds a share lock on the row until the end
+    of the caller's transaction (a cancel, which updates the row, waits for it)."""
     row = conn.execute(
-        f"select status from {SCHEMA}.tasks where job_id = %s and id = %s", (job_id, task_id)
+        f"select status, run from {SCHEMA}.tasks where job_id = %s and id = %s"
+        + (" for share" if lock else ""),
+        (job_id, task_id),
     ).fetchone()
-    return None if row is None else str(row["status"])
+    return None if row is None else (str(row["status"]), int(row["run"]))
 
 
 def jsonb(value: Any) -> Jsonb:

@@ -5,6 +5,16 @@ published as `docs/messages/task.schema.json` and `docs/messages/status.schema.j
 equal, `python -m hrlc.jobs.messages DIR` rewrites them). Every message that enters a worker or the status
 consumer is checked against its schema first (jsonschema, Draft 2020-12), then parsed into its pydantic
 model; anything malformed raises `MessageError` with a one-line reason.
+
+Versions (`message_version`; the AMQP header `message_version` repeats it):
+- 1: the first contract, without `run`.
+- 2 (current): adds the required `run`, the job's run number (a job started again after a cancel, an error
+  or its end gets a new run). A worker copies the task's `run` into every status message, so the status
+  consumer ignores status messages and dead-lettered tasks of an older run of the job. Adding a required
+  field (and, under `additionalProperties: false`, any field) breaks consumers of version 1, hence the bump.
+The schemas accept both versions (`SUPPORTED_VERSIONS`): task messages of version 1 still queued from before an
+upgrade are run and answered with version-1 status messages (no run to compare: applied as before), and a
+processor written against version 1 (status without `run`) keeps working. New messages are version 2.
 """
 
 from __future__ import annotations
@@ -14,24 +24,41 @@ import json
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, Self
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MESSAGE_VERSION = 1
+MESSAGE_VERSION: Final = 2
+SUPPORTED_VERSIONS = (1, 2)
 STATES = ("queued", "running", "finished", "error", "canceled")
 TERMINAL = frozenset({"finished", "error", "canceled"})
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 512}
+_VERSION = {
+    "enum": list(SUPPORTED_VERSIONS),
+    "description": "Version of this message contract: 2 (current) or 1 (without run).",
+}
+_RUN = {
+    "type": "integer",
+    "minimum": 0,
+    "description": "Run number of the job (a new run each time the job is started); required from version 2, "
+    "absent in version 1.",
+}
+_RUN_BY_VERSION = {
+    "if": {"properties": {"message_version": {"const": 2}}},
+    "then": {"required": ["run"]},
+    "else": {"not": {"required": ["run"]}},
+}
 
 TASK_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://hrlc.esa-cci/schemas/messages/task/1",
+    "$id": "https://hrlc.esa-cci/schemas/messages/task/2",
     "title": "hrlc task message",
     "description": "One task of a job, published to the durable quorum queue `hrlc.tasks.<processor>`. "
     "A worker acknowledges it only after the task's outputs are committed and its terminal status "
-    "message is confirmed by the broker. A redelivered task must be harmless (idempotent outputs).",
+    "message is confirmed by the broker. A redelivered task must be harmless (idempotent outputs). "
+    "Status messages about the task carry its run (and, in version 1, the task's message_version).",
     "type": "object",
     "required": [
         "message_version",
@@ -45,8 +72,9 @@ TASK_SCHEMA: dict[str, Any] = {
     ],
     "additionalProperties": False,
     "properties": {
-        "message_version": {"const": MESSAGE_VERSION},
+        "message_version": _VERSION,
         "job_id": _ID,
+        "run": _RUN,
         "task_id": _ID,
         "processor": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]*$", "maxLength": 128},
         "processor_version": {
@@ -66,21 +94,25 @@ TASK_SCHEMA: dict[str, Any] = {
             "description": "Attempt number when published (redeliveries add the broker's delivery count).",
         },
     },
+    **_RUN_BY_VERSION,
 }
 
 STATUS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://hrlc.esa-cci/schemas/messages/status/1",
+    "$id": "https://hrlc.esa-cci/schemas/messages/status/2",
     "title": "hrlc status message",
     "description": "Progress or outcome of a task, published by workers to the durable quorum queue "
     "`hrlc.status`. finished, error and canceled are terminal; a terminal status is published with "
-    "publisher confirms before the task message is acknowledged. Duplicates are harmless.",
+    "publisher confirms before the task message is acknowledged. Duplicates are harmless. A status message "
+    "answers a task message in the task's message_version, with the task's run (version 2); the status "
+    "consumer ignores a status of another run of the job.",
     "type": "object",
     "required": ["message_version", "job_id", "task_id", "state", "progress", "message", "worker", "time"],
     "additionalProperties": False,
     "properties": {
-        "message_version": {"const": MESSAGE_VERSION},
+        "message_version": _VERSION,
         "job_id": _ID,
+        "run": _RUN,
         "task_id": _ID,
         "state": {"enum": list(STATES)},
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
@@ -94,6 +126,7 @@ STATUS_SCHEMA: dict[str, Any] = {
         "time": {"type": "string", "format": "date-time"},
         "attempt": {"type": "integer", "minimum": 1},
     },
+    **_RUN_BY_VERSION,
 }
 
 
@@ -101,11 +134,26 @@ class MessageError(ValueError):
     """A message that does not follow its schema (one-line reason)."""
 
 
-class TaskMessage(BaseModel):
+class _Versioned(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    message_version: Literal[1] = 1
+    message_version: Literal[1, 2] = MESSAGE_VERSION
     job_id: str
+    run: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _run_by_version(self) -> Self:
+        if self.message_version >= 2 and self.run is None:
+            raise ValueError(f"message_version {self.message_version} requires run")
+        if self.message_version == 1 and self.run is not None:
+            raise ValueError("message_version 1 has no run")
+        return self
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class TaskMessage(_Versioned):
     task_id: str
     processor: str
     processor_version: str
@@ -113,15 +161,18 @@ class TaskMessage(BaseModel):
     inputs: list[str] = Field(default_factory=list)
     attempt: int = 1
 
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+    def status(self, **fields: Any) -> StatusMessage:
+        """A status message about this task: same job, task, run and message version."""
+        return StatusMessage(
+            message_version=self.message_version,
+            job_id=self.job_id,
+            run=self.run,
+            task_id=self.task_id,
+            **fields,
+        )
 
 
-class StatusMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    message_version: Literal[1] = 1
-    job_id: str
+class StatusMessage(_Versioned):
     task_id: str
     state: Literal["queued", "running", "finished", "error", "canceled"]
     progress: float = Field(ge=0.0, le=1.0)
@@ -130,9 +181,6 @@ class StatusMessage(BaseModel):
     worker: str
     time: str = Field(default_factory=lambda: now_iso())
     attempt: int | None = None
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode()
 
     @property
     def terminal(self) -> bool:

@@ -1,8 +1,9 @@
 """The planner: an openEO process graph -> a DAG of tasks; ready tasks -> task messages on RabbitMQ.
 
-Batch jobs accept one HRLC process, `hrlc_land_cover` (AOI, year, sensor, source, training, classifier,
-composite), optionally wrapped by `save_result`; it expands into `land_cover_dag` (composites -> features ->
-class map). Anything else raises `PlanError` with a message a user can act on. `publish_ready` publishes the
+A graph with the HRLC process `hrlc_land_cover` (AOI, year, sensor, source, training, classifier, composite),
+optionally wrapped by `save_result`, expands into `land_cover_dag` (composites -> features -> class map); a
+graph of standard processes (`load_collection`, openeo-processes-dask's, `save_result`) becomes one
+`process-graph` task. Anything else raises `PlanError` with a message a user can act on. `publish_ready` publishes the
 tasks of a job whose dependencies have finished and marks them queued, in one database transaction (a
 publish that fails rolls the marking back; a crash after publishing only re-publishes, which is harmless).
 """
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher
-from hrlc.jobs.dag import Dag, land_cover_dag
+from hrlc.jobs.dag import Dag, Task, land_cover_dag
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TaskMessage
 
@@ -98,10 +99,53 @@ def _graph(process: dict[str, Any]) -> dict[str, Any]:
     return graph
 
 
+def _graph_dag(graph: dict[str, Any]) -> Dag:
+    """One `process-graph` task for a graph of standard processes (no `hrlc_land_cover`)."""
+    from hrlc.graph.evaluate import graph_id
+    from hrlc.graph.registry import OWN, standard
+
+    known = set(standard()) | OWN
+    unknown = sorted(_all_process_ids(graph) - known)
+    if unknown:
+        raise PlanError(f"process {unknown[0]!r} is not supported in batch jobs")
+    dag = Dag()
+    dag.add(Task(f"process-graph:{graph_id(graph)}", "process-graph", {"process_graph": graph}))
+    return dag
+
+
+def _all_process_ids(graph: Any) -> set[str]:
+    """Process ids of a graph and of the graphs in its callbacks."""
+    found: set[str] = set()
+    if isinstance(graph, dict):
+        for node in graph.values():
+            if isinstance(node, dict) and isinstance(node.get("process_id"), str):
+                found.add(node["process_id"])
+            for value in (node.get("arguments") or {}).values() if isinstance(node, dict) else ():
+                found |= _nested(value)
+    return found
+
+
+def _nested(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        if isinstance(value.get("process_graph"), dict):
+            return _all_process_ids(value["process_graph"])
+        return set().union(*(_nested(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_nested(v) for v in value)) if value else set()
+    return set()
+
+
 def plan(process: dict[str, Any]) -> Dag:
-    """The DAG of a batch job's process (`{"process_graph": {...}}`); `PlanError` if it cannot run."""
+    """The DAG of a batch job's process (`{"process_graph": {...}}`); `PlanError` if it cannot run.
+
+    A graph with `hrlc_land_cover` expands into the land-cover chain; any other graph of standard processes
+    becomes one `process-graph` task."""
     graph = _graph(process)
     nodes = [(nid, n) for nid, n in graph.items() if n["process_id"] == LAND_COVER]
+    if not nodes:
+        dag = _graph_dag(graph)
+        check(dag)
+        return dag
     others = sorted({n["process_id"] for n in graph.values()} - {LAND_COVER} - PASS_THROUGH)
     if others:
         raise PlanError(
@@ -193,7 +237,7 @@ def publish_ready(
     try:
         with _conn(conn) as c, c.transaction():
             rows = c.execute(
-                f"select id, processor, processor_version, params, status, attempts, depends_on, outputs "
+                f"select id, run, processor, processor_version, params, status, attempts, depends_on, outputs "
                 f"from {SCHEMA}.tasks where job_id = %s order by seq for update",
                 (job_id,),
             ).fetchall()
@@ -205,6 +249,7 @@ def publish_ready(
                     continue
                 msg = TaskMessage(
                     job_id=job_id,
+                    run=r["run"],
                     task_id=r["id"],
                     processor=r["processor"],
                     processor_version=r["processor_version"],

@@ -17,9 +17,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from hrlc.jobs import jobstore
-from hrlc.jobs.broker import DEFAULT_BROKER_URL, Publisher, Topology
+from hrlc.jobs.broker import Publisher, Topology
 from hrlc.jobs.jobstore import LEVELS, SCHEMA
 from hrlc.jobs.planner import PlanError, plan, processor_versions, publish_ready
+from hrlc.settings import Settings
 
 __all__ = ["Job", "JobNotFound", "JobService", "JobStateError", "LogEntry", "PlanError"]
 
@@ -49,6 +50,7 @@ class Job:
     started: dt.datetime | None
     finished: dt.datetime | None
     error: str | None
+    run: int = 0  # how many times the job was started (its current run)
 
 
 @dataclass
@@ -75,19 +77,30 @@ def _job(row: dict[str, Any]) -> Job:
         started=row["started"],
         finished=row["finished"],
         error=row["error"],
+        run=int(row.get("run") or 0),
     )
 
 
 class JobService:
-    def __init__(self, dsn: str, broker_url: str = DEFAULT_BROKER_URL, topology: Topology | None = None):
-        self.dsn = dsn
-        self.broker_url = broker_url
+    def __init__(
+        self,
+        dsn: str | None = None,
+        broker_url: str | None = None,
+        topology: Topology | None = None,
+        *,
+        settings: Settings | None = None,
+    ):
+        """The job store `dsn`, the broker and the queue prefix default to `settings` (default: `Settings()`:
+        `HRLC_JOBS_DSN`, `HRLC_BROKER_URL`, `HRLC_BROKER_PREFIX`)."""
+        settings = settings or Settings()
+        self.dsn = dsn or settings.jobs_dsn
+        self.broker_url = broker_url or settings.broker_url
         self.pool: ConnectionPool[Any] = ConnectionPool(
-            dsn, min_size=1, max_size=4, kwargs={"row_factory": dict_row}, open=True
+            self.dsn, min_size=1, max_size=4, kwargs={"row_factory": dict_row}, open=True
         )
         with self.pool.connection() as conn:
             jobstore.ensure_schema(conn)
-        self.publisher = Publisher(broker_url, topology or Topology.from_env())
+        self.publisher = Publisher(self.broker_url, topology or Topology.from_settings(settings))
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -166,8 +179,9 @@ class JobService:
     # ------------------------------------------------------------------------------------------ lifecycle
     def start_job(self, user: str, job_id: str) -> Job:
         """Plan the job into task rows and publish the ready tasks; status queued. A queued or running job is
-        left as it is; a finished, failed or canceled one is planned again (finished tasks are not recomputed:
-        workers find their outputs)."""
+        left as it is; a finished, failed or canceled one is planned again as a new run (`jobs.run` + 1, carried
+        by its task and status messages: what an older run still sends is ignored, and its workers stop).
+        Finished tasks are not recomputed: workers find their outputs."""
         with self.pool.connection() as conn:
             with conn.transaction():
                 row = self._row(conn, user, job_id, lock=True)
@@ -175,14 +189,16 @@ class JobService:
                     return _job(row)
                 dag = plan(row["process"])
                 versions = processor_versions()
+                run = int(row["run"]) + 1
                 conn.execute(f"delete from {SCHEMA}.tasks where job_id = %s", (job_id,))
                 for seq, task in enumerate(dag.order()):
                     conn.execute(
-                        f"insert into {SCHEMA}.tasks (job_id, id, seq, processor, processor_version, params, "
-                        "depends_on) values (%s, %s, %s, %s, %s, %s, %s)",
+                        f"insert into {SCHEMA}.tasks (job_id, id, run, seq, processor, processor_version, "
+                        "params, depends_on) values (%s, %s, %s, %s, %s, %s, %s, %s)",
                         (
                             job_id,
                             task.id,
+                            run,
                             seq,
                             task.processor,
                             versions[task.processor],
@@ -191,17 +207,18 @@ class JobService:
                         ),
                     )
                 conn.execute(
-                    f"update {SCHEMA}.jobs set status = 'queued', progress = 0, queued = now(), started = null, "
-                    "finished = null, error = null, updated = now() where id = %s",
-                    (job_id,),
+                    f"update {SCHEMA}.jobs set status = 'queued', run = %s, progress = 0, queued = now(), "
+                    "started = null, finished = null, error = null, updated = now() where id = %s",
+                    (run, job_id),
                 )
-                jobstore.add_log(conn, job_id, "info", f"job queued with {len(dag.tasks)} tasks")
+                jobstore.add_log(conn, job_id, "info", f"job queued with {len(dag.tasks)} tasks (run {run})")
                 publish_ready(job_id, conn=conn, publisher=self.publisher)
             return _job(self._row(conn, user, job_id))
 
     def cancel_job(self, user: str, job_id: str) -> Job:
         """Cancel a queued or running job: its tasks not yet finished are marked canceled (workers check the
-        flag between steps and drop queued messages of canceled tasks)."""
+        flag between steps and once more before they register a task's products, drop queued messages of
+        canceled tasks, and remove what a canceled task wrote; see `hrlc.jobs.worker`)."""
         with self.pool.connection() as conn:
             with conn.transaction():
                 row = self._row(conn, user, job_id, lock=True)

@@ -11,12 +11,15 @@ terminal status of a task already terminal, e.g. a worker stopping after its job
 Dead-lettered task messages (`<prefix>.dead.watch`: the broker's delivery limit reached, or a worker gave up)
 are drained about once a second and applied as an error status of their task, so the job ends `error`
 instead of staying running; for a task already terminal this changes nothing.
+Runs: status messages (and dead-lettered tasks) of message version 2 carry the job's run; one of another run than
+the job's current one (a job started again after a cancel) is ignored, so a late or redelivered message of an
+earlier run can neither finish nor fail the new run. Version-1 messages (no run) are applied as before.
+Accepted versions: `hrlc.jobs.messages.SUPPORTED_VERSIONS` (1 and 2).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import time
@@ -26,10 +29,11 @@ import pika
 import psycopg
 
 from hrlc.jobs import jobstore
-from hrlc.jobs.broker import Publisher, Topology, broker_url, connect, declare_common
+from hrlc.jobs.broker import Publisher, Topology, connect, declare_common
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status, parse_task
 from hrlc.jobs.planner import publish_ready
+from hrlc.settings import Settings
 
 log = logging.getLogger("hrlc.status")
 
@@ -41,10 +45,18 @@ def apply_status(conn: psycopg.Connection[Any], msg: StatusMessage, publisher: P
     """Apply one status message; returns what happened (for logs and tests)."""
     with conn.transaction():
         job = conn.execute(
-            f"select status from {SCHEMA}.jobs where id = %s for update", (msg.job_id,)
+            f"select status, run from {SCHEMA}.jobs where id = %s for update", (msg.job_id,)
         ).fetchone()
         if job is None:
             return "unknown job"
+        if msg.run is not None and msg.run != job["run"]:
+            if msg.terminal:
+                text = (
+                    f"{msg.state} of run {msg.run} ignored, the job is on run {job['run']}: {msg.message} "
+                    f"({msg.worker})"
+                )
+                jobstore.add_log(conn, msg.job_id, "debug", text, msg.task_id)
+            return f"ignored: run {msg.run}, job on run {job['run']}"
         task = conn.execute(
             f"select status, progress from {SCHEMA}.tasks where job_id = %s and id = %s for update",
             (msg.job_id, msg.task_id),
@@ -121,10 +133,18 @@ def apply_status(conn: psycopg.Connection[Any], msg: StatusMessage, publisher: P
 
 
 class StatusConsumer:
-    def __init__(self, dsn: str | None = None, url: str | None = None, topo: Topology | None = None):
-        self.dsn = dsn or jobstore.jobs_dsn()
-        self.url = url or broker_url()
-        self.topo = topo or Topology.from_env()
+    def __init__(
+        self,
+        dsn: str | None = None,
+        url: str | None = None,
+        topo: Topology | None = None,
+        *,
+        settings: Settings | None = None,
+    ):
+        settings = settings or Settings()
+        self.dsn = dsn or settings.jobs_dsn
+        self.url = url or settings.broker_url
+        self.topo = topo or Topology.from_settings(settings)
         self.stopping = False
 
     def run(self, max_messages: int | None = None) -> int:
@@ -191,9 +211,7 @@ class StatusConsumer:
             except MessageError:  # a malformed task or status message: nothing to attribute it to
                 ch.basic_ack(method.delivery_tag)
                 continue
-            status = StatusMessage(
-                job_id=task.job_id,
-                task_id=task.task_id,
+            status = task.status(  # with the task's run: a dead letter of an older run is ignored
                 state="error",
                 progress=0.0,
                 message=f"task dead-lettered: {dead_reason(props.headers or {})}"[:4000],
@@ -236,10 +254,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve() -> int:
-    logging.basicConfig(
-        level=os.environ.get("HRLC_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
-    )
-    consumer = StatusConsumer()
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    consumer = StatusConsumer(settings=settings)
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)
     consumer.run()

@@ -3,22 +3,30 @@
 Consumes `hrlc.tasks.<NAME>` with prefetch 1 and manual acknowledgement. For each task message:
 1. validate it against the task schema; a malformed message goes to the dead-letter queue with the reason
    (header `x-hrlc-reason`, and logged), never crashes the worker;
-2. skip it (status canceled) if its task was canceled in the job store;
+2. skip it (status canceled) if its task was canceled in the job store, or belongs to an older run of its job
+   (the task row's `run` is newer than the message's: the job was started again);
 3. if every output of the task already exists (a redelivery after a crash), publish finished at once;
 4. otherwise publish running, run the processor in a thread (the connection keeps serving heartbeats and
-   publishes throttled progress), write the task's log record in the lake, publish finished with the STAC
-   item hrefs *with publisher confirms*, and only then ack. A worker killed before the ack leaves the task
-   unacknowledged, so RabbitMQ redelivers it to another worker; outputs are idempotent.
+   publishes throttled progress); the processor's items are staged, not registered (`hrlc.jobs.staging`).
+   When it returns, check the task's state once more, holding a share lock on the task row (a cancel waits
+   for it) and advisory locks on the task's lake keys: canceled or superseded -> nothing is registered;
+   else register the staged items, write the task's log record in the lake, commit, publish finished with
+   the STAC item hrefs *with publisher confirms*, and only then ack. A worker killed before the ack leaves
+   the task unacknowledged, so RabbitMQ redelivers it to another worker; outputs are idempotent.
+   A canceled task (stopped by `ctx.check_cancelled()` or by that last check) registers nothing and removes
+   the lake keys it created (`hrlc.jobs.staging.discard`: never a key that existed before or is registered).
 Bad input (`ProcessorError`, invalid params) -> error status + dead-letter, no retry. Other exceptions are
 retried with exponential back-off (`HRLC_TASK_MAX_ATTEMPTS`, default 3; `HRLC_RETRY_BACKOFF_S`, default 2),
 counting redeliveries through the quorum queue's `x-delivery-count`; then error status + dead-letter.
+Status messages answer in the task message's version, with its run (`TaskMessage.status`).
 The worker registers itself (and its processor) in the job store and heartbeats every 10 s; `ctx.cancelled`
 reads the task's state there (at most once a second). Without a reachable job store it still works, with
-neither registry nor cancel checks.
+neither registry nor cancel checks (and registers a task's items when the processor returns).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -30,26 +38,22 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import pika
+import psycopg
 from pika.adapters.blocking_connection import BlockingChannel
 from pydantic import ValidationError
 
-from hrlc.jobs import jobstore
-from hrlc.jobs.broker import Topology, broker_url, connect, declare_common, declare_task_queue, properties
-from hrlc.jobs.messages import MessageError, StatusMessage, TaskMessage, now_iso, parse_task
+from hrlc.jobs import jobstore, staging
+from hrlc.jobs.broker import Topology, connect, declare_common, declare_task_queue, properties
+from hrlc.jobs.messages import MessageError, TaskMessage, now_iso, parse_task
 from hrlc.jobs.runner import item_key_of, log_key
 from hrlc.processors.base import Cancelled, Context, Processor, ProcessorError, registry
+from hrlc.settings import Settings
 
 log = logging.getLogger("hrlc.worker")
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 def load_entry_point(spec: str) -> type[Processor[Any]]:
@@ -61,6 +65,10 @@ def load_entry_point(spec: str) -> type[Processor[Any]]:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj  # type: ignore[return-value]
+
+
+class _StoppedLate(Cancelled):
+    """The task was canceled (or superseded) after its processor returned, before anything was registered."""
 
 
 def _compatible(planned: str, mine: str) -> bool:
@@ -83,21 +91,28 @@ class Worker:
         max_attempts: int | None = None,
         backoff_s: float | None = None,
         heartbeat_s: float = 10.0,
+        settings: Settings | None = None,
     ):
+        """Broker, queue prefix, job store (`dsn=""`: from the settings; None: none), lake, catalogue, attempts
+        and back-off default to `settings` (default: `Settings()`, the `HRLC_*` environment)."""
+        self.settings = settings or Settings()
         self.cls = processor
         self.proc = processor()
-        self.url = url or broker_url()
-        self.topo = topo or Topology.from_env()
-        self.dsn = jobstore.jobs_dsn() if dsn == "" else dsn
+        self.url = url or self.settings.broker_url
+        self.topo = topo or Topology.from_settings(self.settings)
+        self.dsn = self.settings.jobs_dsn if dsn == "" else dsn
         self._store, self._catalog = store, catalog
         self.entry_point = entry_point or f"{processor.__module__}:{processor.__qualname__}"
-        self.max_attempts = max_attempts or int(_env_float("HRLC_TASK_MAX_ATTEMPTS", 3))
-        self.backoff_s = _env_float("HRLC_RETRY_BACKOFF_S", 2.0) if backoff_s is None else backoff_s
+        self.max_attempts = max_attempts or self.settings.task_max_attempts
+        self.backoff_s = self.settings.retry_backoff_s if backoff_s is None else backoff_s
         self.heartbeat_s = heartbeat_s
         self.id = f"{socket.gethostname()}:{os.getpid()}:{processor.name}"
         self.stopping = False
         self._db: Any = None
         self._db_lock = threading.Lock()
+        self._lock_db: psycopg.Connection[Any] | None = (
+            None  # used by the task thread only (one task at a time)
+        )
         self._last_beat = 0.0
         self.conn: pika.BlockingConnection | None = None
         self.ch: BlockingChannel | None = None  # consuming; advisory status (running/progress)
@@ -109,7 +124,7 @@ class Worker:
         if self._store is None:
             from hrlc.lake.store import open_store
 
-            self._store = open_store()
+            self._store = open_store(settings=self.settings)
         return self._store
 
     @property
@@ -117,7 +132,7 @@ class Worker:
         if self._catalog is None:
             from hrlc.catalog.factory import open_catalog
 
-            self._catalog = open_catalog(self.store)
+            self._catalog = open_catalog(self.store, self.settings)
         return self._catalog
 
     def _db_call(self, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -153,8 +168,9 @@ class Worker:
             pid=os.getpid(),
         )
 
-    def _task_state(self, msg: TaskMessage) -> str | None:
-        return self._db_call(jobstore.task_status, msg.job_id, msg.task_id)
+    def _stopped(self, msg: TaskMessage) -> str | None:
+        """Why the task must not run (on): canceled, or superseded by a newer run of its job; else None."""
+        return _stop_reason(msg, self._db_call(jobstore.task_state, msg.job_id, msg.task_id))
 
     # ------------------------------------------------------------------------------------------ publishing
     def _status(
@@ -167,10 +183,8 @@ class Worker:
         attempt: int | None = None,
         confirmed: bool = True,
     ) -> None:
-        status = StatusMessage(
-            job_id=msg.job_id,
-            task_id=msg.task_id,
-            state=state,  # type: ignore[arg-type]
+        status = msg.status(
+            state=state,
             progress=max(0.0, min(1.0, progress)),
             message=message[:4000],
             outputs=outputs or [],
@@ -180,7 +194,8 @@ class Worker:
         )
         ch = self.confirm if confirmed else self.ch
         assert ch is not None
-        ch.basic_publish("", self.topo.status_queue, status.to_json(), properties(), mandatory=confirmed)
+        props = properties(version=status.message_version)
+        ch.basic_publish("", self.topo.status_queue, status.to_json(), props, mandatory=confirmed)
 
     def _dead_letter(self, body: bytes, reason: str) -> None:
         log.error("task message dead-lettered: %s", reason)
@@ -190,11 +205,10 @@ class Worker:
         )
 
     # ------------------------------------------------------------------------------------------ one task
-    def _finished_hrefs(self, outputs: list[str]) -> list[str] | None:
-        keys = outputs + [k for k in map(item_key_of, outputs) if k]
-        if not outputs or not all(self.store.exists(k) for k in keys):
+    def _finished_hrefs(self, keys: list[str]) -> list[str] | None:
+        if not staging.registered(self.store, keys):
             return None
-        return [self.store.href(k) for k in dict.fromkeys(k for k in map(item_key_of, outputs) if k)]
+        return [self.store.href(k) for k in dict.fromkeys(k for k in map(item_key_of, keys) if k)]
 
     def handle(self, method: Any, props: Any, body: bytes) -> None:
         assert self.ch is not None and self.conn is not None
@@ -216,13 +230,15 @@ class Worker:
             self._dead_letter(body, reason)
             self.ch.basic_ack(tag)
             return
-        if self._task_state(msg) == "canceled":
-            self._status(msg, "canceled", 0.0, "task canceled before it started", attempt=attempt)
+        stopped = self._stopped(msg)
+        if stopped is not None:
+            self._status(msg, "canceled", 0.0, f"{stopped} before it started", attempt=attempt)
             self.ch.basic_ack(tag)
             return
         try:
             params = self.proc.parse_params(msg.params)
-            done = self._finished_hrefs(self.proc.outputs(params))
+            keys = self.proc.outputs(params)
+            done = self._finished_hrefs(keys)
         except (ValidationError, ProcessorError) as e:
             reason = f"invalid params for {msg.processor}: {str(e).splitlines()[0]}"
             self._status(msg, "error", 0.0, reason, attempt=attempt)
@@ -234,13 +250,12 @@ class Worker:
             self.ch.basic_ack(tag)
             return
         self._status(msg, "running", 0.0, f"attempt {attempt} on {self.id}", attempt=attempt, confirmed=False)
-        outcome = self._run(msg, params, attempt)
-        kind, value = outcome
+        kind, value = self._run(msg, params, keys, attempt)
         if kind == "ok":
             self._status(msg, "finished", 1.0, f"{len(value)} items", value, attempt=attempt)
             self.ch.basic_ack(tag)
         elif kind == "canceled":
-            self._status(msg, "canceled", 0.0, "task canceled while running", attempt=attempt)
+            self._status(msg, "canceled", 0.0, value, attempt=attempt)
             self.ch.basic_ack(tag)
         elif kind == "bad-input":
             self._status(msg, "error", 0.0, value, attempt=attempt)
@@ -263,7 +278,7 @@ class Worker:
             self._dead_letter(body, reason)
             self.ch.basic_ack(tag)
 
-    def _run(self, msg: TaskMessage, params: Any, attempt: int) -> tuple[str, Any]:
+    def _run(self, msg: TaskMessage, params: Any, keys: list[str], attempt: int) -> tuple[str, Any]:
         assert self.conn is not None
         progress_q: queue.SimpleQueue[tuple[float, str]] = queue.SimpleQueue()
         result: dict[str, Any] = {}
@@ -272,12 +287,14 @@ class Worker:
         def cancelled() -> bool:
             if time.monotonic() - last_check[0] >= 1.0:
                 last_check[0] = time.monotonic()
-                last_check[1] = self._task_state(msg) == "canceled"
+                last_check[1] = self._stopped(msg) is not None
             return bool(last_check[1])
 
+        staged = staging.StagedCatalog(self.catalog)
+        recording = staging.RecordingStore(self.store)
         ctx = Context(
-            store=self.store,
-            catalog=self.catalog,
+            store=recording,  # a Store by delegation
+            catalog=staged,
             progress=lambda f, m: progress_q.put((f, m)),
             log=logging.getLogger(f"hrlc.processor.{msg.processor}"),
             cancelled=cancelled,
@@ -288,10 +305,18 @@ class Worker:
             t0 = time.perf_counter()
             try:
                 items = self.proc.run(params, ctx)
-                self._write_log(msg, params, started, time.perf_counter() - t0, items, attempt)
+                with self._task_lock(msg, keys + list(recording.written)) as stopped:
+                    if stopped is not None:  # canceled after the processor's last check: register nothing
+                        raise _StoppedLate(f"{stopped} while running (after its processor returned)")
+                    staging.commit(self.catalog, staged, recording)
+                    self._write_log(msg, params, started, time.perf_counter() - t0, items, attempt)
                 result["ok"] = items
-            except Cancelled:
-                result["canceled"] = True
+            except Cancelled as e:
+                self._discard(msg, keys, recording)
+                late = isinstance(e, _StoppedLate)
+                result["canceled"] = (
+                    str(e) if late else f"{self._stopped(msg) or 'task canceled'} while running"
+                )
             except (ProcessorError, ValidationError) as e:
                 result["bad-input"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
             except Exception as e:  # noqa: BLE001 - reported as a status, retried
@@ -317,6 +342,42 @@ class Worker:
             if kind in result:
                 return kind, result[kind]
         return "error", "processor thread ended without a result"
+
+    @contextlib.contextmanager
+    def _task_lock(self, msg: TaskMessage, keys: list[str], row: bool = True) -> Iterator[str | None]:
+        """A transaction of its own in the job store that holds advisory locks on the lake `keys` and (`row`) a
+        share lock on the task's row, so a cancel waits until the block ends; yields why the task must stop
+        (`_stop_reason`; None: go on). Without a reachable job store: no locks, None."""
+        if self.dsn is not None and (self._lock_db is None or self._lock_db.closed):
+            try:  # the task thread's own connection (the main thread's heartbeats use `_db`)
+                self._lock_db = jobstore.connect(self.dsn, autocommit=True)
+            except psycopg.OperationalError as e:
+                log.warning("job store unavailable (%s): task %s goes on without locks", e, msg.task_id)
+        conn = self._lock_db
+        if conn is None or conn.closed:
+            yield None
+            return
+        try:
+            with conn.transaction():
+                state = jobstore.task_state(conn, msg.job_id, msg.task_id, lock=True) if row else None
+                with staging.lock_keys(conn, keys):
+                    yield _stop_reason(msg, state)
+        except psycopg.OperationalError:
+            conn.close()  # reconnect next time
+            raise
+
+    def _discard(self, msg: TaskMessage, keys: list[str], recording: staging.RecordingStore) -> None:
+        """Remove what a canceled task created in the lake (`hrlc.jobs.staging.discard`); best effort."""
+        if not recording.written:
+            return
+        try:
+            with self._task_lock(msg, keys + list(recording.written), row=False):
+                removed = staging.discard(recording, keys)
+        except Exception as e:  # noqa: BLE001 - a cleanup failure must not turn a cancel into an error
+            log.warning("task %s canceled; could not remove what it wrote: %s", msg.task_id, e)
+            return
+        if removed:
+            log.info("task %s canceled: removed %d key(s) it wrote", msg.task_id, len(removed))
 
     def _write_log(
         self, msg: TaskMessage, params: Any, started: str, seconds: float, items: list[str], attempt: int
@@ -372,10 +433,23 @@ class Worker:
                 log.warning("broker connection lost (%s); reconnecting in 1 s", e)
                 time.sleep(1.0)
         self._db_call(jobstore.remove_worker, self.id)
+        if self._lock_db is not None:
+            self._lock_db.close()
         return handled
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
+
+
+def _stop_reason(msg: TaskMessage, state: tuple[str, int] | None) -> str | None:
+    """Why a task must not run (on), from its row's (status, run): "task canceled", "task of run N superseded by
+    run M" (its job was started again); None when it may (also when there is no row: no job store)."""
+    if state is None:
+        return None
+    status, run = state
+    if msg.run is not None and run != msg.run:
+        return f"task of run {msg.run} superseded by run {run}"
+    return "task canceled" if status == "canceled" else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,9 +467,8 @@ def main(argv: list[str] | None = None) -> int:
 def serve(
     processor: str, concurrency: int = 1, entry_point: str | None = None, max_tasks: int | None = None
 ) -> int:
-    logging.basicConfig(
-        level=os.environ.get("HRLC_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
-    )
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if concurrency > 1:
         cmd = [sys.executable, "-m", "hrlc.jobs.worker", "--processor", processor, "--concurrency", "1"]
         if entry_point:
@@ -423,7 +496,7 @@ def serve(
     if cls.name != processor:
         log.error("entry point %s is processor %r, not %r", entry_point, cls.name, processor)
         return 2
-    worker = Worker(cls, entry_point=entry_point or "")
+    worker = Worker(cls, entry_point=entry_point or "", settings=settings)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     worker.run(max_tasks)

@@ -47,6 +47,9 @@ FOLDERS: tuple[str, ...] = (
     "logs/",
 )
 
+# Families hrlc adds to Table 3-1 (their folders are not the spec's).
+EXTENSIONS = frozenset({"graph-result", "ancillary-layer", "ancillary-source"})
+
 _FIELD_REGEX = {
     "year": r"\d{4}",
     "pastYear": r"\d{4}",
@@ -66,6 +69,14 @@ _FIELD_REGEX = {
     "name": r"[^/]+",
     "collection": r"[A-Za-z0-9._-]+",
     "item_id": r"[A-Za-z0-9._-]+",
+    "graph_id": r"[0-9a-f]{16}",
+    "label": r"[A-Za-z0-9._-]+",
+    "suffix": r"tif|nc|json",
+    "dataset": r"[a-z0-9][a-z0-9-]*",
+    "edition": r"\d{4}|static",
+    "grid": r"[a-z0-9][a-z0-9.-]*",
+    "fmt": r"tif|gpkg",
+    "checksum": r"[0-9a-f]{16}",
 }
 
 
@@ -195,6 +206,25 @@ PATTERNS: dict[str, Pattern] = {
             "class map harmonised to the post-2020 definitions",
         ),
         Pattern("stac-item", "metadata/stac/{collection}/", "{item_id}.json", "STAC Item of a product"),
+        Pattern(
+            "graph-result",
+            "results/{graph_id}/",
+            "result_{graph_id}_{label}.{suffix}",
+            "a file written by save_result of an openEO process graph (hrlc extension, not in Table 3-1)",
+        ),
+        Pattern(
+            "ancillary-layer",
+            "ancillary/{dataset}/{edition}/",
+            "{dataset}_{edition}_{grid}.{fmt}",
+            "an ancillary layer clipped and reprojected to a product grid (hrlc extension: the spec leaves "
+            "the organisation of ancillary data TBD)",
+        ),
+        Pattern(
+            "ancillary-source",
+            "ancillary/{dataset}/source/{checksum}/",
+            "{name}",
+            "a manually retrieved ancillary file as uploaded by `hrlc ancillary put` (hrlc extension)",
+        ),
         Pattern("log", "logs/", "{name}", "processing log"),
     ]
 }

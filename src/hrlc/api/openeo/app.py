@@ -9,13 +9,17 @@
 | `/jobs...` (only when `hrlc.jobs.service` is installed)        | `jobs`            |
 
 Errors are openEO error JSON (`errors`), every response carries CORS headers, and `/` lists exactly the
-routes registered here.
+routes registered here. Repeated slashes in a path count as one (`/openeo//jobs/x` is `/openeo/jobs/x`), as
+behind most proxies: clients that join a base URL ending in `/` with `/jobs` still reach the route.
 """
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hrlc import __version__
 from hrlc.api.openeo import discovery, errors, process_graphs, sync
@@ -24,6 +28,18 @@ from hrlc.settings import Settings, get_settings
 
 # Response headers a browser client must be able to read (openEO API, "Cross-Origin Resource Sharing").
 EXPOSED_HEADERS = ["Location", "OpenEO-Identifier", "OpenEO-Costs", "Link"]
+
+
+class MergeSlashes:
+    """ASGI middleware: `//` (and longer runs of `/`) in the request path count as one `/`."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"} and "//" in scope["path"]:
+            scope = {**scope, "path": re.sub(r"/{2,}", "/", scope["path"])}
+        await self.app(scope, receive, send)
 
 
 def create_openeo_app(settings: Settings | None = None) -> FastAPI:
@@ -54,4 +70,5 @@ def create_openeo_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=EXPOSED_HEADERS,
     )
+    app.add_middleware(MergeSlashes)
     return app

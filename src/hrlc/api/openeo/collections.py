@@ -2,13 +2,20 @@
 
 The collections come from pgstac (`HRLC_CATALOG`, the database the STAC API serves) or, with the static
 catalogue, from hrlc's product collection documents. Each gets `cube:dimensions` (x and y in the
-collection's lon/lat extent, t from its temporal extent, bands from the `eo:bands` of one of its items) and
-`summaries` (`eo:bands` when known), which is what an openEO client builds its cube metadata from.
+collection's lon/lat extent, t from its temporal extent, bands from the `eo:bands` of its items) and
+`summaries` (`eo:bands` when known), which is what an openEO client builds its cube metadata from (and checks
+the `bands` of `load_collection` against).
+
+A collection can hold several products with different bands (e.g. `hrlc-optical-composites`: the composites
+and their cloud masks), so the bands are those of a sample of its items (`SAMPLE_ITEMS`): the bands of the
+most frequent product first (of equally frequent ones, the one with more bands: the composite, not its mask),
+then the others' not yet listed.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from hrlc.api.openeo.errors import OpenEOError
@@ -46,12 +53,16 @@ class CollectionSource:
     def exists(self, cid: str) -> bool:
         return self.get(cid) is not None
 
-    def sample_item(self, cid: str) -> dict[str, Any] | None:
+    def sample_items(self, cid: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Up to `limit` items of a collection (their assets only), newest first; [] without pgstac."""
         if self.dsn is None:
-            return None
-        rows = self._query("SELECT search(%s::jsonb)", [json.dumps({"collections": [cid], "limit": 1})])
-        features = _obj(rows[0][0]).get("features") if rows else None
-        return features[0] if features else None
+            return []
+        search = {"collections": [cid], "limit": limit or SAMPLE_ITEMS, "fields": {"include": ["assets"]}}
+        rows = self._query("SELECT search(%s::jsonb)", [json.dumps(search)])
+        return list(_obj(rows[0][0]).get("features") or []) if rows else []
+
+
+SAMPLE_ITEMS = 100
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -68,8 +79,29 @@ def _bands(item: dict[str, Any] | None) -> list[dict[str, Any]]:
     return []
 
 
-def openeo_collection(stac: dict[str, Any], base: str, sample: dict[str, Any] | None) -> dict[str, Any]:
-    """An openEO collection document from a STAC collection (`base`: the openEO API root URL)."""
+def collection_bands(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bands of a collection's items: the most frequent band list first (of equally frequent ones the
+    longer), then the bands of the others not yet listed."""
+    by_signature: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    count: Counter[tuple[str, ...]] = Counter()
+    for item in items:
+        bands = _bands(item)
+        if bands:
+            sig = tuple(str(b["name"]) for b in bands)
+            by_signature.setdefault(sig, bands)
+            count[sig] += 1
+    out: dict[str, dict[str, Any]] = {}
+    for sig in sorted(count, key=lambda sig: (count[sig], len(sig)), reverse=True):  # ties: more bands first
+        for band in by_signature[sig]:
+            out.setdefault(str(band["name"]), band)
+    return list(out.values())
+
+
+def openeo_collection(
+    stac: dict[str, Any], base: str, sample: dict[str, Any] | list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """An openEO collection document from a STAC collection (`base`: the openEO API root URL; `sample`: items
+    of the collection, or one, whose bands the cube has)."""
     c = {k: v for k, v in stac.items() if k not in {"links"}}
     cid = c["id"]
     c.setdefault("type", "Collection")
@@ -83,7 +115,7 @@ def openeo_collection(stac: dict[str, Any], base: str, sample: dict[str, Any] | 
     interval = ((extent.get("temporal") or {}).get("interval") or [[None, None]])[0]
     extent.setdefault("spatial", {"bbox": [bbox]})
     extent.setdefault("temporal", {"interval": [interval]})
-    bands = _bands(sample)
+    bands = collection_bands(sample if isinstance(sample, list) else [sample] if sample else [])
     band_names = [str(b["name"]) for b in bands] or ["data"]
     c["cube:dimensions"] = {
         "x": {"type": "spatial", "axis": "x", "extent": [bbox[0], bbox[2]], "reference_system": 4326},
@@ -117,4 +149,4 @@ def get_collection(source: CollectionSource, cid: str, base: str) -> dict[str, A
     stac = source.get(cid)
     if stac is None:
         raise OpenEOError("CollectionNotFound", f"Collection '{cid}' does not exist.")
-    return openeo_collection(stac, base, source.sample_item(cid))
+    return openeo_collection(stac, base, source.sample_items(cid))

@@ -4,7 +4,6 @@ One `OpenEOContext` lives on `app.state.openeo`; routes reach it with the `conte
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,14 +15,12 @@ from hrlc.api.openeo.collections import CollectionSource
 from hrlc.api.openeo.errors import OpenEOError
 from hrlc.api.openeo.udp import ProcessGraphStore
 from hrlc.settings import Settings
-
-DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
+from hrlc.settings import pg_dsn as _catalog_dsn
 
 
 def pg_dsn(settings: Settings) -> str | None:
     """The PostgreSQL DSN of the platform (`HRLC_CATALOG`), or None with the static catalogue."""
-    dsn = settings.catalog.strip()
-    return dsn if dsn.startswith(("postgresql://", "postgres://")) else None
+    return _catalog_dsn(settings.catalog)
 
 
 def jobs_available() -> bool:
@@ -72,10 +69,9 @@ class OpenEOContext:
             if self._jobs is None:
                 from hrlc.jobs.service import JobService
 
-                # the jobs back end's own variables (HRLC_JOBS_DSN, HRLC_BROKER_URL), else the platform database
-                dsn = os.environ.get("HRLC_JOBS_DSN") or self._need_db("Batch jobs")
-                broker = os.environ.get("HRLC_BROKER_URL") or DEFAULT_BROKER
-                self._jobs = JobService(dsn, broker)
+                # the jobs back end's settings: HRLC_JOBS_DSN (default: the pgstac database of HRLC_CATALOG),
+                # HRLC_BROKER_URL, HRLC_BROKER_PREFIX
+                self._jobs = JobService(settings=self.settings)
             return self._jobs
 
     def user_process(self, user: str | None) -> Any:

@@ -1,5 +1,8 @@
 """Discovery and account routes: `/`, `/.well-known/openeo`, `/conformance`, `/file_formats`,
-`/collections`, `/processes`, `/credentials/basic`, `/me`."""
+`/udf_runtimes`, `/service_types`, `/collections`, `/processes`, `/credentials/basic`, `/me`.
+
+`/udf_runtimes` and `/service_types` answer `{}`: this back end runs no UDFs and offers no secondary web
+services, and says so (rather than 404) to clients that ask."""
 
 from __future__ import annotations
 
@@ -79,6 +82,16 @@ def conformance() -> dict[str, Any]:
 @router.get("/file_formats")
 def file_formats() -> dict[str, Any]:
     return {"input": {}, "output": OUTPUT_FORMATS}
+
+
+@router.get("/udf_runtimes")
+def udf_runtimes() -> dict[str, Any]:
+    return {}
+
+
+@router.get("/service_types")
+def service_types() -> dict[str, Any]:
+    return {}
 
 
 @router.get("/collections")

@@ -1,155 +1,82 @@
-"""Synchronous evaluation of the one small graph shape `POST /result` runs: `load_collection` → `save_result`.
+"""Synchronous evaluation for `POST /result`: the graph runs in the API process through `hrlc.graph`.
 
-The load reads, with rasterio, the product files of the catalogue's items in the spatial and temporal extent
-(pgstac search), windowed to the extent and mosaicked (first item wins), optionally a subset of `bands`
-(the names of the asset's `eo:bands`), and returns one GeoTIFF. Anything else — other processes, several
-time steps, several CRSs, a format other than GTiff — is refused with an openEO error that points to batch
-jobs. The pixel budget is checked again on the real grid before anything is read.
+Reads go to the catalogue (pgstac) and the lake; `save_result` writes into a temporary folder, whose one file
+is the response. The pixel budget (`HRLC_SYNC_MAX_PIXELS`) is checked again by `load_collection` on the real
+grid before anything is read. Graph errors become openEO errors with their codes.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import tempfile
 from typing import Any
 
 from hrlc.api.openeo.context import OpenEOContext
 from hrlc.api.openeo.errors import OpenEOError
 
-SYNC_FORMATS = {"gtiff": "image/tiff; application=geotiff"}
 
+def check_data_available(graph: dict[str, Any], ctx: OpenEOContext) -> None:
+    """400 `NoDataAvailable` before anything is queued when a `load_collection` of the graph has literal
+    extents in which its collection has no item (pgstac search; without pgstac nothing is checked)."""
+    import json
 
-def _too_complex(why: str) -> OpenEOError:
-    return OpenEOError(
-        "ProcessGraphComplexity",
-        f"{why}: too complex for synchronous processing. Please use a batch job instead (POST /jobs).",
-    )
+    from hrlc.graph import GraphError
+    from hrlc.graph.load import extent_box, time_range
 
-
-def _shape(graph: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The arguments of the `load_collection` and `save_result` nodes of a two-node graph."""
-    by_pid = {n["process_id"]: n for n in graph.values()}
-    if set(by_pid) != {"load_collection", "save_result"} or len(graph) != 2:
-        raise _too_complex("synchronous processing runs only load_collection followed by save_result")
-    save = by_pid["save_result"].get("arguments") or {}
-    load_id = next(k for k, n in graph.items() if n["process_id"] == "load_collection")
-    if save.get("data") != {"from_node": load_id}:
-        raise OpenEOError("ProcessGraphInvalid", "save_result must save the output of load_collection.")
-    return by_pid["load_collection"].get("arguments") or {}, save
-
-
-def _datetime(extent: Any) -> str | None:
-    if extent is None:
-        return None
-    if not isinstance(extent, list) or len(extent) != 2:
-        raise OpenEOError(
-            "ProcessParameterInvalid", "temporal_extent must be [start, end] (either may be null)."
-        )
-    start, end = (v if v is not None else ".." for v in extent)
-    return f"{start}/{end}"
+    if ctx.collections.dsn is None:
+        return
+    for node in graph.values():
+        if not isinstance(node, dict) or node.get("process_id") != "load_collection":
+            continue
+        args = node.get("arguments") or {}
+        spatial, temporal = args.get("spatial_extent"), args.get("temporal_extent")
+        if any(isinstance(v, dict) and ({"from_parameter", "from_node"} & set(v)) for v in (spatial, temporal)):
+            continue  # known only when the graph runs
+        try:
+            area, (start, end) = extent_box(spatial), time_range(temporal)
+        except GraphError as e:
+            raise OpenEOError(e.code, e.message, e.status) from None
+        search: dict[str, Any] = {"collections": [args.get("id")], "limit": 1}
+        if area is not None:
+            search["bbox"] = list(area.to_crs("EPSG:4326").boundingbox)
+        if start or end:
+            search["datetime"] = "/".join(t.isoformat() if t else ".." for t in (start, end))
+        rows = ctx.collections._query("SELECT search(%s::jsonb)", [json.dumps(search)])
+        page = rows[0][0] if rows else {}
+        if not (json.loads(page) if isinstance(page, str) else page).get("features"):
+            raise OpenEOError(
+                "NoDataAvailable",
+                f"Collection '{args.get('id')}' has no data in the requested spatial and temporal extent.",
+                400,
+            )
 
 
 def run(process: dict[str, Any], ctx: OpenEOContext, max_pixels: int) -> tuple[bytes, str]:
-    """(file bytes, media type) of a small `load_collection` → `save_result` graph."""
-    import numpy as np
-    import rasterio
-    from rasterio.crs import CRS
-    from rasterio.io import MemoryFile
-    from rasterio.warp import transform_bounds
-    from rasterio.windows import from_bounds
+    """(file bytes, media type) of a small process graph."""
+    from hrlc.catalog.factory import open_catalog
+    from hrlc.graph import GraphEnv, GraphError, evaluate
+    from hrlc.graph.evaluate import graph_id
+    from hrlc.lake.store import LocalStore, open_store
 
-    from hrlc.lake.store import open_store
-
-    load, save = _shape(process["process_graph"])
-    fmt = str(save.get("format", "")).lower()
-    if fmt not in SYNC_FORMATS:
-        raise _too_complex(f"format {save.get('format')!r} in synchronous processing (GTiff only)")
-    ext = load.get("spatial_extent")
-    if not isinstance(ext, dict):
-        raise _too_complex("an unbounded spatial extent")
-    crs = ext.get("crs", 4326)
+    graph = process["process_graph"]
+    check_data_available(graph, ctx)
+    lake = open_store(ctx.settings.store, ctx.settings)
+    catalog = open_catalog(lake, ctx.settings)
     try:
-        w, s, e, n = (float(ext[k]) for k in ("west", "south", "east", "north"))
-    except (KeyError, TypeError, ValueError):
-        raise OpenEOError(
-            "ProcessParameterInvalid", "spatial_extent must have numbers west, south, east and north."
-        ) from None
-    bbox = (w, s, e, n)
-    ll = transform_bounds(f"EPSG:{crs}" if isinstance(crs, int) else crs, "EPSG:4326", *bbox)
-    search: dict[str, Any] = {"collections": [load["id"]], "bbox": list(ll), "limit": 50}
-    dt = _datetime(load.get("temporal_extent"))
-    if dt:
-        search["datetime"] = dt
-    rows = ctx.collections._query("SELECT search(%s::jsonb)", [json.dumps(search)])
-    raw = rows[0][0] if rows else {}
-    items = (json.loads(raw) if isinstance(raw, str) else raw).get("features") or []
-    if not items:
-        raise OpenEOError("NoDataAvailable", f"Collection '{load['id']}' has no data in the extent.", 400)
-    times = {(i["properties"].get("start_datetime") or i["properties"].get("datetime")) for i in items}
-    if len(times) > 1:
-        raise _too_complex(f"{len(times)} time steps (narrow temporal_extent to one)")
-    store = open_store(ctx.settings.store, ctx.settings)
-    wanted = load.get("bands")
-    out: Any = None
-    profile: dict[str, Any] = {}
-    bounds: tuple[float, float, float, float] = bbox
-    names: list[str] = []
-    with store.raster_env():
-        for item in items:
-            asset = (item.get("assets") or {}).get("data")
-            if not asset:
-                continue
+        with tempfile.TemporaryDirectory(prefix="hrlc-sync-") as tmp:
+            out = LocalStore(tmp)
+            env = GraphEnv(catalog, out, graph_id(graph), lake=lake, max_pixels=max_pixels)
             try:
-                path = store.gdal_path(store.key_of(asset["href"]))
-            except ValueError:  # not a file of this lake
-                continue
-            with rasterio.open(path) as src:
-                band_names = [b.get("name") for b in asset.get("eo:bands") or []] or [
-                    f"b{i}" for i in range(1, src.count + 1)
-                ]
-                if wanted:
-                    missing = [b for b in wanted if b not in band_names]
-                    if missing:
-                        raise OpenEOError(
-                            "ProcessParameterInvalid",
-                            f"The value passed for parameter 'bands' in process 'load_collection' is invalid: "
-                            f"unknown bands {missing} (the collection has {band_names}).",
-                        )
-                indexes = (
-                    [band_names.index(b) + 1 for b in wanted] if wanted else list(range(1, src.count + 1))
+                results = evaluate(graph, env)
+            except GraphError as e:
+                raise OpenEOError(e.code, e.message, e.status) from None
+            if len(results) != 1:
+                raise OpenEOError(
+                    "ProcessGraphComplexity",
+                    f"The process wrote {len(results)} files (GTiff writes one per time step): synchronous "
+                    "processing returns one. Save as netCDF, reduce the time dimension, or use a batch job.",
                 )
-                if out is None:
-                    same = CRS.from_user_input(f"EPSG:{crs}" if isinstance(crs, int) else crs) == src.crs
-                    left, bottom, right, top = bbox if same else transform_bounds("EPSG:4326", src.crs, *ll)
-                    window = (
-                        from_bounds(left, bottom, right, top, src.transform).round_offsets().round_lengths()
-                    )
-                    if window.width * window.height > max_pixels:
-                        raise _too_complex(f"{window.width * window.height:,} pixels (limit {max_pixels:,})")
-                    nodata = src.nodata if src.nodata is not None else 0
-                    out = np.full((len(indexes), window.height, window.width), nodata, dtype=src.dtypes[0])
-                    transform = src.window_transform(window)
-                    profile = {
-                        "driver": "GTiff", "crs": src.crs, "transform": transform, "dtype": src.dtypes[0],
-                        "count": len(indexes), "width": window.width, "height": window.height, "nodata": nodata,
-                        "compress": "deflate",
-                    }  # fmt: skip
-                    names = [band_names[i - 1] for i in indexes]
-                    bounds = (left, bottom, right, top)
-                elif src.crs != profile["crs"]:
-                    raise _too_complex("items in several CRSs")
-                win = from_bounds(*bounds, src.transform).round_offsets().round_lengths()
-                data = src.read(indexes, window=win, boundless=True, fill_value=profile["nodata"])
-                data = data[:, : out.shape[1], : out.shape[2]]
-                empty = out[:, : data.shape[1], : data.shape[2]] == profile["nodata"]
-                out[:, : data.shape[1], : data.shape[2]][empty] = data[empty]
-    if out is None:
-        raise OpenEOError(
-            "NoDataAvailable", f"Collection '{load['id']}' has no data files in the extent.", 400
-        )
-    with MemoryFile() as mem:
-        with mem.open(**profile) as dst:
-            dst.write(out)
-            dst.descriptions = tuple(names)
-        buf = io.BytesIO(mem.read())
-    return buf.getvalue(), SYNC_FORMATS[fmt]
+            return out.read_bytes(results[0].key), results[0].media_type
+    finally:
+        close = getattr(catalog, "close", None)
+        if close is not None:
+            close()

@@ -1,4 +1,5 @@
-"""Batch jobs: `/jobs` CRUD, start and cancel (`POST/DELETE /jobs/{id}/results`), results and logs.
+"""Batch jobs: `/jobs` CRUD, start and cancel (`POST/DELETE /jobs/{id}/results`), results, logs and the
+(cost-free) estimate.
 
 Thin over `hrlc.jobs.service.JobService` (the job store, planner and broker live there); this module turns
 its objects into openEO JSON and its exceptions into openEO errors. A graph is validated here first (unknown
@@ -92,6 +93,9 @@ def _check_process(process: Any, user: str, ctx: OpenEOContext) -> dict[str, Any
         )
     )
     assert isinstance(process, dict)
+    from hrlc.api.openeo.execute import check_data_available
+
+    check_data_available(process["process_graph"], ctx)  # a load_collection outside the data: nothing stored
     return process
 
 
@@ -187,6 +191,16 @@ def cancel_job(
     with _job_errors(job_id):
         ctx.jobs.cancel_job(user, job_id)
     return Response(status_code=204)
+
+
+@router.get("/jobs/{job_id}/estimate")
+def estimate_job(
+    job_id: str, user: str = Depends(current_user), ctx: OpenEOContext = Depends(context)
+) -> dict[str, Any]:
+    """This back end charges nothing: the estimate is costs 0 (duration and size are not estimated)."""
+    with _job_errors(job_id):
+        ctx.jobs.get_job(user, job_id)
+    return {"costs": 0}
 
 
 def _log_json(entry: Any) -> dict[str, Any]:

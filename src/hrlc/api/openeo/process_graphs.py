@@ -67,10 +67,7 @@ def put_process_graph(
             "PredefinedProcessExists",
             f"A predefined process with the identifier '{process_graph_id}' exists.",
         )
-    if body.get("id", process_graph_id) != process_graph_id:
-        raise OpenEOError(
-            "ProcessGraphInvalid", "The process id in the body differs from the one in the path."
-        )
+    # an `id` in the body that differs from the path's is replaced by it (openEO API, store-custom-process)
     raise_first(
         validate_process(
             body, user_processes=ctx.user_process(user), collection_exists=ctx.collections.exists

@@ -1,0 +1,124 @@
+"""The land-cover chain over the synthetic repository, set up once for every suite that runs it.
+
+`chain_dag(repo)` is the DAG the suites run (Sentinel-2, 10 m, in the repository's UTM zone, over the whole
+repository); `land_cover_args(repo)` the `hrlc_land_cover` arguments of an openEO process that plans into the
+same DAG; `run_chain` runs a DAG in process; `class_map_of` reads the class map among a run's item hrefs.
+The session fixture `land_cover_reference` (tests/conftest.py) is the 96 px repository with the class map the
+in-process runner makes from it, shared by the suites that compare a platform run with it.
+(Imported as `landcover`: tests/ is on sys.path as the root conftest's folder.)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rich.console import Console
+
+from hrlc import sample
+from hrlc.catalog.static import StaticCatalog
+from hrlc.jobs.dag import Dag, land_cover_dag
+from hrlc.jobs.runner import InProcessRunner, RunResult
+from hrlc.lake.store import LocalStore, Store
+
+YEAR = 2021
+REFERENCE_SIZE = 96  # pixels of the reference repository
+REFERENCE_LANDSAT_YEAR = 2018
+
+BBox = tuple[float, float, float, float]
+
+
+def utm_bbox(repo: sample.SampleRepository) -> BBox:
+    """The repository's extent in its UTM zone (EPSG:`repo.epsg`)."""
+    t = repo.transform
+    return (t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f)
+
+
+def chain_dag(
+    repo: sample.SampleRepository,
+    *,
+    year: int = YEAR,
+    source: str | Path | None = None,
+    training: str | Path | None = None,
+    sensor: str = "sentinel2",
+    resolution: float = 10,
+    **options: Any,
+) -> Dag:
+    """The land-cover DAG over the whole repository (`source`/`training` default to the repository's catalogue
+    and training points; `options` go to `land_cover_dag`, e.g. composite_method, classifier)."""
+    return land_cover_dag(
+        bbox=utm_bbox(repo),
+        bbox_crs=f"EPSG:{repo.epsg}",
+        crs=f"EPSG:{repo.epsg}",
+        resolution=resolution,
+        year=year,
+        source=str(source or repo.catalog),
+        training=str(training or repo.training_points),
+        sensor=sensor,
+        **options,
+    )
+
+
+def run_chain(
+    repo: sample.SampleRepository,
+    store: Store,
+    catalog: Any = None,
+    *,
+    resume: bool = True,
+    dag: Dag | None = None,
+    **options: Any,
+) -> RunResult:
+    """Run `dag` (default `chain_dag(repo, **options)`) in process, quietly, into `store` and `catalog`
+    (default the static catalogue of the store)."""
+    runner = InProcessRunner(
+        store, catalog or StaticCatalog(store), resume=resume, console=Console(quiet=True)
+    )
+    return runner.run(dag or chain_dag(repo, **options))
+
+
+def land_cover_args(repo: sample.SampleRepository, year: int = YEAR) -> dict[str, Any]:
+    """`hrlc_land_cover` arguments that the planner turns into `chain_dag(repo, year=year)`."""
+    w, s, e, n = utm_bbox(repo)
+    return {
+        "spatial_extent": {"west": w, "south": s, "east": e, "north": n, "crs": repo.epsg},
+        "crs": repo.epsg,
+        "resolution": 10,
+        "year": year,
+        "sensor": "sentinel2",
+        "source": str(repo.catalog),
+        "training": str(repo.training_points),
+    }
+
+
+def read_class_map(path: Path | str) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def class_map_of(hrefs: list[str]) -> np.ndarray:
+    """The class map among the item hrefs of a run on a local lake."""
+    [href] = [h for h in hrefs if Path(h).name.startswith("classified_map_")]
+    item = json.loads(Path(href).read_text())
+    return read_class_map(item["assets"]["data"]["href"])
+
+
+@dataclass
+class Reference:
+    """A synthetic repository and the class map the in-process runner makes from it (`chain_dag`)."""
+
+    repo: sample.SampleRepository
+    bbox: BBox  # in EPSG:repo.epsg
+    class_map: np.ndarray
+
+
+def make_reference(folder: Path) -> Reference:
+    """Generate the 96 px repository under `folder` and run the chain on it in process."""
+    repo = sample.generate(
+        folder / "external", size=REFERENCE_SIZE, year=YEAR, landsat_year=REFERENCE_LANDSAT_YEAR
+    )
+    result = run_chain(repo, LocalStore(folder / "reference-lake"))
+    return Reference(repo, utm_bbox(repo), class_map_of(result.items))
