@@ -83,12 +83,20 @@ def run(
     source: Annotated[
         str, typer.Option(help="STAC API URL, or path of a static catalog.json / item collection")
     ],
-    training: Annotated[
-        Path, typer.Option(help="Training samples (GeoPackage/GeoJSON/Shapefile) with HRLC codes")
-    ],
     workdir: Annotated[
         Path, typer.Option(help="Working folder; the Data Lake is DIR/lake unless HRLC_STORE is set")
     ],
+    training: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Training samples (GeoPackage/GeoJSON/Shapefile) with HRLC codes"),
+    ] = None,
+    training_db: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            help="Training samples from the training-set database (HRLC_TRAINING_DSN) instead of --training: "
+            "'area=...,year=...,type=...,source=...,provider=...,roi=...,bbox=W,S,E,N' (any subset)"
+        ),
+    ] = None,
     sensor: Annotated[
         str | None, typer.Option(help="sentinel2 or landsat; default: Landsat before 2020")
     ] = None,  # noqa: UP045
@@ -117,9 +125,14 @@ def run(
     _setup_logging(verbose)
     try:
         bbox, bbox_crs = parse_aoi(aoi, aoi_crs)
-        if not training.is_file():
-            raise InputError(f"training file {training} does not exist")
-        read_training(training)  # validate at the edge: CRS, geometry types, class codes
+        if (training is None) == (training_db is None):
+            raise InputError("give exactly one of --training FILE and --training-db SELECTION")
+        if training is not None:
+            if not training.is_file():
+                raise InputError(f"training file {training} does not exist")
+            read_training(training)  # validate at the edge: CRS, geometry types, class codes
+        else:
+            query = _training_query(str(training_db))
         dag = land_cover_dag(
             bbox=bbox,
             bbox_crs=bbox_crs,
@@ -127,7 +140,7 @@ def run(
             resolution=resolution,
             year=year,
             source=source,
-            training=str(training.resolve()),
+            training=str(training.resolve()) if training is not None else query.filters(),
             sensor=sensor,
             composite_method=composite,
             dilate_px=dilate,
@@ -145,6 +158,24 @@ def run(
         first = e.errors()[0]
         _fail(f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
     typer.echo(json.dumps({"items": result.items}, indent=1))
+
+
+def _training_query(text: str):  # noqa: ANN202 - TrainingQuery, imported lazily
+    """Parse and check a --training-db selection: it must select samples in the training database."""
+    from hrlc.training.db import TrainingDbError
+    from hrlc.training.query import parse_query
+    from hrlc.training.select import select_samples
+
+    try:
+        query = parse_query(text)
+    except (ValueError, ValidationError) as e:
+        first = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+        raise InputError(f"--training-db {text!r}: {first}") from None
+    try:
+        select_samples(query=query)  # validate at the edge: the selection has samples
+    except TrainingDbError as e:
+        raise InputError(str(e)) from None
+    return query
 
 
 @app.command()
@@ -184,6 +215,12 @@ def version() -> None:
 from hrlc.catalog.ingest_cli import ingest_app  # noqa: E402
 
 app.add_typer(ingest_app, name="ingest")
+from hrlc.training.cli import training_app  # noqa: E402
+
+app.add_typer(training_app, name="training")
+from hrlc.ancillary.cli import ancillary_app  # noqa: E402
+
+app.add_typer(ancillary_app, name="ancillary")
 
 
 @app.command()

@@ -82,6 +82,102 @@ WORLDCOVER_TO_HRLC: dict[int, int] = {
     100: 110,
 }
 
+# ESA CCI Land Cover / C3S (UN LCCS level 1 and 2 codes) -> HRLC. Mosaic classes go to their dominant part
+# (30 cropland > 50 % -> crops; 40 natural vegetation > 50 % and 100 tree+shrub > 50 % -> deciduous shrub;
+# 110 herbaceous > 50 % -> grassland); mixed and unknown leaf types -> the generic deciduous broadleaf tree;
+# sparse vegetation (< 15 % cover) -> bare; flooded trees -> woody aquatic, flooded shrub/herbaceous ->
+# grassland aquatic; water -> permanent water (CCI LC does not separate seasonal water).
+CCI_LC_TO_HRLC: dict[int, int] = {
+    0: 0,
+    10: 80,
+    11: 80,
+    12: 80,
+    20: 80,
+    30: 80,
+    40: 60,
+    50: 10,
+    60: 30,
+    61: 30,
+    62: 30,
+    70: 20,
+    71: 20,
+    72: 20,
+    80: 40,
+    81: 40,
+    82: 40,
+    90: 30,
+    100: 60,
+    110: 70,
+    120: 60,
+    121: 50,
+    122: 60,
+    130: 70,
+    140: 110,
+    150: 120,
+    151: 120,
+    152: 120,
+    153: 120,
+    160: 90,
+    170: 90,
+    180: 100,
+    190: 130,
+    200: 120,
+    201: 120,
+    202: 120,
+    210: 142,
+    220: 150,
+}
+
+# GLC_FCS30 / GLC_FCS30D (LCCS-based fine classification system) -> HRLC: the CCI LC codes it shares, plus its
+# open/closed forest split (51/52, 61/62, 71/72, 81/82, 91/92) and its wetland classes (181-187; 250 = fill).
+GLC_FCS30_TO_HRLC: dict[int, int] = {
+    **CCI_LC_TO_HRLC,
+    51: 10,
+    52: 10,
+    91: 30,
+    92: 30,
+    181: 90,  # swamp
+    182: 100,  # marsh
+    183: 100,  # flooded flat
+    184: 100,  # saline
+    185: 90,  # mangrove
+    186: 100,  # salt marsh
+    187: 120,  # tidal flat
+    250: 0,
+}
+
+# CLMS / CGLS Dynamic Land Cover 100 m (discrete classification) -> HRLC. Closed (11x) and open (12x) forests
+# by leaf type and phenology; mixed (115/125) and unknown (116/126) -> the generic deciduous broadleaf tree;
+# open sea (200) -> permanent water.
+CGLS_LC100_TO_HRLC: dict[int, int] = {
+    0: 0,
+    111: 20,
+    112: 10,
+    113: 40,
+    114: 30,
+    115: 30,
+    116: 30,
+    121: 20,
+    122: 10,
+    123: 40,
+    124: 30,
+    125: 30,
+    126: 30,
+    20: 60,
+    30: 70,
+    40: 80,
+    50: 130,
+    60: 120,
+    70: 150,
+    80: 142,
+    90: 100,
+    100: 110,
+    200: 142,
+}
+
+# GLanCE training data, level-1 classes -> HRLC (trees and shrubs without leaf type: the generic classes).
+GLANCE_TO_HRLC: dict[int, int] = {1: 142, 2: 150, 3: 130, 4: 120, 5: 30, 6: 60, 7: 70}
+
 # HRLC -> coarse groups used in agreement reports with legends that lack leaf type / seasonality.
 HRLC_TO_GROUP: dict[int, str] = {
     10: "tree",

@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     training_dsn: str = Field(
         default=DEFAULT_TRAINING_DSN,
         description="PostgreSQL + PostGIS DSN of the training-set and ancillary-data database (spec §3.4; "
-        "schemas `training` and `ancillary`, created by `hrlc training migrate`).",
+        "schemas `training` and `ancillary`, created by `hrlc training migrate` / `hrlc ancillary migrate` or on "
+        "first use).",
     )
     ancillary_stac_api: str = Field(
         default="",

@@ -25,6 +25,15 @@ def test_land_cover_graph_plans_three_tasks() -> None:
     assert dag.tasks[2].params["method"] == "rf" and dag.tasks[0].params["bbox_crs"] == "EPSG:4326"
 
 
+def test_training_may_be_a_selection_of_the_training_database() -> None:
+    selection = {"area": "slovenia", "year": 2017, "source": "photo-interpreted"}
+    dag = plan(graph({**ARGS, "training": selection}))
+    params = dag.tasks[2].params
+    assert params["training_query"] == selection and "training" not in params
+    with pytest.raises(PlanError, match="training_query"):
+        plan(graph({**ARGS, "training": {"area": "slovenia", "colour": "red"}}))
+
+
 def test_graph_of_standard_processes_is_one_process_graph_task() -> None:
     process = {
         "process_graph": {

@@ -8,6 +8,7 @@ optical preprocessing -> features -> classification.
 from __future__ import annotations
 
 import graphlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ def land_cover_dag(
     bbox: tuple[float, float, float, float],
     year: int,
     source: str,
-    training: str,
+    training: str | Mapping[str, Any],
     sensor: str | None = None,
     bbox_crs: str = "EPSG:4326",
     crs: str | None = None,
@@ -62,7 +63,9 @@ def land_cover_dag(
     classifier: str = "lightgbm",
     seed: int = 0,
 ) -> Dag:
-    """The optical land-cover chain for one AOI and year."""
+    """The optical land-cover chain for one AOI and year. `training` is a samples file, or a selection of the
+    training-set database (`hrlc.training.query.TrainingQuery` fields: area, year, type, source, provider,
+    roi, bbox)."""
     sensor = sensor or default_sensor(year)
     dag = Dag()
     pre = dag.add(
@@ -88,7 +91,13 @@ def land_cover_dag(
         Task(
             f"classification:{sensor}:{year}",
             "classification",
-            {"year": year, "sensor": sensor, "training": training, "method": classifier, "seed": seed},
+            {
+                "year": year,
+                "sensor": sensor,
+                **({"training": training} if isinstance(training, str) else {"training_query": dict(training)}),
+                "method": classifier,
+                "seed": seed,
+            },
             (feat.id,),
         )
     )

@@ -169,9 +169,12 @@ def plan(process: dict[str, Any]) -> Dag:
     if isinstance(year, bool) or not isinstance(year, int):
         raise PlanError(f"{LAND_COVER} needs year as an integer, got {year!r}")
     source = _string(args, "source")
-    training = _string(args, "training")
+    training = args.get("training") if isinstance(args.get("training"), dict) else _string(args, "training")
     if source is None or training is None:
-        raise PlanError(f"{LAND_COVER} needs source (STAC URL or catalogue path) and training (samples path)")
+        raise PlanError(
+            f"{LAND_COVER} needs source (STAC URL or catalogue path) and training (samples path, or a "
+            "selection of the training-set database: {area, year, type, source, provider, roi, bbox})"
+        )
     resolution = args.get("resolution")
     if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int | float)):
         raise PlanError("resolution must be a number of metres")

@@ -1,6 +1,11 @@
 """Classification processor (spec §3.2.1): train a classifier on the training samples and the year's feature
 stack, then map the whole AOI.
 
+The samples come from a file (`training`) or from the training-set database (`training_query`: area, year,
+type, source, provider, ROI, bbox; `hrlc.training.select`). A database selection gets its own model id
+(`..._db<hash of the selection>`), and its model metadata lists the training sets used (name, version,
+checksum).
+
 Writes, under the spec's folders:
 - `models/checkpoints/{model_id}.joblib` and `models/metadata/{model_id}.json` (version, features, classes,
   training source, held-out accuracy);
@@ -23,7 +28,7 @@ from typing import Any, Literal
 import joblib
 import numpy as np
 import pystac
-from pydantic import Field
+from pydantic import Field, model_validator
 from shapely.geometry import mapping, shape
 
 from hrlc import __version__, legend
@@ -35,6 +40,7 @@ from hrlc.processors.base import Context, Params, Processor, ProcessorError
 from hrlc.products.cog import write_cog
 from hrlc.products.netcdf import grid_of, read_feature_stack
 from hrlc.training import samples as training_samples
+from hrlc.training.query import TrainingQuery
 
 PROB_NODATA = 255
 
@@ -42,17 +48,38 @@ PROB_NODATA = 255
 class ClassificationParams(Params):
     year: int = Field(ge=1982, le=2100)
     sensor: Literal["sentinel2", "landsat"]
-    training: str = Field(
-        description="Training samples file (GeoPackage, GeoJSON, Shapefile) with HRLC codes"
+    training: str | None = Field(
+        default=None, description="Training samples file (GeoPackage, GeoJSON, Shapefile) with HRLC codes"
+    )
+    training_query: TrainingQuery | None = Field(
+        default=None,
+        description="Training samples selected from the training-set database (HRLC_TRAINING_DSN) by area, "
+        "year, type, source, provider, ROI, bbox; instead of `training`",
     )
     method: Literal["rf", "lightgbm"] = "lightgbm"
     holdout: float = Field(default=0.3, gt=0, lt=1, description="Fraction of sample geometries held out")
     seed: int = 0
     max_pixels_per_polygon: int = Field(default=200, ge=1)
 
+    @model_validator(mode="after")
+    def _one_training_source(self) -> ClassificationParams:
+        if (self.training is None) == (self.training_query is None):
+            raise ValueError(
+                "give exactly one of training (a file) and training_query (the training database)"
+            )
+        return self
+
+    @property
+    def training_source(self) -> str:
+        """The training file, or `training-db:<selection>`."""
+        return self.training_query.describe() if self.training_query is not None else str(self.training)
+
 
 def model_id(params: ClassificationParams) -> str:
-    return f"lc_optical_{params.sensor}_{params.year}_{params.method}"
+    """`lc_optical_{sensor}_{year}_{method}`, plus `_db{hash}` of the selection for database training sets
+    (two selections never overwrite each other's model)."""
+    base = f"lc_optical_{params.sensor}_{params.year}_{params.method}"
+    return base if params.training_query is None else f"{base}_db{params.training_query.key()}"
 
 
 class Classification(Processor[ClassificationParams]):
@@ -70,13 +97,26 @@ class Classification(Processor[ClassificationParams]):
             layout.key("accuracy-report", kind="optical", year=y, period="annual"),
         ]
 
-    def run(self, params: ClassificationParams, ctx: Context) -> list[str]:
+    def _training(self, params: ClassificationParams) -> tuple[Any, list[dict[str, Any]]]:
+        """The training samples (file or database) and, for the database, the training sets used."""
+        if params.training_query is not None:
+            from hrlc.training.db import TrainingDbError
+            from hrlc.training.select import select_samples
+
+            try:
+                gdf = select_samples(query=params.training_query)
+            except (training_samples.TrainingDataError, TrainingDbError) as e:
+                raise ProcessorError(str(e)) from e
+            return gdf, list(gdf.attrs.get("datasets", []))
         try:
-            training = training_samples.read_training(params.training)
+            return training_samples.read_training(str(params.training)), []
         except training_samples.TrainingDataError as e:
             raise ProcessorError(str(e)) from e
         except OSError as e:
             raise ProcessorError(f"cannot read training file {params.training}: {e}") from e
+
+    def run(self, params: ClassificationParams, ctx: Context) -> list[str]:
+        training, training_sets = self._training(params)
         feat_key = layout.key("features", stack=f"optical_{params.sensor}", year=params.year)
         feat_item_key = layout.key("stac-item", collection=COLLECTIONS["features"], item_id=item_id(feat_key))
         if not ctx.store.exists(feat_item_key):
@@ -100,7 +140,7 @@ class Classification(Processor[ClassificationParams]):
         )
         classes_present = np.unique(y)
         if len(y) == 0:
-            raise ProcessorError(f"no training sample of {params.training} falls inside the AOI grid")
+            raise ProcessorError(f"no training sample of {params.training_source} falls inside the AOI grid")
         if len(classes_present) < 2:
             raise ProcessorError(
                 f"training samples inside the AOI hold only class {classes_present.tolist()}"
@@ -118,9 +158,11 @@ class Classification(Processor[ClassificationParams]):
                 "holdout_fraction": params.holdout,
                 "n_train": int((~held_out).sum()),
                 "n_test": int(held_out.sum()),
-                "training_source": params.training,
+                "training_source": params.training_source,
             }
         )
+        if training_sets:
+            report["training_sets"] = training_sets
         ctx.check_cancelled()
 
         ctx.progress(0.45, "predicting")
@@ -165,7 +207,8 @@ class Classification(Processor[ClassificationParams]):
             "features": names,
             "classes": [int(c) for c in classes],
             "class_names": {int(c): legend.name(int(c)) for c in classes},
-            "training_source": params.training,
+            "training_source": params.training_source,
+            **({"training_sets": report["training_sets"]} if "training_sets" in report else {}),
             "training_samples": report["n_train"],
             "seed": params.seed,
             "heldout_accuracy": {

@@ -7,6 +7,7 @@ interpolation along the year, and writes `features/{year}/features_optical_{sens
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -26,6 +27,11 @@ from hrlc.products.netcdf import write_feature_stack
 class FeaturesParams(Params):
     year: int = Field(ge=1982, le=2100)
     sensor: Literal["sentinel2", "landsat"]
+    ancillary: list[Literal["dem"]] = Field(
+        default_factory=list,
+        description="Ancillary layers added to the stack on its grid: 'dem' -> `elevation` (m) and `slope` "
+        "(degrees) from the Copernicus DEM (hrlc.ancillary). Default none.",
+    )
 
 
 def composite_items(ctx: Context, sensor: str, year: int) -> list[pystac.Item]:
@@ -72,6 +78,59 @@ def read_composites(items: list[pystac.Item]) -> tuple[xr.Dataset, str, object]:
     return ds, str(crs), transform
 
 
+def add_ancillary(
+    stack: xr.Dataset, names: Sequence[str], crs: str, transform: object, ctx: Context
+) -> tuple[xr.Dataset, list[str]]:
+    """The stack with the ancillary features of `names` on its own grid, and the ids of the layers' items.
+
+    "dem": the Copernicus DEM retrieved (or read from the lake cache) on the stack's grid, bilinear, as
+    `elevation` (m) and its `slope` (degrees, Horn's 3x3 method), both ``(y, x)`` float32."""
+    from odc.geo.geobox import GeoBox
+
+    from hrlc.ancillary import Ancillary, AncillaryError
+    from hrlc.chain.terrain import pixel_size_m, slope_degrees
+
+    out = stack.copy()
+    inputs: list[str] = []
+    gbox = GeoBox((int(stack.sizes["y"]), int(stack.sizes["x"])), transform, crs)  # type: ignore[arg-type]
+    for name in names:
+        if name != "dem":  # pragma: no cover - Params allow only "dem"
+            raise ProcessorError(f"unknown ancillary feature {name!r}")
+        try:
+            layer = Ancillary(store=ctx.store, catalog=ctx.catalog).get("copernicus-dem", geobox=gbox)
+        except AncillaryError as e:
+            raise ProcessorError(f"ancillary DEM: {e}") from None
+        elev = layer.read().values.astype(np.float32)
+        a = gbox.affine
+        geographic = gbox.crs is not None and gbox.crs.geographic
+        lat = a.f + a.e * (np.arange(elev.shape[0]) + 0.5) if geographic else None
+        dx, dy = pixel_size_m(a.a, a.e, geographic=bool(geographic), lat=lat)
+        dims, coords = ("y", "x"), {"y": stack["y"], "x": stack["x"]}
+        out["elevation"] = xr.DataArray(
+            elev,
+            dims=dims,
+            coords=coords,
+            attrs={
+                "long_name": "surface altitude above the EGM2008 geoid (Copernicus DEM GLO-30, bilinear)",
+                "standard_name": "surface_altitude",
+                "units": "m",
+                "grid_mapping": chain_features.GRID_MAPPING,
+            },
+        )
+        out["slope"] = xr.DataArray(
+            slope_degrees(elev, dx, dy),
+            dims=dims,
+            coords=coords,
+            attrs={
+                "long_name": "terrain slope (Horn 3x3, from the elevation)",
+                "units": "degree",
+                "grid_mapping": chain_features.GRID_MAPPING,
+            },
+        )
+        inputs.append(layer.item_id)
+    return out, inputs
+
+
 class Features(Processor[FeaturesParams]):
     name = "features"
     version = "0.1.0"
@@ -88,6 +147,10 @@ class Features(Processor[FeaturesParams]):
         ctx.check_cancelled()
         ctx.progress(0.4, "indices and gap filling")
         stack = chain_features.feature_stack(composite)
+        ancillary_inputs: list[str] = []
+        if params.ancillary:
+            ctx.progress(0.6, "ancillary layers")
+            stack, ancillary_inputs = add_ancillary(stack, params.ancillary, crs, transform, ctx)
         key = self.outputs(params)[0]
         ctx.progress(0.7, "writing NetCDF")
         with ctx.store.writing(key) as tmp:
@@ -115,7 +178,7 @@ class Features(Processor[FeaturesParams]):
             processor=self.name,
             processor_version=self.version,
             media_type="application/netcdf",
-            inputs=[it.id for it in items],
+            inputs=[it.id for it in items] + ancillary_inputs,
             properties={
                 "hrlc:features": sorted(stack.data_vars),
                 "hrlc:periods": [str(p) for p in composite.period.values],

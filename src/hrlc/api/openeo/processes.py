@@ -95,8 +95,26 @@ HRLC_LAND_COVER: dict[str, Any] = {
         },
         {
             "name": "training",
-            "description": "The training samples: URL or path of a vector file with a class-code column.",
-            "schema": {"type": "string", "subtype": "uri"},
+            "description": "The training samples: URL or path of a vector file with a class-code column, or a "
+            "selection of training sets in the training-set database (every field optional, all given must "
+            "match).",
+            "schema": [
+                {"type": "string", "subtype": "uri"},
+                {
+                    "type": "object",
+                    "title": "Training-set database selection",
+                    "properties": {
+                        "area": {"type": "string"},
+                        "year": {"type": "integer"},
+                        "type": {"type": "string", "enum": ["historic", "static"]},
+                        "source": {"type": "string", "enum": ["photo-interpreted", "map-agreement"]},
+                        "provider": {"type": "string"},
+                        "roi": {"type": "string"},
+                        "bbox": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                    },
+                    "additionalProperties": False,
+                },
+            ],
         },
         {
             "name": "classifier",

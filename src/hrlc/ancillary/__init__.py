@@ -1,0 +1,45 @@
+"""Ancillary data (spec §3.4.1): the registry of DEM, reference land-cover maps and other layers, their
+retrieval (STAC/S3, or uploads of manually retrieved files) onto product grids, cached in the Data Lake, with
+metadata in the database.
+
+    from hrlc import ancillary
+    dem = ancillary.get("copernicus-dem", aoi=(14.50, 45.85, 14.60, 45.90), resolution=30)
+    dem.read()                      # xarray.DataArray on the UTM 30 m grid of the AOI
+    ancillary.put("glc-fcs30d", "GLC_FCS30D_2020_E10N50.tif", year=2020)
+    report = ancillary.agreement("classified_map_optical_2021_annual.tif", reference="esa-worldcover")
+
+See `docs/ancillary.md`.
+"""
+
+from hrlc.ancillary.registry import DATASETS, Dataset, StacAccess, UnknownDataset, dataset, register
+from hrlc.ancillary.service import (
+    Ancillary,
+    AncillaryError,
+    Layer,
+    Upload,
+    agreement,
+    datasets,
+    get,
+    grid_id,
+    product_grid,
+    put,
+)
+
+__all__ = [
+    "DATASETS",
+    "Ancillary",
+    "AncillaryError",
+    "Dataset",
+    "Layer",
+    "StacAccess",
+    "UnknownDataset",
+    "Upload",
+    "agreement",
+    "dataset",
+    "datasets",
+    "get",
+    "grid_id",
+    "product_grid",
+    "put",
+    "register",
+]

@@ -1,0 +1,179 @@
+"""`hrlc training ...`: the training-set database (migrate, providers, import, status). Registered in `hrlc.cli`.
+
+Bad input (missing folder, unreachable database or S3) ends with one line on stderr and exit code 2. An import
+that rejected a training set prints every outcome and exits with 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+training_app = typer.Typer(
+    name="training",
+    help="The training-set database (spec §3.4.2): import training sets from a folder or S3, check the import "
+    "status, manage providers and their label mappings. Database: --dsn or HRLC_TRAINING_DSN.",
+    no_args_is_help=True,
+)
+provider_app = typer.Typer(
+    name="provider", help="Providers of training sets and their labels.", no_args_is_help=True
+)
+training_app.add_typer(provider_app, name="provider")
+
+_console = Console(stderr=True)
+_out = Console()
+
+DsnOption = Annotated[str | None, typer.Option(help="PostgreSQL + PostGIS DSN (default HRLC_TRAINING_DSN)")]
+
+
+def _fail(message: str) -> None:
+    _console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    return table
+
+
+@training_app.command()
+def migrate(dsn: DsnOption = None) -> None:
+    """Create or update the `training` schema (versioned SQL migrations)."""
+    from hrlc.training.db import TrainingDbError
+    from hrlc.training.db import migrate as run_migrate
+
+    try:
+        applied = run_migrate(dsn)
+    except TrainingDbError as e:
+        _fail(str(e))
+        return
+    typer.echo(json.dumps({"applied": applied}))
+
+
+@training_app.command(name="import")
+def import_(
+    source: Annotated[str, typer.Argument(help="Folder or s3://bucket/prefix holding <area>/<set>/ folders")],
+    dsn: DsnOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON lines")] = False,
+) -> None:
+    """Import every training set under SOURCE; unchanged sets are skipped, changed ones become new versions."""
+    from hrlc.training.db import TrainingDbError
+    from hrlc.training.importer import TrainingImportError, import_training
+
+    if "://" not in source and not Path(source).exists():
+        _fail(f"{source} does not exist")
+    with Progress(
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        try:
+            report = import_training(source, dsn=dsn, progress=progress)
+        except (TrainingImportError, TrainingDbError) as e:
+            bar.stop()
+            _fail(str(e))
+            return
+    if as_json:
+        for o in report.outcomes:
+            typer.echo(json.dumps({k: v for k, v in vars(o).items()}, default=str))
+    else:
+        rows = [{**vars(o), "notes": "; ".join(o.notes), "reason": o.reason or ""} for o in report.outcomes]
+        _out.print(
+            _table(
+                rows,
+                ["dataset_name", "outcome", "version", "n_features", "reason", "notes"],
+                title=f"import run {report.run_id}: {report.source}",
+            )
+        )
+        _out.print(", ".join(f"{k} {v}" for k, v in report.counts().items()))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@training_app.command()
+def status(
+    dsn: DsnOption = None,
+    run: Annotated[
+        int | None, typer.Option(help="Outcomes of this import run instead of the latest per set")
+    ] = None,
+    runs: Annotated[bool, typer.Option("--runs", help="List the last import runs")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+) -> None:
+    """The import status: the last outcome of every training set (or of one run, or the runs)."""
+    from hrlc.training import db
+
+    try:
+        db.migrate(dsn)
+        if runs:
+            frame = db.import_runs(dsn)
+        elif run is not None:
+            frame = db.import_outcomes(run, dsn)
+        else:
+            frame = db.import_status(dsn)
+    except db.TrainingDbError as e:
+        _fail(str(e))
+        return
+    records = json.loads(frame.to_json(orient="records", date_format="iso"))
+    if as_json:
+        for r in records:
+            typer.echo(json.dumps(r))
+        return
+    columns = [c for c in frame.columns if c not in ("notes", "location")]
+    _out.print(_table(records, columns))
+
+
+@provider_app.command(name="add")
+def provider_add(
+    code: Annotated[str, typer.Argument(help="Code as in the file names (letters, digits, '-')")],
+    name: Annotated[str | None, typer.Option(help="Full name")] = None,
+    url: Annotated[str | None, typer.Option(help="Web site")] = None,
+    class_column: Annotated[str | None, typer.Option(help="Attribute holding the labels")] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="CSV label,class_code: the provider's labels -> HRLC codes (empty = not a class)"),
+    ] = None,
+    dsn: DsnOption = None,
+) -> None:
+    """Add a provider (or update it), with its label -> HRLC mapping if it does not deliver HRLC codes."""
+    from hrlc.training import db
+
+    try:
+        table = db.read_mapping_csv(mapping) if mapping is not None else None
+        pid = db.add_provider(code, name, dsn=dsn, url=url, class_column=class_column, mapping=table)
+    except (db.TrainingDbError, OSError) as e:
+        _fail(str(e))
+        return
+    typer.echo(json.dumps({"provider_id": pid, "code": code, "labels": len(table) if table else 0}))
+
+
+@provider_app.command(name="list")
+def provider_list(dsn: DsnOption = None) -> None:
+    """The providers, with the size of their label mapping and their current training sets."""
+    from hrlc.training import db
+
+    try:
+        db.migrate(dsn)
+        frame = db.providers(dsn)
+    except db.TrainingDbError as e:
+        _fail(str(e))
+        return
+    _out.print(_table(json.loads(frame.to_json(orient="records")), list(frame.columns)))

@@ -1,0 +1,210 @@
+"""The training-set database (spec §3.4.2.2): its migrations, its providers and label mappings, its import log.
+
+Schema `training` in a PostgreSQL + PostGIS database (`HRLC_TRAINING_DSN`), created by the plain-SQL
+migrations of `hrlc/training/migrations/` (applied by :func:`migrate`, `hrlc training migrate`, and by every
+import). The model is documented in `docs/training-db.md`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+
+from hrlc import legend
+from hrlc.db import migrations
+
+__all__ = [
+    "COMPONENT",
+    "TrainingDbError",
+    "add_provider",
+    "dsn_or_default",
+    "import_outcomes",
+    "import_runs",
+    "import_status",
+    "label_key",
+    "migrate",
+    "providers",
+    "read_mapping_csv",
+]
+
+COMPONENT = "training"
+
+
+class TrainingDbError(RuntimeError):
+    """The training database is unreachable or refuses a request (one line)."""
+
+
+def dsn_or_default(dsn: str | None) -> str:
+    """`dsn`, or `HRLC_TRAINING_DSN` (default: the `hrlc` PostGIS database)."""
+    if dsn:
+        return dsn
+    from hrlc.settings import Settings
+
+    return Settings().training_dsn
+
+
+def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(dsn, connect_timeout=10, **kwargs)
+    except psycopg.OperationalError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrainingDbError(f"cannot connect to the training database: {first}") from None
+
+
+def migrate(dsn: str | None = None) -> list[str]:
+    """Create or update the `training` schema; returns the migrations applied (empty when up to date)."""
+    dsn = dsn_or_default(dsn)
+    connect(dsn).close()  # one clear line when the server is unreachable
+    try:
+        return migrations.migrate(dsn, COMPONENT, resources.files("hrlc.training") / "migrations")
+    except migrations.MigrationError as e:
+        raise TrainingDbError(str(e)) from None
+
+
+def label_key(value: Any) -> str:
+    """A label as the mapping table keys it: integral numbers without decimals (``3.0`` -> ``"3"``), text
+    stripped."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value).strip()
+
+
+def add_provider(
+    code: str,
+    name: str | None = None,
+    *,
+    dsn: str | None = None,
+    url: str | None = None,
+    class_column: str | None = None,
+    description: str | None = None,
+    mapping: Mapping[Any, int | None] | None = None,
+) -> int:
+    """Register a provider (or update it when its code exists); returns its id.
+
+    `mapping`: the provider's labels -> HRLC class codes (None = "not a class": those features are skipped).
+    Given, it replaces the provider's whole mapping; a provider without one delivers HRLC codes.
+    """
+    dsn = dsn_or_default(dsn)
+    migrate(dsn)
+    if mapping is not None:
+        bad = {k: v for k, v in mapping.items() if v is not None and int(v) not in legend.CODES}
+        if bad:
+            raise TrainingDbError(f"mapping of provider {code} targets codes outside the HRLC legend: {bad}")
+    with connect(dsn) as conn, conn.transaction():
+        try:
+            row = conn.execute(
+                """
+                insert into training.provider (code, name, url, class_column, description)
+                values (%(code)s, %(name)s, %(url)s, %(class_column)s, %(description)s)
+                on conflict (lower(code)) do update set
+                    name = coalesce(%(name_given)s, training.provider.name),
+                    url = coalesce(excluded.url, training.provider.url),
+                    class_column = coalesce(excluded.class_column, training.provider.class_column),
+                    description = coalesce(excluded.description, training.provider.description)
+                returning provider_id
+                """,
+                {
+                    "code": code,
+                    "name": name or code,
+                    "name_given": name,
+                    "url": url,
+                    "class_column": class_column,
+                    "description": description,
+                },
+            ).fetchone()
+        except psycopg.errors.CheckViolation:
+            raise TrainingDbError(
+                f"provider code {code!r} is not letters, digits and '-' (it is part of file names)"
+            ) from None
+        assert row is not None
+        provider_id = int(row[0])
+        if mapping is not None:
+            conn.execute("delete from training.label_mapping where provider_id = %s", (provider_id,))
+            with conn.cursor().copy(
+                "copy training.label_mapping (provider_id, label, class_code) from stdin"
+            ) as cp:
+                for label, code_ in mapping.items():
+                    cp.write_row((provider_id, label_key(label), None if code_ is None else int(code_)))
+    return provider_id
+
+
+def read_mapping_csv(path: Path | str) -> dict[str, int | None]:
+    """A label mapping from a CSV with columns `label,class_code` (empty class_code = not a class)."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or not {"label", "class_code"} <= set(rows[0]):
+        raise TrainingDbError(f"mapping file {path} needs a header with columns label,class_code")
+    out: dict[str, int | None] = {}
+    for i, r in enumerate(rows, start=2):
+        value = (r["class_code"] or "").strip()
+        try:
+            out[label_key(r["label"])] = int(value) if value else None
+        except ValueError:
+            raise TrainingDbError(f"{path}:{i}: class_code {value!r} is not an integer") from None
+    return out
+
+
+def _frame(dsn: str | None, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    dsn = dsn_or_default(dsn)
+    with connect(dsn) as conn:
+        cur = conn.execute(sql, params or {})
+        columns = [d.name for d in cur.description or []]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def providers(dsn: str | None = None) -> pd.DataFrame:
+    """The providers, with the number of labels of their mapping and of their current training sets."""
+    return _frame(
+        dsn,
+        """
+        select p.code, p.name, p.class_column,
+               (select count(*) from training.label_mapping l where l.provider_id = p.provider_id) as labels,
+               (select count(*) from training.dataset d where d.provider = p.code) as datasets
+        from training.provider p order by lower(p.code)
+        """,
+    )
+
+
+def import_status(dsn: str | None = None) -> pd.DataFrame:
+    """The last outcome of every folder ever imported (view `training.import_status`), by dataset name."""
+    return _frame(dsn, "select * from training.import_status order by dataset_name")
+
+
+def import_runs(dsn: str | None = None, limit: int = 20) -> pd.DataFrame:
+    """The last import runs with their counts of outcomes, newest first."""
+    return _frame(
+        dsn,
+        """
+        select r.import_run_id, r.source, r.started_at, r.finished_at, r.importer_version,
+               count(o.*) filter (where o.outcome = 'imported') as imported,
+               count(o.*) filter (where o.outcome = 'replaced') as replaced,
+               count(o.*) filter (where o.outcome = 'unchanged') as unchanged,
+               count(o.*) filter (where o.outcome = 'rejected') as rejected
+        from training.import_run r left join training.import_outcome o using (import_run_id)
+        group by r.import_run_id order by r.import_run_id desc limit %(limit)s
+        """,
+        {"limit": limit},
+    )
+
+
+def import_outcomes(run_id: int, dsn: str | None = None) -> pd.DataFrame:
+    """What one import run did with each folder it found."""
+    return _frame(
+        dsn,
+        """
+        select dataset_name, outcome, reason, version, n_features, location, notes, seconds
+        from training.import_outcome where import_run_id = %(run)s order by import_outcome_id
+        """,
+        {"run": run_id},
+    )
