@@ -139,6 +139,30 @@ def _openeo_error(e: Exception) -> GraphError:
     return GraphError("Internal", f"{type(e).__name__}: {e}", 500)
 
 
+def _returns_boolean(process_graph: dict[str, Any]) -> bool:
+    """Whether the result node's process returns booleans (openeo-processes-dask gives them as 1.0 / 0.0)."""
+    from hrlc.graph.registry import _types, standard
+
+    node = next((n for n in process_graph.values() if isinstance(n, dict) and n.get("result")), None)
+    spec = standard().get(str((node or {}).get("process_id")), ({}, None))[0]
+    types = _types((spec.get("returns") or {}).get("schema"))
+    return "boolean" in types and not types & {"number", "integer", "string"}
+
+
+def _as_boolean(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, list | tuple):
+        return [_as_boolean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_as_boolean(v) for v in value.tolist()] if value.ndim else _as_boolean(value.item())
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.number):
+        return None if value != value else bool(value)  # NaN: no data
+    return value
+
+
 def evaluate(process_graph: dict[str, Any], env: GraphEnv) -> list[Result]:
     """Run a process graph (`{node id: node}`) in `env`; returns the files written (see the module doc)."""
     from openeo_pg_parser_networkx import OpenEOProcessGraph
@@ -156,6 +180,8 @@ def evaluate(process_graph: dict[str, Any], env: GraphEnv) -> list[Result]:
         with env.source.raster_env():  # the threaded dask reads of odc-stac have their own (configure_rio)
             value = parsed.to_callable(process_registry=registry)()
             if not env.results:
+                if not save.is_raster(value) and _returns_boolean(process_graph):
+                    value = _as_boolean(value)
                 save.write(env, value, "GTiff" if save.is_raster(value) else "JSON")
     except Cancelled:
         raise
