@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import pytest
 import shapely
 from typer.testing import CliRunner
 
@@ -103,3 +104,38 @@ def test_bad_input_is_one_line_and_exit_2(training_dsn: str, tmp_path: Path) -> 
     one_line_error(
         invoke("provider", "add", "Bad_Code", "--dsn", training_dsn), "is not letters, digits and '-'"
     )
+
+
+def test_retire_a_set_then_deliver_it_again(training_dsn: str, tmp_path: Path) -> None:
+    from hrlc.training.query import TrainingQuery
+    from hrlc.training.samples import TrainingDataError
+    from hrlc.training.select import select_samples
+
+    from .conftest import query
+
+    name = "koper_static_RET_2019_photo-interpreted_Polimi"
+    gdf = gpd.GeoDataFrame(
+        {"class_code": [30, 80]}, geometry=shapely.points([13.70, 13.71], [45.50, 45.51]), crs="EPSG:4326"
+    )
+    write_set(tmp_path / "in", name, gdf)
+    assert invoke("import", tmp_path / "in", "--dsn", training_dsn).exit_code == 0
+    selection = TrainingQuery(area="koper", year=2019)
+    assert len(select_samples(training_dsn, query=selection)) == 2
+
+    result = invoke("retire", name, "--reason", "delivered under the wrong ROI", "--dsn", training_dsn)
+    assert result.exit_code == 0 and "retired" in result.stdout and "version 1" in result.stdout
+    assert query(training_dsn, "select count(*) from training.dataset where dataset_name = %s", name) == [(0,)]
+    assert query(training_dsn, "select count(*) from training.trainingset t join training.trainingmetadata m "
+                 "using (trainingmetadata_id) where m.dataset_name = %s", name) == [(2,)]  # fmt: skip
+    status = invoke("status", "--dsn", training_dsn, "--json")
+    rows = {r["dataset_name"]: r for r in map(json.loads, status.stdout.splitlines())}
+    assert rows[name]["outcome"] == "retired" and rows[name]["reason"] == "delivered under the wrong ROI"
+    with pytest.raises(TrainingDataError, match="no training set in the database matches"):
+        select_samples(training_dsn, query=selection)  # the classification no longer finds it
+    one_line_error(invoke("retire", name, "--reason", "again", "--dsn", training_dsn), "no current training set")
+
+    fixed = name.replace("_RET_", "_RETFIXED_")
+    write_set(tmp_path / "fixed", fixed, gdf)  # the same files under the right name are accepted now
+    result = invoke("import", tmp_path / "fixed", "--dsn", training_dsn, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[0])["outcome"] == "imported"

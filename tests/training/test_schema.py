@@ -12,7 +12,7 @@ from .conftest import query
 
 def test_tables_indexes_and_seeds(training_dsn: str) -> None:
     assert db.migrate(training_dsn) == []  # applied once, by the fixture
-    assert current_version(training_dsn, "training") == 2
+    assert current_version(training_dsn, "training") == 3  # 0001 schema, 0002 providers, 0003 retire
     tables = {
         r[0]
         for r in query(

@@ -141,6 +141,24 @@ def status(
     _out.print(_table(records, columns))
 
 
+@training_app.command()
+def retire(
+    name: Annotated[str, typer.Argument(help="The training set (folder name) whose current version to retire")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the import log)")],
+    dsn: DsnOption = None,
+) -> None:
+    """Retire a training set: its current version is no longer selected (its rows stay, the import log says
+    who retired it and why); a corrected delivery can then be imported under the right name."""
+    from hrlc.training.db import TrainingDbError
+    from hrlc.training.db import retire as retire_set
+
+    try:
+        version = retire_set(name, reason, dsn)
+    except TrainingDbError as e:
+        _fail(str(e))
+    typer.echo(f"retired {name} version {version}")
+
+
 @provider_app.command(name="add")
 def provider_add(
     code: Annotated[str, typer.Argument(help="Code as in the file names (letters, digits, '-')")],

@@ -208,3 +208,41 @@ def import_outcomes(run_id: int, dsn: str | None = None) -> pd.DataFrame:
         """,
         {"run": run_id},
     )
+
+
+def retire(dataset_name: str, reason: str, dsn: str | None = None) -> int:
+    """Retire the current version of a training set: superseded without a successor (rows kept, no longer
+    selected), recorded in the import log as `retired` with `reason`. Returns the version retired."""
+    dsn = dsn_or_default(dsn)
+    migrate(dsn)
+    with connect(dsn) as conn, conn.transaction():
+        row = conn.execute(
+            "select trainingmetadata_id, version, location, n_features, checksum from training.trainingmetadata "
+            "where dataset_name = %s and superseded_at is null for update",
+            (dataset_name,),
+        ).fetchone()
+        if row is None:
+            raise TrainingDbError(f"no current training set named {dataset_name!r}")
+        mid, version, location, n_features, checksum = row
+        conn.execute(
+            "update training.trainingmetadata set superseded_at = now() where trainingmetadata_id = %s", (mid,)
+        )
+        run = conn.execute(
+            "insert into training.import_run (source, importer_version, finished_at) "
+            "values (%s, %s, now()) returning import_run_id",
+            (f"retire {dataset_name}", _importer_version()),  # the same provenance as an import
+        ).fetchone()
+        assert run is not None
+        conn.execute(
+            "insert into training.import_outcome (import_run_id, dataset_name, location, outcome, reason, "
+            "trainingmetadata_id, version, n_features, checksum) "
+            "values (%s, %s, %s, 'retired', %s, %s, %s, %s, %s)",
+            (run[0], dataset_name, location, reason, mid, version, n_features, checksum),
+        )
+    return int(version)
+
+
+def _importer_version() -> str:
+    from hrlc.training.importer import IMPORTER_VERSION
+
+    return IMPORTER_VERSION
