@@ -224,3 +224,38 @@ def test_sync_result_refusals_of_small_requests(server: Server, tokens: dict[str
     far = {"west": 0.0, "south": 0.0, "east": 0.001, "north": 0.001}
     r = alice.post("/result", json={"process": _composite(far)})
     assert (r.status_code, r.json()["code"]) == (400, "NoDataAvailable")
+
+
+def test_sync_result_runs_the_users_own_processes(server: Server, tokens: dict[str, str]) -> None:
+    """A user-defined process (PUT /process_graphs) used in POST /result, with a parameter and a default."""
+    import numpy as np
+    from rasterio.io import MemoryFile
+
+    from api.conftest import COMPOSITE_EPSG, COMPOSITE_ORIGIN, composite_bands
+
+    alice = server.client(tokens["alice"])
+    scaled = {
+        "parameters": [
+            {"name": "data", "description": "A cube", "schema": {"type": "object", "subtype": "datacube"}},
+            {"name": "factor", "description": "Factor", "schema": {"type": "number"}, "optional": True,
+             "default": 3},
+        ],
+        "process_graph": {"apply": {"process_id": "apply", "arguments": {
+            "data": {"from_parameter": "data"}, "context": {"from_parameter": "factor"},
+            "process": {"process_graph": {"m": {"process_id": "multiply", "arguments": {
+                "x": {"from_parameter": "x"}, "y": {"from_parameter": "context"}}, "result": True}}}},
+            "result": True}},
+    }  # fmt: skip
+    assert alice.put("/process_graphs/scaled_cube", json=scaled).status_code == 200
+    x0, y1 = COMPOSITE_ORIGIN
+    extent = {"west": x0 + 100, "south": y1 - 200, "east": x0 + 200, "north": y1 - 100, "crs": COMPOSITE_EPSG}
+    process = _composite(extent, ["nir"])
+    graph = process["process_graph"]
+    graph["scale"] = {"process_id": "scaled_cube", "arguments": {"data": {"from_node": "load"}}}
+    graph["save"]["arguments"]["data"] = {"from_node": "scale"}
+    r = alice.post("/result", json={"process": process})
+    assert r.status_code == 200, r.text
+    with MemoryFile(r.content) as mem, mem.open() as ds:
+        np.testing.assert_allclose(ds.read(1), 3.0 * composite_bands()[1, 10:20, 10:20])
+    r = server.client(tokens["bob"]).post("/result", json={"process": process})
+    assert (r.status_code, r.json()["code"]) == (400, "ProcessUnsupported")  # alice's, not bob's

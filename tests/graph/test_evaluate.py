@@ -183,3 +183,25 @@ def test_processing_errors_keep_openeo_codes(products: Lake, tmp_path: Any, grap
     with pytest.raises(GraphError) as e:
         run(products, graph, tmp_path)
     assert e.value.code == code, e.value.message
+
+
+def test_user_defined_processes_run_with_their_parameters(products: Lake, tmp_path: Any) -> None:
+    scale = {  # x * factor + offset, offset defaults to 1
+        "parameters": [{"name": "x"}, {"name": "factor"}, {"name": "offset", "optional": True, "default": 1}],
+        "process_graph": {
+            "m": {"process_id": "multiply", "arguments": {"x": {"from_parameter": "x"},
+                  "y": {"from_parameter": "factor"}}},
+            "a": {"process_id": "add", "arguments": {"x": {"from_node": "m"}, "y": {"from_parameter": "offset"}},
+                  "result": True},
+        },
+    }  # fmt: skip
+    twice = {  # uses the other one
+        "parameters": [{"name": "x"}],
+        "process_graph": {"s": {"process_id": "scale", "arguments": {"x": {"from_parameter": "x"}, "factor": 2},
+                          "result": True}},
+    }  # fmt: skip
+    graph = {"t": {"process_id": "twice", "arguments": {"x": 20}, "result": True}}
+    out = LocalStore(tmp_path)
+    env = GraphEnv(products.catalog, out, graph_id(graph), user_processes={"scale": scale, "twice": twice})
+    (result,) = evaluate(graph, env)
+    assert json.loads(out.read_bytes(result.key)) == 41

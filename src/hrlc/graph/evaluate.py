@@ -59,6 +59,7 @@ class GraphEnv:
     max_pixels: int | None = None
     register: Callable[[pystac.Item], str] | None = None  # set: every result file gets a STAC Item
     cancelled: Callable[[], bool] = lambda: False
+    user_processes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> process (with graph)
     results: list[Result] = field(default_factory=list)
     loaded: list[pystac.Item] = field(default_factory=list)
     crs: str | None = None
@@ -139,6 +140,24 @@ def _openeo_error(e: Exception) -> GraphError:
     return GraphError("Internal", f"{type(e).__name__}: {e}", 500)
 
 
+def _user_process(pid: str, udp: dict[str, Any], registry: Any) -> Any:
+    """A user-defined process as a registry entry: its graph, evaluated with the arguments as parameters
+    (the parameters' defaults fill the ones not given)."""
+    from openeo_pg_parser_networkx import OpenEOProcessGraph
+    from openeo_pg_parser_networkx.process_registry import Process
+
+    graph = OpenEOProcessGraph(pg_data={"process_graph": udp["process_graph"]})
+    defaults = {p["name"]: p.get("default") for p in udp.get("parameters") or [] if "name" in p}
+
+    def run_udp(**kwargs: Any) -> Any:
+        parameters = {**defaults, **{k: v for k, v in kwargs.items() if k in defaults or not defaults}}
+        return graph.to_callable(process_registry=registry)(named_parameters=parameters)
+
+    run_udp.__name__ = pid
+    spec = {"id": pid, **{k: v for k, v in udp.items() if k != "process_graph"}}
+    return Process(spec=spec, implementation=run_udp)  # the registry wraps it (parameter references)
+
+
 def _returns_boolean(process_graph: dict[str, Any]) -> bool:
     """Whether the result node's process returns booleans (openeo-processes-dask gives them as 1.0 / 0.0)."""
     from hrlc.graph.registry import _types, standard
@@ -176,6 +195,8 @@ def evaluate(process_graph: dict[str, Any], env: GraphEnv) -> list[Result]:
     except Exception as e:  # noqa: BLE001 - pydantic and networkx report malformed graphs in many ways
         raise GraphError("ProcessGraphInvalid", f"The process graph is invalid: {e}") from None
     registry = build(_own_processes(env))
+    for pid, udp in env.user_processes.items():
+        registry[pid] = _user_process(pid, udp, registry)
     try:
         with env.source.raster_env():  # the threaded dask reads of odc-stac have their own (configure_rio)
             value = parsed.to_callable(process_registry=registry)()

@@ -107,7 +107,10 @@ def _graph_dag(graph: dict[str, Any]) -> Dag:
     known = set(standard()) | OWN
     unknown = sorted(_all_process_ids(graph) - known)
     if unknown:
-        raise PlanError(f"process {unknown[0]!r} is not supported in batch jobs")
+        raise PlanError(
+            f"process {unknown[0]!r} is not supported in batch jobs (user-defined processes run with "
+            "POST /result; in a batch job, use their process graph)"
+        )
     dag = Dag()
     dag.add(Task(f"process-graph:{graph_id(graph)}", "process-graph", {"process_graph": graph}))
     return dag
@@ -123,6 +126,9 @@ def _all_process_ids(graph: Any) -> set[str]:
             for value in (node.get("arguments") or {}).values() if isinstance(node, dict) else ():
                 found |= _nested(value)
     return found
+
+
+process_ids_deep = _all_process_ids
 
 
 def _nested(value: Any) -> set[str]:

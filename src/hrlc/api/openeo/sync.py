@@ -103,7 +103,7 @@ def result(
     from hrlc.api.openeo.execute import run
 
     try:
-        data, media_type = run(process, ctx, budget)
+        data, media_type = run(process, ctx, budget, user)
     except OpenEOError as e:
         e.links = e.links or jobs
         raise
