@@ -218,3 +218,18 @@ def test_start_and_cancel(server: Server, tokens: dict[str, str]) -> None:
     finally:
         topo = Topology(os.environ["HRLC_BROKER_PREFIX"])
         delete(topo, ["optical-preprocessing", "features", "classification"])
+
+
+def test_jobs_may_use_the_users_own_processes(server: Server, tokens: dict[str, str]) -> None:
+    alice, bob = server.client(tokens["alice"]), server.client(tokens["bob"])
+    udp = {"parameters": [{"name": "x", "description": "x", "schema": {"type": "number"}}],
+           "process_graph": {"m": {"process_id": "multiply", "arguments": {"x": {"from_parameter": "x"}, "y": 2},
+                                   "result": True}}}  # fmt: skip
+    assert alice.put("/process_graphs/double_it", json=udp).status_code == 200
+    process = {"process_graph": {"d": {"process_id": "double_it", "arguments": {"x": 21}, "result": True}}}
+    r = alice.post("/jobs", json={"process": process})
+    assert r.status_code == 201, r.text
+    before = _count(server, "bob")
+    r = bob.post("/jobs", json={"process": process})
+    assert (r.status_code, r.json()["code"]) == (400, "ProcessUnsupported")
+    assert _count(server, "bob") == before

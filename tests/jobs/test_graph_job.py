@@ -68,3 +68,27 @@ def test_graph_job_with_a_bad_band_ends_in_error(jobs: JobService, lake: Lake) -
     messages = " ".join(e.message for e in jobs.logs(USER, job.id))
     assert "ProcessParameterInvalid" in messages and "thermal" in messages
     assert jobs.results(USER, job.id, partial=True) == []
+
+
+def test_graph_job_with_a_user_defined_process(jobs: JobService, lake: Lake) -> None:
+    """The owner's own process travels with the task: the worker evaluates it without the API's store."""
+    doubled = {
+        "parameters": [{"name": "data"}],
+        "process_graph": {"a": {"process_id": "apply", "arguments": {"data": {"from_parameter": "data"},
+            "process": {"process_graph": {"m": {"process_id": "multiply", "arguments": {
+                "x": {"from_parameter": "x"}, "y": 2}, "result": True}}}}, "result": True}},
+    }  # fmt: skip
+    process = graph(lake, ["nir"])
+    process["process_graph"]["double"] = {"process_id": "doubled", "arguments": {"data": {"from_node": "max"}}}
+    process["process_graph"]["save"]["arguments"]["data"] = {"from_node": "double"}
+    udps = {"doubled": doubled}
+    job = jobs.create_job(USER, process, resolve=udps.get)
+    jobs.start_job(USER, job.id, resolve=udps.get)
+    assert wait_job(jobs, USER, job.id) == "finished", jobs.logs(USER, job.id)
+    [href] = jobs.results(USER, job.id)
+    item = json.loads(Path(href).read_text())
+    x0, y0, x1, y1 = WINDOW
+    stack = np.stack([lake.data[m][BANDS.index("nir"), y0:y1, x0:x1] for m in sorted(lake.data)]).astype(float)
+    stack[stack == 0] = np.nan
+    with rasterio.open(item["assets"]["data"]["href"]) as src:
+        np.testing.assert_array_equal(src.read(1), 2 * np.nanmax(stack, axis=0))

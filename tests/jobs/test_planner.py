@@ -25,6 +25,20 @@ def test_land_cover_graph_plans_three_tasks() -> None:
     assert dag.tasks[2].params["method"] == "rf" and dag.tasks[0].params["bbox_crs"] == "EPSG:4326"
 
 
+def test_user_defined_processes_travel_with_the_task() -> None:
+    double = {"parameters": [{"name": "x"}], "process_graph": {"m": {"process_id": "multiply", "arguments": {
+        "x": {"from_parameter": "x"}, "y": 2}, "result": True}}}  # fmt: skip
+    twice_double = {"parameters": [{"name": "x"}], "process_graph": {
+        "d": {"process_id": "double", "arguments": {"x": {"from_parameter": "x"}}},
+        "e": {"process_id": "double", "arguments": {"x": {"from_node": "d"}}, "result": True}}}  # fmt: skip
+    udps = {"double": double, "quadruple": twice_double}
+    process = {"process_graph": {"q": {"process_id": "quadruple", "arguments": {"x": 3}, "result": True}}}
+    (task,) = plan(process, udps.get).tasks
+    assert task.params["user_processes"] == udps  # the used one and the one it uses
+    with pytest.raises(PlanError, match="'quadruple' is not supported"):
+        plan(process)  # another user (or none) does not have them
+
+
 def test_training_may_be_a_selection_of_the_training_database() -> None:
     selection = {"area": "slovenia", "year": 2017, "source": "photo-interpreted"}
     dag = plan(graph({**ARGS, "training": selection}))

@@ -11,7 +11,7 @@ publish that fails rolls the marking back; a crash after publishing only re-publ
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +25,7 @@ from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TaskMessage
 
 LAND_COVER = "hrlc_land_cover"
+UserProcesses = Callable[[str], "dict[str, Any] | None"]
 PASS_THROUGH = {"save_result"}
 ARGUMENTS = {
     "bbox",
@@ -99,20 +100,38 @@ def _graph(process: dict[str, Any]) -> dict[str, Any]:
     return graph
 
 
-def _graph_dag(graph: dict[str, Any]) -> Dag:
-    """One `process-graph` task for a graph of standard processes (no `hrlc_land_cover`)."""
-    from hrlc.graph.evaluate import graph_id
+def user_processes_of(graph: dict[str, Any], resolve: UserProcesses | None) -> dict[str, dict[str, Any]]:
+    """The user-defined processes a graph uses, also through other user-defined processes ({id: process});
+    `resolve(id)` gives the user's process or None."""
     from hrlc.graph.registry import OWN, standard
 
     known = set(standard()) | OWN
+    found: dict[str, dict[str, Any]] = {}
+    todo = sorted(_all_process_ids(graph) - known)
+    while todo and resolve is not None:
+        pid = todo.pop()
+        udp = None if pid in found else resolve(pid)
+        if udp is not None:
+            found[pid] = udp
+            todo += sorted(_all_process_ids(udp.get("process_graph") or {}) - known - set(found))
+    return found
+
+
+def _graph_dag(graph: dict[str, Any], resolve: UserProcesses | None) -> Dag:
+    """One `process-graph` task for a graph of standard (and the user's own) processes."""
+    from hrlc.graph.evaluate import graph_id
+    from hrlc.graph.registry import OWN, standard
+
+    udps = user_processes_of(graph, resolve)
+    known = set(standard()) | OWN | set(udps)
     unknown = sorted(_all_process_ids(graph) - known)
     if unknown:
-        raise PlanError(
-            f"process {unknown[0]!r} is not supported in batch jobs (user-defined processes run with "
-            "POST /result; in a batch job, use their process graph)"
-        )
+        raise PlanError(f"process {unknown[0]!r} is not supported in batch jobs")
+    params: dict[str, Any] = {"process_graph": graph}
+    if udps:  # the definitions as they are when the job is planned
+        params["user_processes"] = udps
     dag = Dag()
-    dag.add(Task(f"process-graph:{graph_id(graph)}", "process-graph", {"process_graph": graph}))
+    dag.add(Task(f"process-graph:{graph_id(graph)}", "process-graph", params))
     return dag
 
 
@@ -128,8 +147,6 @@ def _all_process_ids(graph: Any) -> set[str]:
     return found
 
 
-process_ids_deep = _all_process_ids
-
 
 def _nested(value: Any) -> set[str]:
     if isinstance(value, dict):
@@ -141,15 +158,15 @@ def _nested(value: Any) -> set[str]:
     return set()
 
 
-def plan(process: dict[str, Any]) -> Dag:
+def plan(process: dict[str, Any], resolve: UserProcesses | None = None) -> Dag:
     """The DAG of a batch job's process (`{"process_graph": {...}}`); `PlanError` if it cannot run.
 
     A graph with `hrlc_land_cover` expands into the land-cover chain; any other graph of standard processes
-    becomes one `process-graph` task."""
+    becomes one `process-graph` task; `resolve(id)` gives the user's own processes it may use."""
     graph = _graph(process)
     nodes = [(nid, n) for nid, n in graph.items() if n["process_id"] == LAND_COVER]
     if not nodes:
-        dag = _graph_dag(graph)
+        dag = _graph_dag(graph, resolve)
         check(dag)
         return dag
     others = sorted({n["process_id"] for n in graph.values()} - {LAND_COVER} - PASS_THROUGH)

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology
 from hrlc.jobs.jobstore import LEVELS, SCHEMA
-from hrlc.jobs.planner import PlanError, plan, processor_versions, publish_ready
+from hrlc.jobs.planner import PlanError, UserProcesses, plan, processor_versions, publish_ready
 from hrlc.settings import Settings
 
 __all__ = ["Job", "JobNotFound", "JobService", "JobStateError", "LogEntry", "PlanError"]
@@ -119,9 +119,15 @@ class JobService:
 
     # ------------------------------------------------------------------------------------------ CRUD
     def create_job(
-        self, user: str, process: dict[str, Any], title: str | None = None, description: str | None = None
+        self,
+        user: str,
+        process: dict[str, Any],
+        title: str | None = None,
+        description: str | None = None,
+        resolve: UserProcesses | None = None,
     ) -> Job:
-        plan(process)  # PlanError propagates; nothing stored
+        """`resolve(id)`: the user's own process of that id, or None (for graphs that use them)."""
+        plan(process, resolve)  # PlanError propagates; nothing stored
         job_id = uuid.uuid4().hex
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
@@ -155,9 +161,10 @@ class JobService:
         title: str | None = None,
         description: str | None = None,
         process: dict[str, Any] | None = None,
+        resolve: UserProcesses | None = None,
     ) -> Job:
         if process is not None:
-            plan(process)
+            plan(process, resolve)
         with self.pool.connection() as conn, conn.transaction():
             row = self._row(conn, user, job_id, lock=True)
             if row["status"] in ACTIVE:
@@ -177,7 +184,7 @@ class JobService:
             conn.execute(f"delete from {SCHEMA}.jobs where id = %s and user_id = %s", (job_id, user))
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def start_job(self, user: str, job_id: str) -> Job:
+    def start_job(self, user: str, job_id: str, resolve: UserProcesses | None = None) -> Job:
         """Plan the job into task rows and publish the ready tasks; status queued. A queued or running job is
         left as it is; a finished, failed or canceled one is planned again as a new run (`jobs.run` + 1, carried
         by its task and status messages: what an older run still sends is ignored, and its workers stop).
@@ -187,7 +194,7 @@ class JobService:
                 row = self._row(conn, user, job_id, lock=True)
                 if row["status"] in ACTIVE:
                     return _job(row)
-                dag = plan(row["process"])
+                dag = plan(row["process"], resolve)  # the user's processes as they are now
                 versions = processor_versions()
                 run = int(row["run"]) + 1
                 conn.execute(f"delete from {SCHEMA}.tasks where job_id = %s", (job_id,))

@@ -18,6 +18,7 @@ from hrlc.processors.base import Context, Params, Processor, ProcessorError
 
 class ProcessGraphParams(Params):
     process_graph: dict[str, Any]
+    user_processes: dict[str, dict[str, Any]] = {}  # the job owner's processes the graph uses (id -> process)
 
 
 class ProcessGraph(Processor[ProcessGraphParams]):
@@ -37,6 +38,7 @@ class ProcessGraph(Processor[ProcessGraphParams]):
             graph_id=gid,
             register=ctx.register,
             cancelled=ctx.cancelled,
+            user_processes=dict(params.user_processes),
         )
         try:
             results = evaluate(params.process_graph, env)

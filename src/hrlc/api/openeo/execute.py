@@ -50,26 +50,6 @@ def check_data_available(graph: dict[str, Any], ctx: OpenEOContext) -> None:
             )
 
 
-def user_processes(graph: dict[str, Any], resolve: Any) -> dict[str, dict[str, Any]]:
-    """The user-defined processes a graph uses, also through other user-defined processes ({id: process})."""
-    from hrlc.graph.registry import OWN, standard
-    from hrlc.jobs.planner import process_ids_deep
-
-    known = set(standard()) | OWN
-    found: dict[str, dict[str, Any]] = {}
-    todo = sorted(process_ids_deep(graph) - known)
-    while todo and resolve is not None:
-        pid = todo.pop()
-        if pid in found:
-            continue
-        udp = resolve(pid)
-        if udp is None:
-            continue  # validation has already refused unknown processes
-        found[pid] = udp
-        todo += sorted(process_ids_deep(udp.get("process_graph") or {}) - known - set(found))
-    return found
-
-
 def run(
     process: dict[str, Any], ctx: OpenEOContext, max_pixels: int, user: str | None = None
 ) -> tuple[bytes, str]:
@@ -77,6 +57,7 @@ def run(
     from hrlc.catalog.factory import open_catalog
     from hrlc.graph import GraphEnv, GraphError, evaluate
     from hrlc.graph.evaluate import graph_id
+    from hrlc.jobs.planner import user_processes_of
     from hrlc.lake.store import LocalStore, open_store
 
     graph = process["process_graph"]
@@ -87,7 +68,7 @@ def run(
         with tempfile.TemporaryDirectory(prefix="hrlc-sync-") as tmp:
             out = LocalStore(tmp)
             env = GraphEnv(catalog, out, graph_id(graph), lake=lake, max_pixels=max_pixels)
-            env.user_processes = user_processes(graph, ctx.user_process(user))
+            env.user_processes = user_processes_of(graph, ctx.user_process(user))
             try:
                 results = evaluate(graph, env)
             except GraphError as e:

@@ -108,7 +108,13 @@ def create_job(
 ) -> Response:
     process = _check_process(body.get("process"), user, ctx)
     with _job_errors("new"):
-        job = ctx.jobs.create_job(user, process, title=body.get("title"), description=body.get("description"))
+        job = ctx.jobs.create_job(
+            user,
+            process,
+            title=body.get("title"),
+            description=body.get("description"),
+            resolve=ctx.user_process(user),
+        )
     location = f"{base_url(request)}/jobs/{job.id}"
     return Response(status_code=201, headers={"Location": location, "OpenEO-Identifier": str(job.id)})
 
@@ -162,7 +168,7 @@ def update_job(
     if "process" in body:
         changes["process"] = _check_process(body["process"], user, ctx)
     with _job_errors(job_id):
-        ctx.jobs.update_job(user, job_id, **changes)
+        ctx.jobs.update_job(user, job_id, **changes, resolve=ctx.user_process(user))
     return Response(status_code=204)
 
 
@@ -180,7 +186,7 @@ def start_job(
     job_id: str, user: str = Depends(current_user), ctx: OpenEOContext = Depends(context)
 ) -> Response:
     with _job_errors(job_id):
-        ctx.jobs.start_job(user, job_id)
+        ctx.jobs.start_job(user, job_id, resolve=ctx.user_process(user))
     return Response(status_code=202)
 
 
