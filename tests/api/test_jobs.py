@@ -233,3 +233,4 @@ def test_jobs_may_use_the_users_own_processes(server: Server, tokens: dict[str, 
     r = bob.post("/jobs", json={"process": process})
     assert (r.status_code, r.json()["code"]) == (400, "ProcessUnsupported")
     assert _count(server, "bob") == before
+    assert alice.delete("/process_graphs/double_it").status_code == 204  # other tests list alice's processes

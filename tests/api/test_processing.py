@@ -259,3 +259,4 @@ def test_sync_result_runs_the_users_own_processes(server: Server, tokens: dict[s
         np.testing.assert_allclose(ds.read(1), 3.0 * composite_bands()[1, 10:20, 10:20])
     r = server.client(tokens["bob"]).post("/result", json={"process": process})
     assert (r.status_code, r.json()["code"]) == (400, "ProcessUnsupported")  # alice's, not bob's
+    assert alice.delete("/process_graphs/scaled_cube").status_code == 204

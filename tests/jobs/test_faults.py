@@ -259,7 +259,8 @@ def test_restart_after_cancel_is_a_new_run(
     uid = uuid.uuid4().hex[:8]
     a = sleepy(f"{uid}-a", 30, 0.1)
     dag = Dag([DagTask("a", "sleepy", a), DagTask("b", "sleepy", sleepy(f"{uid}-b"), ("a",))])
-    monkeypatch.setattr(service_module, "plan", lambda process: dag)  # the planner only knows hrlc_land_cover
+    # the planner does not know the test processors
+    monkeypatch.setattr(service_module, "plan", lambda process, resolve=None: dag)
     monkeypatch.setattr(service_module, "processor_versions", lambda: {"sleepy": "1.0.0"})
     log = tmp_path / "processes.log"
     procs += [spawn(CONSUMER, env, log), spawn(SLEEPY, env, log)]
