@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from hrlc.api.openeo.auth import hash_password
 from hrlc.jobs.broker import Topology, delete
 from hrlc.settings import Settings
 from landcover import Reference, land_cover_args
+from subprocesses import spawn, stop
 
 USER, PASSWORD = "alice", "alice-password"
 SECRET = "e2e-token-secret-of-at-least-32-bytes!"
@@ -53,23 +53,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def _wait_for_workers(log: Path, topo: Topology, n: int, procs: list[subprocess.Popen[bytes]]) -> None:
@@ -112,11 +95,11 @@ def stack(
     log = tmp / "processes.log"
     penv = {**os.environ, "HRLC_LOG_LEVEL": "INFO"}  # with the S3 variables of s3_server
     procs = [
-        _spawn(["hrlc.jobs.status_consumer"], penv, log),
-        _spawn(["hrlc.jobs.worker", "--processor", "optical-preprocessing"], penv, log),
-        _spawn(["hrlc.jobs.worker", "--processor", "features"], penv, log),
-        _spawn(["hrlc.jobs.worker", "--processor", "classification", "--concurrency", "2"], penv, log),
-        _spawn(["hrlc.jobs.worker", "--processor", "process-graph"], penv, log),
+        spawn(["hrlc.jobs.status_consumer"], penv, log),
+        spawn(["hrlc.jobs.worker", "--processor", "optical-preprocessing"], penv, log),
+        spawn(["hrlc.jobs.worker", "--processor", "features"], penv, log),
+        spawn(["hrlc.jobs.worker", "--processor", "classification", "--concurrency", "2"], penv, log),
+        spawn(["hrlc.jobs.worker", "--processor", "process-graph"], penv, log),
     ]
     uv: uvicorn.Server | None = None
     thread: threading.Thread | None = None
@@ -150,7 +133,7 @@ def stack(
         if uv is not None and thread is not None:
             uv.should_exit = True
             thread.join(10)
-        _stop(procs)
+        stop(procs)
         delete(topo, PROCESSORS)
         for k, v in old.items():
             if v is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 
 from hrlc.jobs.broker import Topology, delete
 from hrlc.jobs.service import JobService
+from subprocesses import spawn, stop
 
 PG_ADMIN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PROCESSORS = [
@@ -48,23 +47,6 @@ def topo() -> Iterator[Topology]:
     t = Topology(f"hrlctest{os.getpid()}")
     yield t
     delete(t, PROCESSORS)
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def wait_job(service: JobService, user: str, job_id: str, timeout: float = 30.0) -> str:
