@@ -2,6 +2,8 @@
 # Install and start the services hrlc's platform and tests use, idempotently (running it twice is harmless):
 #   - PostgreSQL 15 with PostGIS (reuses a server already listening on $PGHOST:$PGPORT, e.g. this machine's),
 #     a database $HRLC_PGDATABASE with the postgis and btree_gist extensions, migrated to pgstac (pypgstac migrate);
+#   - RabbitMQ with the management plugin (queue depths over HTTP, for autoscaling): reuses a broker already
+#     listening on $RABBITMQ_HOST:$RABBITMQ_PORT, else installs Debian's rabbitmq-server when missing and starts it;
 #   - nothing else to start for S3: tests start moto's server themselves on 127.0.0.1; `hrlc serve` uses
 #     HRLC_STORE / HRLC_S3_ENDPOINT (MinIO or AWS in production, see docs/platform.md).
 # Needs root for apt-get (CI and the developer machines are root). Python packages come from the venv.
@@ -41,3 +43,39 @@ psql -d "$DB" -qc "create extension if not exists postgis; create extension if n
 log "migrating $DB to pgstac"
 PGDATABASE=$DB "$VENV/bin/pypgstac" migrate >/dev/null
 log "ready: postgresql://$PGUSER@$PGHOST:$PGPORT/$DB (pgstac $(psql -d "$DB" -tAc 'select pgstac.get_version()'))"
+
+# --- RabbitMQ -------------------------------------------------------------------------------------------------
+RABBITMQ_HOST=${RABBITMQ_HOST:-127.0.0.1} RABBITMQ_PORT=${RABBITMQ_PORT:-5672}
+RABBITMQ_MANAGEMENT_PORT=${RABBITMQ_MANAGEMENT_PORT:-15672}
+amqp_ready() { (exec 3<>"/dev/tcp/$RABBITMQ_HOST/$RABBITMQ_PORT") 2>/dev/null; }
+
+if ! amqp_ready; then
+  if ! command -v rabbitmq-server >/dev/null; then
+    log "installing RabbitMQ from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq rabbitmq-server >/dev/null 2>&1
+  fi
+  if ! amqp_ready; then
+    log "starting RabbitMQ"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+  fi
+  for _ in $(seq 1 60); do amqp_ready && break; sleep 1; done
+fi
+amqp_ready || { echo "[services] RabbitMQ is not reachable on $RABBITMQ_HOST:$RABBITMQ_PORT" >&2; exit 1; }
+
+# The management plugin can only be switched on where this machine controls the broker (rabbitmqctl reaches it).
+if command -v rabbitmqctl >/dev/null && rabbitmqctl -q await_startup >/dev/null 2>&1; then
+  if ! rabbitmq-plugins -q is_enabled rabbitmq_management >/dev/null 2>&1; then
+    log "enabling the RabbitMQ management plugin"
+    rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+  fi
+  for _ in $(seq 1 30); do
+    (exec 3<>"/dev/tcp/$RABBITMQ_HOST/$RABBITMQ_MANAGEMENT_PORT") 2>/dev/null && break; sleep 1
+  done
+  log "ready: amqp://$RABBITMQ_HOST:$RABBITMQ_PORT (RabbitMQ $(rabbitmqctl -q version 2>/dev/null)," \
+    "management http://$RABBITMQ_HOST:$RABBITMQ_MANAGEMENT_PORT)"
+else
+  log "ready: amqp://$RABBITMQ_HOST:$RABBITMQ_PORT (a broker this machine does not manage: enable its" \
+    "rabbitmq_management plugin there)"
+fi

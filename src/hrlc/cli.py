@@ -1,6 +1,8 @@
 """The `hrlc` command line: run the land-cover chain on any STAC source, or the demo on synthetic data.
 
 Bad input ends with one line on stderr (`error: ...`) and exit code 2; nothing half-written stays behind.
+The core install runs `demo`, `run` and every `--help`; a command that needs an extra (`serve`, `worker`,
+`training ...`) says which one to install, in one line with exit code 2 (`hrlc.extras`).
 """
 
 from __future__ import annotations
@@ -8,14 +10,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from hrlc import __version__
+from hrlc.aoi import parse_aoi
+from hrlc.errors import InputError
+from hrlc.extras import MissingExtra, extra_of, require
 
 app = typer.Typer(
     name="hrlc",
@@ -28,12 +34,12 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-class InputError(Exception):
-    """Bad input from the command line."""
+def _error(message: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _error(message)
     raise typer.Exit(code)
 
 
@@ -43,35 +49,6 @@ def _setup_logging(verbose: bool) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
-
-
-def parse_aoi(aoi: str, aoi_crs: str = "EPSG:4326") -> tuple[tuple[float, float, float, float], str]:
-    """`left,bottom,right,top` (in `aoi_crs`) or a GeoJSON/vector file (in its own CRS) -> (bbox, crs)."""
-    path = Path(aoi)
-    if path.suffix.lower() in {".geojson", ".json", ".gpkg", ".shp"}:
-        if not path.is_file():
-            raise InputError(f"AOI file {aoi} does not exist")
-        import geopandas as gpd
-
-        try:
-            gdf = gpd.read_file(path)
-        except Exception as e:  # noqa: BLE001 - any reader failure is bad input here
-            raise InputError(f"cannot read AOI file {aoi}: {e}") from e
-        if gdf.empty:
-            raise InputError(f"AOI file {aoi} has no geometry")
-        crs = gdf.crs.to_string() if gdf.crs else "EPSG:4326"
-        left, bottom, right, top = (float(v) for v in gdf.total_bounds)
-        return (left, bottom, right, top), crs
-    try:
-        values = [float(v) for v in aoi.replace(" ", "").split(",")]
-    except ValueError:
-        raise InputError(f"--aoi {aoi!r} is neither 'left,bottom,right,top' nor a GeoJSON file") from None
-    if len(values) != 4:
-        raise InputError(f"--aoi needs 4 numbers left,bottom,right,top; got {len(values)}")
-    left, bottom, right, top = values
-    if not (left < right and bottom < top):
-        raise InputError(f"--aoi {aoi} is empty: it must be left,bottom,right,top")
-    return (left, bottom, right, top), aoi_crs
 
 
 @app.command()
@@ -132,6 +109,7 @@ def run(
                 raise InputError(f"training file {training} does not exist")
             read_training(training)  # validate at the edge: CRS, geometry types, class codes
         else:
+            require("platform", "hrlc run --training-db")
             query = _training_query(str(training_db))
         dag = land_cover_dag(
             bbox=bbox,
@@ -234,6 +212,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Serve the STAC API (stac-fastapi-pgstac over HRLC_CATALOG) under /stac with uvicorn."""
+    require("platform", "hrlc serve")
     import uvicorn
 
     from hrlc.api import create_app
@@ -266,6 +245,7 @@ def worker(
     ] = None,
 ) -> None:
     """Consume hrlc.tasks.<processor> from RabbitMQ (HRLC_BROKER_URL) and run the processor."""
+    require("platform", "hrlc worker")
     from hrlc.jobs.worker import serve as serve_worker
 
     raise typer.Exit(serve_worker(processor, concurrency, entry_point))
@@ -274,10 +254,40 @@ def worker(
 @app.command(name="status-consumer")
 def status_consumer() -> None:
     """Consume hrlc.status and update jobs and tasks in the job store (HRLC_JOBS_DSN)."""
+    require("platform", "hrlc status-consumer")
     from hrlc.jobs.status_consumer import serve as serve_status
 
     raise typer.Exit(serve_status())
 
 
+def _command_path(args: list[str]) -> str:
+    """`hrlc` and the (sub-)command names at the start of `args`, e.g. 'hrlc training import'."""
+    command: Any = typer.main.get_command(app)
+    path = ["hrlc"]
+    for arg in args:
+        if arg not in getattr(command, "commands", {}):  # a command, or not a sub-command's name
+            break
+        command = command.commands[arg]
+        path.append(arg)
+    return " ".join(path)
+
+
+def main() -> None:
+    """The `hrlc` console script: the typer app, with a missing extra told in one line (exit code 2)."""
+    import sys
+
+    try:
+        app(prog_name="hrlc")
+    except MissingExtra as e:
+        _error(str(e))
+        sys.exit(2)
+    except ModuleNotFoundError as e:  # an import of an extra's module that no `require` announced
+        extra = extra_of(e.name)
+        if extra is None:
+            raise
+        _error(str(MissingExtra(extra, _command_path(sys.argv[1:]), e.name)))
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

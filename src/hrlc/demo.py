@@ -48,14 +48,14 @@ def run_demo(
     t0 = time.perf_counter()
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    store = lake_for(workdir)  # a misconfigured lake or catalogue fails now, not after the generation
+    catalog = open_catalog(store)
 
     with console.status(f"generating the synthetic repository ({size}x{size} px, {year})"):
         repo = sample.generate(workdir / "external", size=size, year=year, seed=seed)
     t_sample = time.perf_counter() - t0
     console.log(f"synthetic repository ready in {t_sample:.1f} s: {repo.catalog}")
 
-    store = lake_for(workdir)
-    catalog = open_catalog(store)
     left = repo.transform.c
     top = repo.transform.f
     res = repo.transform.a

@@ -11,19 +11,37 @@ metadata in the database.
 See `docs/ancillary.md`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from hrlc.ancillary.registry import DATASETS, Dataset, StacAccess, UnknownDataset, dataset, register
-from hrlc.ancillary.service import (
-    Ancillary,
-    AncillaryError,
-    Layer,
-    Upload,
-    agreement,
-    datasets,
-    get,
-    grid_id,
-    product_grid,
-    put,
-)
+
+if TYPE_CHECKING:
+    from hrlc.ancillary.service import (
+        Ancillary,
+        AncillaryError,
+        Layer,
+        Upload,
+        agreement,
+        datasets,
+        get,
+        grid_id,
+        product_grid,
+        put,
+    )
+
+# The service needs the database (the platform extra): it is imported on first use, so that the registry and
+# `hrlc ancillary --help` work in a core install.
+_SERVICE = {"Ancillary", "AncillaryError", "Layer", "Upload", "agreement", "datasets", "get", "grid_id",
+            "product_grid", "put"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVICE:
+        from hrlc.ancillary import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DATASETS",

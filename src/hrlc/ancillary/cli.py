@@ -17,7 +17,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from hrlc.extras import require
 
 ancillary_app = typer.Typer(
     name="ancillary",
@@ -32,7 +35,7 @@ PRODUCT_RESOLUTIONS = (10.0, 30.0)
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -51,6 +54,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
     """The registry: every dataset with its roles, licence, access, and what is uploaded and cached."""
+    require("platform", "hrlc ancillary list")
     from hrlc.ancillary.db import DatabaseError
     from hrlc.ancillary.service import AncillaryError
 
@@ -94,8 +98,10 @@ def get(
     refresh: Annotated[bool, typer.Option(help="Retrieve again even when the layer is cached")] = False,
 ) -> None:
     """The layer NAME clipped and reprojected to the product grid of the AOI, cached in the Data Lake."""
+    require("platform", "hrlc ancillary get")
     from hrlc.ancillary.service import AncillaryError
-    from hrlc.cli import InputError, parse_aoi
+    from hrlc.aoi import parse_aoi
+    from hrlc.errors import InputError
 
     if resolution not in PRODUCT_RESOLUTIONS:
         _fail(f"--resolution must be 10 or 30 (the HRLC product grids), not {resolution:g}")
@@ -139,6 +145,7 @@ def put(
 ) -> None:
     """Upload a manually retrieved file to the shared S3 (the Data Lake) and record it; the same bytes again
     change nothing."""
+    require("platform", "hrlc ancillary put")
     from hrlc.ancillary.service import AncillaryError
 
     try:
@@ -164,6 +171,7 @@ def agreement(
 ) -> None:
     """Agreement of a class map with a reference land-cover map (cross-walked to the HRLC legend) on the class
     map's grid: overall and per-class agreement, kappa, confusion matrix (JSON)."""
+    require("platform", "hrlc ancillary agreement")
     from hrlc.ancillary.service import AncillaryError
 
     if level not in ("group", "class"):
@@ -181,6 +189,7 @@ def agreement(
 @ancillary_app.command()
 def migrate() -> None:
     """Create or update the `ancillary` schema in HRLC_TRAINING_DSN (also done on first use)."""
+    require("platform", "hrlc ancillary migrate")
     import psycopg
 
     from hrlc.ancillary import db

@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-
 from hrlc.ancillary.registry import DATASETS, Dataset
+from hrlc.extras import MissingExtra
+
+try:
+    import psycopg
+    from psycopg.rows import dict_row
+    from psycopg.types.json import Jsonb
+except ModuleNotFoundError as e:  # a core install: say which extra, not which module
+    raise MissingExtra("platform", "the ancillary-data registry", e.name) from e
 from hrlc.db.migrations import MigrationError
 from hrlc.db.migrations import migrate as run_migrations
 

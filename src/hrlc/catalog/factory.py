@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hrlc.catalog.static import StaticCatalog
+from hrlc.extras import require
 from hrlc.lake.store import Store
 from hrlc.settings import Settings, get_settings
 
@@ -14,6 +15,7 @@ def open_catalog(store: Store, settings: Settings | None = None) -> StaticCatalo
     if value in {"", "static"}:
         return StaticCatalog(store)
     if value.startswith(("postgresql://", "postgres://")):
+        require("platform", "a pgstac catalogue (HRLC_CATALOG)")
         from hrlc.catalog.pgstac import PgstacCatalog
 
         return PgstacCatalog(store, value)

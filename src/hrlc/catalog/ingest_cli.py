@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from hrlc.extras import require
 
 ingest_app = typer.Typer(
     name="ingest",
@@ -18,7 +21,7 @@ _console = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    _console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -53,6 +56,7 @@ def watch(
     max_scans: Annotated[int | None, typer.Option(help="Stop after this many scans")] = None,
 ) -> None:
     """Poll the lake and load every new or changed product into pgstac (checkpointed, idempotent)."""
+    require("platform", "hrlc ingest watch")
     from hrlc.catalog.ingest import ScanReport
     from hrlc.catalog.ingest import watch as run_watch
 
@@ -94,6 +98,7 @@ def harvest(
     dsn: Annotated[str | None, typer.Option(help="pgstac DSN (default HRLC_CATALOG)")] = None,
 ) -> None:
     """Copy matching scenes' assets into raw/ of the lake and register them in the hrlc-raw collection."""
+    require("platform", "hrlc ingest harvest")
     from hrlc.catalog.harvest import HarvestError
     from hrlc.catalog.harvest import harvest as run_harvest
 

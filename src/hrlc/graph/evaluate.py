@@ -8,99 +8,14 @@ openeo-processes-dask's own exceptions keep their names (e.g. `DimensionNotAvail
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import pystac
-
-from hrlc import __version__
+from hrlc.errors import Cancelled
+from hrlc.graph.env import GraphEnv, Result, Searchable, graph_id
 from hrlc.graph.errors import GraphError
-from hrlc.lake.store import Store
 
-
-class Searchable(Protocol):
-    def collection_ids(self) -> list[str]: ...
-    def search(
-        self,
-        collection: str,
-        bbox: tuple[float, float, float, float] | None = None,
-        start: dt.datetime | None = None,
-        end: dt.datetime | None = None,
-    ) -> list[pystac.Item]: ...
-
-
-@dataclass(frozen=True)
-class Result:
-    """A file `save_result` wrote: its key in the store, media type, and STAC Item href when registered."""
-
-    key: str
-    media_type: str
-    item_href: str | None = None
-
-
-def graph_id(process_graph: dict[str, Any]) -> str:
-    """16 hex digits of the graph's canonical JSON: the same graph writes the same keys (idempotent)."""
-    canonical = json.dumps(process_graph, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-@dataclass
-class GraphEnv:
-    """What a graph evaluation reads from (`catalog`, the products in `lake`) and writes to (`store`)."""
-
-    catalog: Searchable
-    store: Store
-    graph_id: str
-    lake: Store | None = None  # where the catalogue's products live (default: `store`)
-    max_pixels: int | None = None
-    register: Callable[[pystac.Item], str] | None = None  # set: every result file gets a STAC Item
-    cancelled: Callable[[], bool] = lambda: False
-    user_processes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> process (with graph)
-    results: list[Result] = field(default_factory=list)
-    loaded: list[pystac.Item] = field(default_factory=list)
-    crs: str | None = None
-
-    @property
-    def source(self) -> Store:
-        return self.lake or self.store
-
-    def check_cancelled(self) -> None:
-        if self.cancelled():
-            from hrlc.processors.base import Cancelled
-
-            raise Cancelled("task cancelled")
-
-    def record(self, key: str, media_type: str, start: dt.datetime, end: dt.datetime, raster: bool) -> None:
-        href = None
-        if self.register is not None:
-            href = self.register(self._item(key, media_type, start, end, raster))
-        self.results.append(Result(key, media_type, href))
-
-    def _item(self, key: str, media_type: str, start: dt.datetime, end: dt.datetime, raster: bool) -> Any:
-        from hrlc.catalog.items import file_item, raster_item
-        from hrlc.graph.save import PROCESSOR
-
-        common: dict[str, Any] = {
-            "start": start,
-            "end": end,
-            "processor": PROCESSOR,
-            "processor_version": __version__,
-            "inputs": list(dict.fromkeys(i.id for i in self.loaded)),
-            "properties": {"hrlc:graph_id": self.graph_id},
-        }
-        if raster:
-            return raster_item(self.store, key, **common)
-        bboxes = [i.bbox for i in self.loaded if i.bbox] or [[-180.0, -90.0, 180.0, 90.0]]
-        w, s = min(b[0] for b in bboxes), min(b[1] for b in bboxes)
-        e, n = max(b[2] for b in bboxes), max(b[3] for b in bboxes)
-        geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-        return file_item(
-            self.store, key, geometry=geometry, bbox=[w, s, e, n], media_type=media_type, **common
-        )
+__all__ = ["GraphEnv", "GraphError", "Result", "Searchable", "evaluate", "graph_id"]
 
 
 def _own_processes(env: GraphEnv) -> dict[str, tuple[dict[str, Any], Callable[..., Any]]]:
@@ -188,7 +103,6 @@ def evaluate(process_graph: dict[str, Any], env: GraphEnv) -> list[Result]:
 
     from hrlc.graph import save
     from hrlc.graph.registry import build
-    from hrlc.processors.base import Cancelled
 
     try:
         parsed = OpenEOProcessGraph(pg_data={"process_graph": process_graph})

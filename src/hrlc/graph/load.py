@@ -20,7 +20,7 @@ from hrlc.graph.errors import GraphError
 from hrlc.lake.store import configure_odc_s3
 
 if TYPE_CHECKING:
-    from hrlc.graph.evaluate import GraphEnv
+    from hrlc.graph.env import GraphEnv
 
 CHUNK_PX = 2048
 

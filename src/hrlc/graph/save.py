@@ -18,14 +18,13 @@ from hrlc.graph.errors import GraphError
 from hrlc.lake import layout
 
 if TYPE_CHECKING:
-    from hrlc.graph.evaluate import GraphEnv
+    from hrlc.graph.env import GraphEnv
 
 FORMATS = {
     "gtiff": ("tif", "image/tiff; application=geotiff; profile=cloud-optimized"),
     "netcdf": ("nc", "application/x-netcdf"),
     "json": ("json", "application/json"),
 }
-PROCESSOR = "process-graph"
 
 
 def _format(name: Any) -> str:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import rasterio
 import rasterio.env
 
+from hrlc.extras import require
 from hrlc.lake.layout import check_key
 from hrlc.settings import Settings, get_settings, local_path
 
@@ -229,7 +230,8 @@ class S3Store:
     """
 
     def __init__(self, url: str, settings: Settings | None = None):
-        import boto3  # optional dependency
+        require("s3", "an S3 Data Lake (HRLC_STORE)")
+        import boto3
         from botocore.config import Config
 
         if not url.startswith("s3://"):

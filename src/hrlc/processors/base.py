@@ -20,15 +20,14 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import pystac
 from pydantic import BaseModel, ConfigDict
 
+from hrlc.errors import Cancelled
 from hrlc.lake.store import Store
+
+__all__ = ["Cancelled", "Catalog", "Context", "Params", "Processor", "ProcessorError", "registry"]
 
 
 class ProcessorError(Exception):
     """Bad input or an impossible request: the message is one line a user can act on."""
-
-
-class Cancelled(Exception):
-    """The task was cancelled while running."""
 
 
 class Catalog(Protocol):

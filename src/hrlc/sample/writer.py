@@ -61,7 +61,7 @@ def write_cog(
         overview_resampling=overview_resampling,
     )
     if arr.dtype == np.uint8 or arr.dtype == np.int8:
-        profile["predictor"] = 1
+        profile["predictor"] = "NO"  # the COG driver's names: YES/STANDARD, FLOATING_POINT, NO
     if not overviews or max(arr.shape[1:]) <= int(profile["blocksize"]):  # type: ignore[call-overload]
         profile["overviews"] = "NONE"
     with rasterio.open(path, "w", **profile) as dst:

@@ -12,8 +12,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from hrlc.extras import require
 
 training_app = typer.Typer(
     name="training",
@@ -33,7 +36,7 @@ DsnOption = Annotated[str | None, typer.Option(help="PostgreSQL + PostGIS DSN (d
 
 
 def _fail(message: str) -> None:
-    _console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -49,6 +52,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = N
 @training_app.command()
 def migrate(dsn: DsnOption = None) -> None:
     """Create or update the `training` schema (versioned SQL migrations)."""
+    require("platform", "hrlc training migrate")
     from hrlc.training.db import TrainingDbError
     from hrlc.training.db import migrate as run_migrate
 
@@ -67,6 +71,7 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON lines")] = False,
 ) -> None:
     """Import every training set under SOURCE; unchanged sets are skipped, changed ones become new versions."""
+    require("platform", "hrlc training import")
     from hrlc.training.db import TrainingDbError
     from hrlc.training.importer import TrainingImportError, import_training
 
@@ -119,6 +124,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
     """The import status: the last outcome of every training set (or of one run, or the runs)."""
+    require("platform", "hrlc training status")
     from hrlc.training import db
 
     try:
@@ -149,6 +155,7 @@ def retire(
 ) -> None:
     """Retire a training set: its current version is no longer selected (its rows stay, the import log says
     who retired it and why); a corrected delivery can then be imported under the right name."""
+    require("platform", "hrlc training retire")
     from hrlc.training.db import TrainingDbError
     from hrlc.training.db import retire as retire_set
 
@@ -172,6 +179,7 @@ def provider_add(
     dsn: DsnOption = None,
 ) -> None:
     """Add a provider (or update it), with its label -> HRLC mapping if it does not deliver HRLC codes."""
+    require("platform", "hrlc training provider add")
     from hrlc.training import db
 
     try:
@@ -186,6 +194,7 @@ def provider_add(
 @provider_app.command(name="list")
 def provider_list(dsn: DsnOption = None) -> None:
     """The providers, with the size of their label mapping and their current training sets."""
+    require("platform", "hrlc training provider list")
     from hrlc.training import db
 
     try:

@@ -15,10 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import psycopg
 
-from hrlc import legend
+from hrlc import __version__, legend
 from hrlc.db import migrations
+from hrlc.extras import MissingExtra
+
+try:
+    import psycopg
+except ModuleNotFoundError as e:  # a core install: say which extra, not which module
+    raise MissingExtra("platform", "the training-set database", e.name) from e
+
+# What writes import runs (imports and retirements), recorded with each run.
+IMPORTER_VERSION = f"hrlc {__version__} training-importer 1"
 
 __all__ = [
     "COMPONENT",
@@ -230,7 +238,7 @@ def retire(dataset_name: str, reason: str, dsn: str | None = None) -> int:
         run = conn.execute(
             "insert into training.import_run (source, importer_version, finished_at) "
             "values (%s, %s, now()) returning import_run_id",
-            (f"retire {dataset_name}", _importer_version()),  # the same provenance as an import
+            (f"retire {dataset_name}", IMPORTER_VERSION),  # the same provenance as an import
         ).fetchone()
         assert run is not None
         conn.execute(
@@ -241,8 +249,3 @@ def retire(dataset_name: str, reason: str, dsn: str | None = None) -> int:
         )
     return int(version)
 
-
-def _importer_version() -> str:
-    from hrlc.training.importer import IMPORTER_VERSION
-
-    return IMPORTER_VERSION

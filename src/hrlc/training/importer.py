@@ -50,9 +50,9 @@ import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
-from hrlc import __version__, legend
+from hrlc import legend
 from hrlc.training import naming
-from hrlc.training.db import TrainingDbError, connect, dsn_or_default, label_key, migrate
+from hrlc.training.db import IMPORTER_VERSION, TrainingDbError, connect, dsn_or_default, label_key, migrate
 from hrlc.training.samples import CLASS_COLUMNS
 
 __all__ = [
@@ -67,7 +67,6 @@ __all__ = [
 
 log = logging.getLogger("hrlc.training")
 
-IMPORTER_VERSION = f"hrlc {__version__} training-importer 1"
 
 Outcome = Literal["imported", "unchanged", "replaced", "rejected"]
 Progress = Callable[[int, int, str], None]

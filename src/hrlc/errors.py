@@ -1,0 +1,13 @@
+"""Errors that cross layers: raised low (AOI parsing, a cancel check in a processor or a graph evaluation)
+and caught high (the CLI, the worker, the API). They live here, below everything, so that no layer imports
+upward to name them."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input from a user (a command-line option, a request field, a file): one line they can act on."""
+
+
+class Cancelled(Exception):
+    """The task was cancelled while running."""
