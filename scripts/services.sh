@@ -57,8 +57,13 @@ if ! amqp_ready; then
     apt-get install -y -qq rabbitmq-server >/dev/null 2>&1
   fi
   if ! amqp_ready; then
-    log "starting RabbitMQ"
-    rabbitmq-server -detached >/dev/null 2>&1 || true
+    if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then  # the Erlang node runs, its application was stopped
+      log "starting the RabbitMQ application"
+      rabbitmqctl -q start_app >/dev/null
+    else
+      log "starting RabbitMQ"
+      rabbitmq-server -detached >/dev/null 2>&1 || true
+    fi
   fi
   for _ in $(seq 1 60); do amqp_ready && break; sleep 1; done
 fi
