@@ -210,9 +210,19 @@ def serve(
         typer.Option(help="Path prefix a proxy serves the API under (default: HRLC_API_ROOT_PATH)"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            min=1,
+            help="Worker processes (default: HRLC_API_WORKERS, 2); with 2 or more a supervisor restarts a worker "
+            "that dies, so a crash costs one request, not the service",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the STAC API (stac-fastapi-pgstac over HRLC_CATALOG) under /stac with uvicorn."""
+    """Serve the STAC API (/stac, over HRLC_CATALOG) and the openEO API (/openeo) with uvicorn."""
     require("platform", "hrlc serve")
+    import os
+
     import uvicorn
 
     from hrlc.api import create_app
@@ -220,19 +230,24 @@ def serve(
 
     settings = get_settings()
     if root_path is not None:
+        os.environ["HRLC_API_ROOT_PATH"] = root_path  # the worker processes read their settings anew
         settings = settings.model_copy(update={"api_root_path": root_path})
     try:
-        application = create_app(settings)
+        application = create_app(settings)  # a bad configuration fails here, in one line
     except ValueError as e:
         _fail(str(e))
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        root_path=settings.api_root_path.rstrip("/"),
-        log_level=log_level,
-        proxy_headers=True,
-    )
+    processes = workers or settings.api_workers
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "root_path": settings.api_root_path.rstrip("/"),
+        "log_level": log_level,
+        "proxy_headers": True,
+    }
+    if processes == 1:
+        uvicorn.run(application, **options)
+    else:
+        uvicorn.run("hrlc.api.app:create_app", factory=True, workers=processes, **options)
 
 
 @app.command()

@@ -67,6 +67,25 @@ class Settings(BaseSettings):
         description="Pixel budget of synchronous openEO processing (POST /result); larger requests are "
         "refused and pointed to batch jobs.",
     )
+    # -- limits of every API request, checked before any parser sees it (hrlc.api.limits)
+    api_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body the APIs read, bytes (413 above)."
+    )
+    api_max_json_depth: int = Field(
+        default=100, ge=8, description="Deepest nesting of arrays and objects in a JSON request body."
+    )
+    api_max_filter_chars: int = Field(
+        default=20_000, ge=100, description="Longest STAC filter (CQL2 text or JSON) or free-text query `q`."
+    )
+    api_max_filter_depth: int = Field(
+        default=50, ge=4, description="Deepest nesting of parentheses in a CQL2 text filter or `q`."
+    )
+    api_workers: int = Field(
+        default=2,
+        ge=1,
+        description="API worker processes of `hrlc serve`; with 2 or more, uvicorn's supervisor restarts a "
+        "worker that dies, so a crash costs one request, not the service.",
+    )
     chunk_px: int = Field(default=1024, description="Spatial chunk size of cubes, pixels.")
     # -- the jobs platform (hrlc.jobs): RabbitMQ, the job store, workers
     broker_url: str = Field(

@@ -15,6 +15,7 @@ What hrlc adds to the stock application of stac-fastapi-pgstac 7 (`instantiate_a
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.models.extensions import Extensions
 
 from hrlc import __version__
+from hrlc.api.limits import Limits, RequestLimits, stac_error
 from hrlc.settings import Settings, get_settings
 
 # The routes of the transaction and bulk-transaction extensions: every write of the API.
@@ -227,4 +229,20 @@ def create_stac_app(settings: Settings | None = None) -> FastAPI:
     app.state.hrlc_settings = settings
     api.add_route_dependencies(scopes=WRITE_SCOPES, dependencies=[Depends(write_guard(settings))])
     app.add_exception_handler(WriteNotAuthorised, _not_authorised)
+    for exc in _bad_input_errors():
+        app.add_exception_handler(exc, _bad_request)
+    app.add_middleware(RequestLimits, limits=Limits.from_settings(settings), error=stac_error)
     return app
+
+
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean the request was wrong, not the server: pgstac refusing a paging token, a CQL2 or
+    `q` expression or a value (`RAISE`, syntax and data errors), and undecodable JSON in a query parameter."""
+    import asyncpg.exceptions as pg
+
+    return (pg.RaiseError, pg.PostgresSyntaxError, pg.DataError, json.JSONDecodeError)
+
+
+def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return JSONResponse({"code": "InvalidQueryParameter", "description": first}, status_code=400)

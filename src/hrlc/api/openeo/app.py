@@ -22,6 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hrlc import __version__
+from hrlc.api.limits import Limits, RequestLimits, openeo_error
 from hrlc.api.openeo import discovery, errors, process_graphs, sync
 from hrlc.api.openeo.context import OpenEOContext, jobs_available
 from hrlc.settings import Settings, get_settings
@@ -62,6 +63,8 @@ def create_openeo_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.state.endpoints = discovery.endpoints(routers)
     errors.install(app)
+    # inside CORS, so that a browser can read the refusals too
+    app.add_middleware(RequestLimits, limits=Limits.from_settings(settings), error=openeo_error)
     app.add_middleware(
         CORSMiddleware,
         allow_origin_regex=".*",
