@@ -7,6 +7,7 @@ error JSON, STAC API error JSON). It refuses:
   streamed body passes the limit — nothing larger is ever held in memory;
 - a JSON body nested deeper than `max_json_depth` (400): a 10 kB graph argument nested 5 000 arrays deep once
   cost a minute of CPU downstream;
+- a NUL character in the path, a query parameter or a string of a JSON body (400): no database stores one;
 - a CQL2 filter or free-text query (`filter`, `q`: query parameters, or members of a JSON body) longer than
   `max_filter_chars` or with parentheses nested deeper than `max_filter_depth` (400): the cql2 parser does not
   raise on deep nesting, it crashes the process (a stack overflow at about 1 500 levels).
@@ -76,6 +77,22 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a parsed JSON value holds a NUL character in any string or object key; iterative."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def parenthesis_depth(text: str) -> int:
     """How deep parentheses nest in CQL2 text, outside its 'quoted' literals ('' is a quote inside one)."""
     depth = deepest = 0
@@ -131,7 +148,11 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         try:
+            if "\x00" in scope["path"]:
+                raise LimitExceeded(400, "BadRequest", "the path holds a NUL character")
             for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+                if "\x00" in name or "\x00" in value:
+                    raise LimitExceeded(400, "BadRequest", f"query parameter {name!r} holds a NUL character")
                 if name in FILTER_FIELDS:
                     check_filter(name, value, self.limits)
             if scope["method"] in {"POST", "PUT", "PATCH"}:
@@ -184,6 +205,8 @@ class RequestLimits:
                 400, "BadRequest", f"the JSON body nests {depth if value is not None else 'too'} levels deep; "
                 f"at most {self.limits.max_json_depth} are accepted"
             )  # fmt: skip
+        if has_nul(value):
+            raise LimitExceeded(400, "BadRequest", "a string of the JSON body holds a NUL character (\\u0000)")
         if isinstance(value, dict):
             for name in FILTER_FIELDS:
                 if name in value:

@@ -48,6 +48,8 @@ def _openeo_error(e: Exception) -> GraphError:
 
     if isinstance(e, GraphError):
         return e
+    if isinstance(e, MemoryError):
+        return GraphError("ProcessGraphComplexity", f"the process graph needs more memory than there is: {e}")
     if isinstance(e, OpenEOException):
         return GraphError(type(e).__name__, str(e) or type(e).__name__)
     if isinstance(e, KeyError | ValueError | TypeError):
@@ -102,8 +104,10 @@ def evaluate(process_graph: dict[str, Any], env: GraphEnv) -> list[Result]:
     from openeo_pg_parser_networkx import OpenEOProcessGraph
 
     from hrlc.graph import save
+    from hrlc.graph.complexity import check_complexity
     from hrlc.graph.registry import build
 
+    check_complexity(process_graph, env.user_processes.get)
     try:
         parsed = OpenEOProcessGraph(pg_data={"process_graph": process_graph})
     except Exception as e:  # noqa: BLE001 - pydantic and networkx report malformed graphs in many ways

@@ -250,7 +250,7 @@ class JobService:
         """Log entries after the entry `offset` (an id returned before), at `level` or above."""
         minimum = LEVELS.get(level, 10)
         levels = [name for name, v in LEVELS.items() if v >= minimum]
-        after = int(offset) if offset and offset.isdigit() else 0
+        after = int(offset) if offset and offset.isascii() and offset.isdigit() else 0  # not '³'.isdigit()
         with self.pool.connection() as conn:
             self._row(conn, user, job_id)
             rows = conn.execute(

@@ -93,7 +93,16 @@ class Authenticator:
             return {}
         with self._lock:
             if mtime != self._mtime:
-                self._users, self._mtime = load_users(self.users_file), mtime
+                try:
+                    self._users = load_users(self.users_file)
+                except (OSError, ValueError) as e:  # mid-write, truncated, hand-edited wrongly
+                    log.error("users file %s cannot be read (%s); %s", self.users_file, e,
+                              "keeping the users read before" if self._mtime is not None else "nobody can log in")
+                    if self._mtime is None:
+                        raise OpenEOError(
+                            "ServiceUnavailable", "The service cannot check credentials now; try again later.", 503
+                        ) from None
+                self._mtime = mtime
             return self._users
 
     # -- Basic → token

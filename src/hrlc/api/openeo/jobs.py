@@ -123,7 +123,7 @@ def create_job(
 def list_jobs(
     request: Request,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**62),  # a PostgreSQL bigint, with room for offset + limit
     user: str = Depends(current_user),
     ctx: OpenEOContext = Depends(context),
 ) -> dict[str, Any]:
@@ -226,7 +226,7 @@ def _log_json(entry: Any) -> dict[str, Any]:
 def job_logs(
     job_id: str,
     request: Request,
-    offset: str | None = Query(None),
+    offset: str | None = Query(None, pattern="^[0-9]{1,18}$"),  # the id of a log entry returned before
     limit: int = Query(100, ge=1, le=10000),
     level: str = Query("debug", pattern="^(debug|info|warning|error)$"),
     user: str = Depends(current_user),

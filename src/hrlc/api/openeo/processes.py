@@ -241,8 +241,34 @@ def validate_process(
     errors: list[dict[str, Any]] = []
     _walk(process["process_graph"], "", errors, user_processes, collection_exists)
     if not errors:
+        errors += _complexity(process["process_graph"], user_processes)
+    if not errors:
         errors += _parse(process)
     return errors
+
+
+def _complexity(
+    graph: Any, user_processes: Callable[[str], dict[str, Any] | None] | None
+) -> list[dict[str, Any]]:
+    """Size, depth and cycles of user-defined processes (`hrlc.graph.complexity`), before any parser runs."""
+    from hrlc.graph.complexity import check_complexity
+    from hrlc.graph.errors import GraphError
+
+    procs = predefined()
+    seen: dict[str, dict[str, Any] | None] = {}  # one database read per process, however often it is used
+
+    def resolve(pid: str) -> dict[str, Any] | None:
+        if pid in procs or user_processes is None:
+            return None
+        if pid not in seen:
+            seen[pid] = user_processes(pid)
+        return seen[pid]
+
+    try:
+        check_complexity(graph, resolve)
+    except GraphError as e:
+        return [_error(e.code, e.message)]
+    return []
 
 
 def _parse(process: dict[str, Any]) -> list[dict[str, Any]]:
