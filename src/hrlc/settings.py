@@ -86,6 +86,16 @@ class Settings(BaseSettings):
         description="API worker processes of `hrlc serve`; with 2 or more, uvicorn's supervisor restarts a "
         "worker that dies, so a crash costs one request, not the service.",
     )
+    job_max_pixels: int = Field(
+        default=10_000_000_000,
+        ge=1,
+        description="Pixel budget of one batch job: pixels of its target grid (10^10 = 10^6 km² at 10 m); larger "
+        "jobs are refused at POST /jobs with ProcessGraphComplexity.",
+    )
+    job_max_pixels_by_user: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-user pixel budgets that replace HRLC_JOB_MAX_PIXELS, as JSON: {"alice": 1e11}.',
+    )
     chunk_px: int = Field(default=1024, description="Spatial chunk size of cubes, pixels.")
     # -- the jobs platform (hrlc.jobs): RabbitMQ, the job store, workers
     broker_url: str = Field(
@@ -132,6 +142,11 @@ class Settings(BaseSettings):
         self.jobs_dsn = self.jobs_dsn.strip() or pg_dsn(self.catalog) or DEFAULT_JOBS_DSN
         self.training_dsn = self.training_dsn.strip() or DEFAULT_TRAINING_DSN
         return self
+
+
+    def pixel_budget(self, user: str) -> int:
+        """The pixel budget of one batch job of `user`."""
+        return int(self.job_max_pixels_by_user.get(user, self.job_max_pixels))
 
 
 @lru_cache(maxsize=1)

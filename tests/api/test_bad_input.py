@@ -142,3 +142,43 @@ def test_a_broken_users_file_is_503_then_the_last_good_table(tmp_path: Path) -> 
 
     os.utime(users, (1, 1))
     assert set(auth.users()) == {"alice"}
+
+
+def test_a_job_over_its_pixel_budget_is_refused_before_it_is_stored(server: Server, tokens: dict[str, str]) -> None:
+    world = {"west": -180.0, "south": -85.0, "east": 180.0, "north": 85.0}
+    with server.client(tokens["alice"]) as c:
+        before = c.get("/jobs").json()["jobs"]
+        r = c.post("/jobs", json={"process": land_cover_process(spatial_extent=world, resolution=1)})
+        message = _error(r, 400, "ProcessGraphComplexity")
+        assert "pixels" in message and "budget" in message
+        # half a degree at 10 m (about 30 million pixels) is within the default budget of 1e10
+        r = c.post("/jobs", json={"process": land_cover_process(
+            spatial_extent={"west": 10.0, "south": 45.0, "east": 10.5, "north": 45.5})})  # fmt: skip
+        assert r.status_code == 201, r.text
+        c.delete(f"/jobs/{r.headers['OpenEO-Identifier']}")
+        assert c.get("/jobs").json()["jobs"] == before
+
+
+def test_job_titles_and_descriptions_are_bounded(server: Server, tokens: dict[str, str]) -> None:
+    with server.client(tokens["alice"]) as c:
+        r = c.post("/jobs", json={"title": "x" * 1001, "process": land_cover_process()})
+        assert "1001 characters" in _error(r, 400, "BadRequest")
+        _error(c.post("/jobs", json={"title": ["a"], "process": land_cover_process()}), 400, "BadRequest")
+        r = c.post("/jobs", json={"title": "t" * 1000, "process": land_cover_process()})
+        assert r.status_code == 201, r.text
+        job_id = r.headers["OpenEO-Identifier"]
+        _error(c.patch(f"/jobs/{job_id}", json={"description": "d" * 100_001}), 400, "BadRequest")
+        c.delete(f"/jobs/{job_id}")
+
+
+def test_pixel_budgets_per_user() -> None:
+    from hrlc.jobs.planner import TooLarge, plan, target_pixels
+
+    settings = Settings(job_max_pixels=1000, job_max_pixels_by_user={"operator": 10**12})
+    assert settings.pixel_budget("alice") == 1000 and settings.pixel_budget("operator") == 10**12
+    process = land_cover_process(spatial_extent={"west": 10.0, "south": 45.0, "east": 10.01, "north": 45.01})
+    dag = plan(process)
+    assert 70 * 110 < target_pixels(dag) < 90 * 130  # ~0.01° x 0.01° at 10 m
+    with pytest.raises(TooLarge):
+        plan(process, max_pixels=settings.pixel_budget("alice"))
+    plan(process, max_pixels=settings.pixel_budget("operator"))

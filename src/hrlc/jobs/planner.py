@@ -158,11 +158,36 @@ def _nested(value: Any) -> set[str]:
     return set()
 
 
-def plan(process: dict[str, Any], resolve: UserProcesses | None = None) -> Dag:
+class TooLarge(PlanError):
+    """The job needs more than its pixel budget."""
+
+
+def target_pixels(dag: Dag) -> float:
+    """Pixels of the target grid of a land-cover DAG (0 for other DAGs): what its budget counts."""
+    from hrlc.catalog import sources
+
+    for task in dag.tasks:
+        if task.processor != "optical-preprocessing":
+            continue
+        p = task.params
+        resolution = p["resolution"] or sources.SENSORS[p["sensor"]].resolution
+        try:
+            grid = sources.grid_for(
+                tuple(p["bbox"]), bbox_crs=p["bbox_crs"], crs=p["crs"], resolution=resolution
+            )
+            height, width = (float(n) for n in grid.shape)
+        except Exception as e:  # noqa: BLE001 - pyproj and odc-geo refuse impossible grids in many ways
+            raise PlanError(f"the AOI cannot be put on a {resolution} m grid: {e}") from None
+        return height * width
+    return 0.0
+
+
+def plan(process: dict[str, Any], resolve: UserProcesses | None = None, max_pixels: int | None = None) -> Dag:
     """The DAG of a batch job's process (`{"process_graph": {...}}`); `PlanError` if it cannot run.
 
     A graph with `hrlc_land_cover` expands into the land-cover chain; any other graph of standard processes
-    becomes one `process-graph` task; `resolve(id)` gives the user's own processes it may use."""
+    becomes one `process-graph` task; `resolve(id)` gives the user's own processes it may use. A land-cover
+    job whose target grid has more than `max_pixels` pixels is `TooLarge`."""
     graph = _graph(process)
     nodes = [(nid, n) for nid, n in graph.items() if n["process_id"] == LAND_COVER]
     if not nodes:
@@ -220,6 +245,13 @@ def plan(process: dict[str, Any], resolve: UserProcesses | None = None) -> Dag:
     except (TypeError, ValueError) as e:
         raise PlanError(f"invalid {LAND_COVER} arguments: {e}") from None
     check(dag)
+    if max_pixels is not None:
+        pixels = target_pixels(dag)
+        if pixels > max_pixels:
+            raise TooLarge(
+                f"the job's grid has {pixels:.3g} pixels, more than the {max_pixels:.3g} of your budget: "
+                "split the area, or ask an operator for a larger budget"
+            )
     return dag
 
 

@@ -125,9 +125,11 @@ class JobService:
         title: str | None = None,
         description: str | None = None,
         resolve: UserProcesses | None = None,
+        max_pixels: int | None = None,
     ) -> Job:
-        """`resolve(id)`: the user's own process of that id, or None (for graphs that use them)."""
-        plan(process, resolve)  # PlanError propagates; nothing stored
+        """`resolve(id)`: the user's own process of that id, or None (for graphs that use them); `max_pixels`:
+        the user's pixel budget of a job (`planner.TooLarge` above it)."""
+        plan(process, resolve, max_pixels)  # PlanError propagates; nothing stored
         job_id = uuid.uuid4().hex
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
@@ -162,9 +164,10 @@ class JobService:
         description: str | None = None,
         process: dict[str, Any] | None = None,
         resolve: UserProcesses | None = None,
+        max_pixels: int | None = None,
     ) -> Job:
         if process is not None:
-            plan(process, resolve)
+            plan(process, resolve, max_pixels)
         with self.pool.connection() as conn, conn.transaction():
             row = self._row(conn, user, job_id, lock=True)
             if row["status"] in ACTIVE:
@@ -184,7 +187,9 @@ class JobService:
             conn.execute(f"delete from {SCHEMA}.jobs where id = %s and user_id = %s", (job_id, user))
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def start_job(self, user: str, job_id: str, resolve: UserProcesses | None = None) -> Job:
+    def start_job(
+        self, user: str, job_id: str, resolve: UserProcesses | None = None, max_pixels: int | None = None
+    ) -> Job:
         """Plan the job into task rows and publish the ready tasks; status queued. A queued or running job is
         left as it is; a finished, failed or canceled one is planned again as a new run (`jobs.run` + 1, carried
         by its task and status messages: what an older run still sends is ignored, and its workers stop).
@@ -194,7 +199,7 @@ class JobService:
                 row = self._row(conn, user, job_id, lock=True)
                 if row["status"] in ACTIVE:
                     return _job(row)
-                dag = plan(row["process"], resolve)  # the user's processes as they are now
+                dag = plan(row["process"], resolve, max_pixels)  # the user's processes and budget as they are now
                 versions = processor_versions()
                 run = int(row["run"]) + 1
                 conn.execute(f"delete from {SCHEMA}.tasks where job_id = %s", (job_id,))

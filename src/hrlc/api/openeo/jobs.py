@@ -71,9 +71,25 @@ def job_json(job: Any, base: str, *, full: bool) -> dict[str, Any]:
     return out
 
 
+# Longest title and description of a job, characters (the openEO API sets none; a database row should).
+TEXT_LIMITS = {"title": 1_000, "description": 100_000}
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    """The job's `name` field: null or a string within `TEXT_LIMITS` (400 otherwise)."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise OpenEOError("BadRequest", f"The job's {name} must be a string.")
+    if value is not None and len(value) > TEXT_LIMITS[name]:
+        raise OpenEOError(
+            "BadRequest", f"The job's {name} has {len(value)} characters; at most {TEXT_LIMITS[name]} are accepted."
+        )
+    return value
+
+
 @contextmanager
 def _job_errors(job_id: str) -> Iterator[None]:
-    from hrlc.jobs.planner import PlanError
+    from hrlc.jobs.planner import PlanError, TooLarge
     from hrlc.jobs.service import JobNotFound, JobStateError
 
     try:
@@ -82,6 +98,8 @@ def _job_errors(job_id: str) -> Iterator[None]:
         raise OpenEOError("JobNotFound", f"The batch job '{job_id}' does not exist.") from None
     except JobStateError as e:
         raise OpenEOError("JobLocked", f"Batch job '{job_id}': {e}") from None
+    except TooLarge as e:
+        raise OpenEOError("ProcessGraphComplexity", f"The job is too large: {e}") from None
     except PlanError as e:
         raise OpenEOError("ProcessGraphInvalid", f"Invalid process graph specified: {e}") from None
 
@@ -111,9 +129,10 @@ def create_job(
         job = ctx.jobs.create_job(
             user,
             process,
-            title=body.get("title"),
-            description=body.get("description"),
+            title=_text(body, "title"),
+            description=_text(body, "description"),
             resolve=ctx.user_process(user),
+            max_pixels=ctx.settings.pixel_budget(user),
         )
     location = f"{base_url(request)}/jobs/{job.id}"
     return Response(status_code=201, headers={"Location": location, "OpenEO-Identifier": str(job.id)})
@@ -164,11 +183,13 @@ def update_job(
     fixed = sorted(set(body) - editable - {"plan", "budget", "log_level"})
     if fixed:
         raise OpenEOError("PropertyNotEditable", f"Property '{fixed[0]}' can't be updated.")
-    changes: dict[str, Any] = {k: body[k] for k in ("title", "description") if k in body}
+    changes: dict[str, Any] = {k: _text(body, k) for k in ("title", "description") if k in body}
     if "process" in body:
         changes["process"] = _check_process(body["process"], user, ctx)
     with _job_errors(job_id):
-        ctx.jobs.update_job(user, job_id, **changes, resolve=ctx.user_process(user))
+        ctx.jobs.update_job(
+            user, job_id, **changes, resolve=ctx.user_process(user), max_pixels=ctx.settings.pixel_budget(user)
+        )
     return Response(status_code=204)
 
 
@@ -186,7 +207,9 @@ def start_job(
     job_id: str, user: str = Depends(current_user), ctx: OpenEOContext = Depends(context)
 ) -> Response:
     with _job_errors(job_id):
-        ctx.jobs.start_job(user, job_id, resolve=ctx.user_process(user))
+        ctx.jobs.start_job(
+            user, job_id, resolve=ctx.user_process(user), max_pixels=ctx.settings.pixel_budget(user)
+        )
     return Response(status_code=202)
 
 
