@@ -100,6 +100,37 @@ def test_assets_download_through_presigned_hrefs(stac_api: str, platform_run: An
     assert one["assets"]["data"]["href"].startswith(s3_server.endpoint)
 
 
+def test_only_the_lakes_objects_are_presigned(
+    stac_api: str, write_token: str, platform_run: Any, s3_server: Any
+) -> None:
+    """An item naming another bucket (or a key that climbs out of the lake's prefix) gets no signature made
+    with the lake's credentials (issue 10, finding 6)."""
+    secret = s3_server.new_bucket("hrlc-other-private")
+    s3_server.client().put_object(Bucket=secret, Key="private/secret.txt", Body=b"secret")
+    auth = {"Authorization": f"Bearer {write_token}"}
+    url = f"{stac_api}collections/hrlc-class-maps/items"
+    item = platform_run.catalog.get("hrlc-class-maps", f"classified_map_optical_{YEAR}_annual").to_dict(
+        include_self_link=False, transform_hrefs=False
+    )
+    lake_href = item["assets"]["data"]["href"]
+    outside = {
+        "other": f"s3://{secret}/private/secret.txt",
+        "climb": "s3://hrlc-platform-lake/lake/../private/secret.txt",
+        "sibling": "s3://hrlc-platform-lake/lake-other/secret.txt",
+    }
+    item = {**copy.deepcopy(item), "id": "presign-probe", "links": []}
+    item["assets"] = {"data": item["assets"]["data"]} | {k: {"href": v, "roles": ["data"]} for k, v in outside.items()}
+    assert httpx.post(url, json=item, headers=auth).status_code in (200, 201)
+    try:
+        got = httpx.get(f"{url}/presign-probe").json()["assets"]
+        for key, href in outside.items():
+            assert got[key]["href"] == href and "alternate" not in got[key]
+        assert got["data"]["href"].startswith(s3_server.endpoint) and "X-Amz-Signature" in got["data"]["href"]
+        assert got["data"]["alternate"]["s3"]["href"] == lake_href
+    finally:
+        httpx.delete(f"{url}/presign-probe", headers=auth)
+
+
 def test_writes_need_the_token(stac_api: str, write_token: str, platform_run: Any) -> None:
     collection = {
         "type": "Collection",

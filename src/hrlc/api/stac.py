@@ -19,7 +19,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -94,10 +93,11 @@ def _not_authorised(request: Request, exc: Exception) -> JSONResponse:
 
 # ------------------------------------------------------------------------------------------ presigning
 class Presigner:
-    """Turns `s3://bucket/key` hrefs into presigned, read-only HTTPS GET URLs valid for `ttl_s` seconds.
+    """Turns `s3://` hrefs of the Data Lake into presigned, read-only HTTPS GET URLs valid `ttl_s` seconds.
 
-    Objects of the Data Lake (`HRLC_STORE` on S3) are signed by the lake's store (`S3Store.presign`); other
-    `s3://` hrefs (another bucket) by a client made from the same S3 settings. Signing is local."""
+    Only objects inside the lake's bucket and prefix (`HRLC_STORE` on S3) are signed, by the lake's store
+    (`S3Store.presign`); any other href, another bucket's included, is left as it is: the lake's credentials
+    never sign what a catalogue item merely names. Signing is local."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -109,49 +109,23 @@ class Presigner:
             self._lake = open_store(settings.store, settings)
 
     def __call__(self, href: str) -> str:
-        if not href.startswith("s3://"):
+        if self._lake is None or not href.startswith("s3://"):
             return href
-        if self._lake is not None:
-            try:
-                key = self._lake.key_of(href)
-            except ValueError:
-                pass
-            else:
-                return str(self._lake.presign(key, self.ttl_s))
-        bucket, _, key = href.removeprefix("s3://").partition("/")
-        if not bucket or not key:
+        try:
+            key = self._lake.key_of(href)
+        except ValueError:  # outside the lake (or a key with '..'): not ours to sign
             return href
-        s = self.settings
-        client = _s3_client(s.s3_endpoint, s.s3_region, s.s3_access_key_id, s.s3_secret_access_key)
-        return str(
-            client.generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.ttl_s
-            )
-        )
+        return str(self._lake.presign(key, self.ttl_s))
 
     def item(self, item: dict[str, Any]) -> None:
-        """Presign the `s3://` hrefs of an item's assets, in place."""
+        """Presign the lake's `s3://` hrefs of an item's assets, in place."""
         for asset in (item.get("assets") or {}).values():
             if isinstance(asset, dict) and isinstance(asset.get("href"), str):
                 href = asset["href"]
-                if href.startswith("s3://"):
-                    asset["href"] = self(href)
+                signed = self(href)
+                if signed != href:
+                    asset["href"] = signed
                     asset.setdefault("alternate", {})["s3"] = {"href": href}
-
-
-@lru_cache(maxsize=4)
-def _s3_client(endpoint: str | None, region: str, key_id: str | None, secret: str | None) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint else "auto"}),
-    )
 
 
 class PresigningClient(CoreCrudClient):
