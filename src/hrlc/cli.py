@@ -237,6 +237,17 @@ def serve(
     except ValueError as e:
         _fail(str(e))
     processes = workers or settings.api_workers
+    if processes > 1 and not settings.token_secret:
+        # one secret for all worker processes, or a token issued by one is refused by the others
+        import secrets
+
+        os.environ["HRLC_TOKEN_SECRET"] = secrets.token_urlsafe(32)
+        console.print(
+            "[yellow]warning:[/] HRLC_TOKEN_SECRET is not set: openEO tokens are signed with a random secret of "
+            "this server and die with it",
+            highlight=False,
+            soft_wrap=True,
+        )
     options: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -86,6 +86,19 @@ class Settings(BaseSettings):
         description="API worker processes of `hrlc serve`; with 2 or more, uvicorn's supervisor restarts a "
         "worker that dies, so a crash costs one request, not the service.",
     )
+    job_sources: list[str] = Field(
+        default_factory=lambda: [
+            "https://earth-search.aws.element84.com/v1",
+            "https://planetarycomputer.microsoft.com/api/stac/v1",
+        ],
+        description="STAC APIs and catalogues (URL or path prefixes, JSON list) that jobs submitted through the "
+        "API may name as `source`; nothing else is opened for them.",
+    )
+    job_training: list[str] = Field(
+        default_factory=list,
+        description="URL or path prefixes (JSON list) of training files that jobs submitted through the API may "
+        "name, besides training-set selections and the user's own lake prefix users/<user>/.",
+    )
     job_max_pixels: int = Field(
         default=10_000_000_000,
         ge=1,

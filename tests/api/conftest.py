@@ -201,6 +201,8 @@ def server(
         token_secret=SECRET,
         token_ttl_s=300,
         sync_max_pixels=1_000_000,
+        job_sources=["/data/"],  # what land_cover_process names (issue 10: inputs must be allowed)
+        job_training=["/data/"],
     )
     recorder = Recorder(create_app(settings))
     port = _free_port()

@@ -172,7 +172,7 @@ def test_job_titles_and_descriptions_are_bounded(server: Server, tokens: dict[st
 
 
 def test_pixel_budgets_per_user() -> None:
-    from hrlc.jobs.planner import TooLarge, plan, target_pixels
+    from hrlc.jobs.planner import Admission, TooLarge, plan, target_pixels
 
     settings = Settings(job_max_pixels=1000, job_max_pixels_by_user={"operator": 10**12})
     assert settings.pixel_budget("alice") == 1000 and settings.pixel_budget("operator") == 10**12
@@ -180,5 +180,5 @@ def test_pixel_budgets_per_user() -> None:
     dag = plan(process)
     assert 70 * 110 < target_pixels(dag) < 90 * 130  # ~0.01° x 0.01° at 10 m
     with pytest.raises(TooLarge):
-        plan(process, max_pixels=settings.pixel_budget("alice"))
-    plan(process, max_pixels=settings.pixel_budget("operator"))
+        plan(process, admit=Admission("alice", settings.pixel_budget("alice")))
+    plan(process, admit=Admission("operator", settings.pixel_budget("operator")))

@@ -115,6 +115,9 @@ def stack(
             s3_secret_access_key=s3_server.secret_key,
             users_file=str(users),
             token_secret=SECRET,
+            # the deployment allows the synthetic repository's catalogue and training files (issue 10: SSRF)
+            job_sources=[str(Path(ref.repo.catalog).parent)],
+            job_training=[str(Path(ref.repo.training_points).parent)],
         )
         port = _free_port()
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

@@ -260,7 +260,7 @@ def test_restart_after_cancel_is_a_new_run(
     a = sleepy(f"{uid}-a", 30, 0.1)
     dag = Dag([DagTask("a", "sleepy", a), DagTask("b", "sleepy", sleepy(f"{uid}-b"), ("a",))])
     # the planner does not know the test processors
-    monkeypatch.setattr(service_module, "plan", lambda process, resolve=None, max_pixels=None: dag)
+    monkeypatch.setattr(service_module, "plan", lambda process, resolve=None, admit=None: dag)
     monkeypatch.setattr(service_module, "processor_versions", lambda: {"sleepy": "1.0.0"})
     log = tmp_path / "processes.log"
     procs += [spawn(CONSUMER, env, log), spawn(SLEEPY, env, log)]

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from hrlc.api.limits import LimitExceeded, Limits, check_filter, json_depth, parenthesis_depth
+from hrlc.api.openeo.auth import hash_password
 
 
 @dataclass
@@ -46,8 +47,11 @@ def served(pgstac_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    users = tmp_path_factory.mktemp("users") / "users.json"
+    users.write_text(json.dumps({"alice": hash_password("alice-password")}))
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "HRLC_TOKEN_SECRET"},
+        "HRLC_USERS_FILE": str(users),
         "HRLC_STORE": str(tmp_path_factory.mktemp("lake")),
         "HRLC_CATALOG": pgstac_dsn,
         "HRLC_API_WORKERS": "2",
@@ -172,6 +176,17 @@ def test_malformed_stac_parameters_are_400_json(
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["code"] and r.json()["description"]
+
+
+def test_a_token_of_one_worker_process_is_good_for_the_other(served: Served) -> None:
+    """Without HRLC_TOKEN_SECRET, `hrlc serve` shares one random secret with its worker processes (each of its
+    own would refuse about half the requests)."""
+    login = httpx.get(f"{served.url}/openeo/credentials/basic", auth=("alice", "alice-password"), timeout=10)
+    assert login.status_code == 200, login.text
+    auth = {"Authorization": f"Bearer basic//{login.json()['access_token']}"}
+    for _ in range(12):  # a new connection each time: they land on either process
+        r = httpx.get(f"{served.url}/openeo/me", headers=auth, timeout=10)
+        assert r.status_code == 200 and r.json()["user_id"] == "alice", r.text
 
 
 def test_a_dead_worker_costs_no_request_and_is_replaced(served: Served) -> None:

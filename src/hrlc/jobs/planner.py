@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,7 @@ import psycopg
 from pydantic import ValidationError
 
 from hrlc.jobs import jobstore
+from hrlc.jobs.allowlist import InputAllowlist, InputRefused
 from hrlc.jobs.broker import Publisher
 from hrlc.jobs.dag import Dag, Task, land_cover_dag
 from hrlc.jobs.jobstore import SCHEMA
@@ -182,12 +184,26 @@ def target_pixels(dag: Dag) -> float:
     return 0.0
 
 
-def plan(process: dict[str, Any], resolve: UserProcesses | None = None, max_pixels: int | None = None) -> Dag:
+class InputNotAllowed(PlanError):
+    """The job names a source or training input the deployment does not allow."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a job of `user` may ask for through the platform: its pixel budget and the inputs it may name."""
+
+    user: str
+    max_pixels: int | None = None
+    inputs: InputAllowlist | None = None
+
+
+def plan(process: dict[str, Any], resolve: UserProcesses | None = None, admit: Admission | None = None) -> Dag:
     """The DAG of a batch job's process (`{"process_graph": {...}}`); `PlanError` if it cannot run.
 
     A graph with `hrlc_land_cover` expands into the land-cover chain; any other graph of standard processes
-    becomes one `process-graph` task; `resolve(id)` gives the user's own processes it may use. A land-cover
-    job whose target grid has more than `max_pixels` pixels is `TooLarge`."""
+    becomes one `process-graph` task; `resolve(id)` gives the user's own processes it may use. With `admit`,
+    a land-cover job naming a source or training input outside its allowlist is `InputNotAllowed`, one whose
+    target grid has more pixels than its budget `TooLarge`."""
     graph = _graph(process)
     nodes = [(nid, n) for nid, n in graph.items() if n["process_id"] == LAND_COVER]
     if not nodes:
@@ -226,6 +242,12 @@ def plan(process: dict[str, Any], resolve: UserProcesses | None = None, max_pixe
     resolution = args.get("resolution")
     if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int | float)):
         raise PlanError("resolution must be a number of metres")
+    if admit is not None and admit.inputs is not None:
+        try:  # before anything opens them
+            admit.inputs.check_source(source)
+            admit.inputs.check_training(training, admit.user)
+        except InputRefused as e:
+            raise InputNotAllowed(str(e)) from None
     try:
         dag = land_cover_dag(
             bbox=bbox,
@@ -245,11 +267,11 @@ def plan(process: dict[str, Any], resolve: UserProcesses | None = None, max_pixe
     except (TypeError, ValueError) as e:
         raise PlanError(f"invalid {LAND_COVER} arguments: {e}") from None
     check(dag)
-    if max_pixels is not None:
+    if admit is not None and admit.max_pixels is not None:
         pixels = target_pixels(dag)
-        if pixels > max_pixels:
+        if pixels > admit.max_pixels:
             raise TooLarge(
-                f"the job's grid has {pixels:.3g} pixels, more than the {max_pixels:.3g} of your budget: "
+                f"the job's grid has {pixels:.3g} pixels, more than the {admit.max_pixels:.3g} of your budget: "
                 "split the area, or ask an operator for a larger budget"
             )
     return dag

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology
 from hrlc.jobs.jobstore import LEVELS, SCHEMA
-from hrlc.jobs.planner import PlanError, UserProcesses, plan, processor_versions, publish_ready
+from hrlc.jobs.planner import Admission, PlanError, UserProcesses, plan, processor_versions, publish_ready
 from hrlc.settings import Settings
 
 __all__ = ["Job", "JobNotFound", "JobService", "JobStateError", "LogEntry", "PlanError"]
@@ -125,11 +125,11 @@ class JobService:
         title: str | None = None,
         description: str | None = None,
         resolve: UserProcesses | None = None,
-        max_pixels: int | None = None,
+        admit: Admission | None = None,
     ) -> Job:
-        """`resolve(id)`: the user's own process of that id, or None (for graphs that use them); `max_pixels`:
-        the user's pixel budget of a job (`planner.TooLarge` above it)."""
-        plan(process, resolve, max_pixels)  # PlanError propagates; nothing stored
+        """`resolve(id)`: the user's own process of that id, or None (for graphs that use them); `admit`: the
+        budget and inputs allowed to the user (`planner.TooLarge`, `planner.InputNotAllowed` beyond them)."""
+        plan(process, resolve, admit)  # PlanError propagates; nothing stored
         job_id = uuid.uuid4().hex
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
@@ -164,10 +164,10 @@ class JobService:
         description: str | None = None,
         process: dict[str, Any] | None = None,
         resolve: UserProcesses | None = None,
-        max_pixels: int | None = None,
+        admit: Admission | None = None,
     ) -> Job:
         if process is not None:
-            plan(process, resolve, max_pixels)
+            plan(process, resolve, admit)
         with self.pool.connection() as conn, conn.transaction():
             row = self._row(conn, user, job_id, lock=True)
             if row["status"] in ACTIVE:
@@ -188,7 +188,7 @@ class JobService:
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start_job(
-        self, user: str, job_id: str, resolve: UserProcesses | None = None, max_pixels: int | None = None
+        self, user: str, job_id: str, resolve: UserProcesses | None = None, admit: Admission | None = None
     ) -> Job:
         """Plan the job into task rows and publish the ready tasks; status queued. A queued or running job is
         left as it is; a finished, failed or canceled one is planned again as a new run (`jobs.run` + 1, carried
@@ -199,7 +199,7 @@ class JobService:
                 row = self._row(conn, user, job_id, lock=True)
                 if row["status"] in ACTIVE:
                     return _job(row)
-                dag = plan(row["process"], resolve, max_pixels)  # the user's processes and budget as they are now
+                dag = plan(row["process"], resolve, admit)  # the user's processes and admission as they are now
                 versions = processor_versions()
                 run = int(row["run"]) + 1
                 conn.execute(f"delete from {SCHEMA}.tasks where job_id = %s", (job_id,))

@@ -71,6 +71,14 @@ def job_json(job: Any, base: str, *, full: bool) -> dict[str, Any]:
     return out
 
 
+def _admission(user: str, ctx: OpenEOContext) -> Any:
+    """What a job of `user` may ask for (`hrlc.jobs.planner.Admission`): budget and allowed inputs."""
+    from hrlc.jobs.allowlist import InputAllowlist
+    from hrlc.jobs.planner import Admission
+
+    return Admission(user, ctx.settings.pixel_budget(user), InputAllowlist.from_settings(ctx.settings))
+
+
 # Longest title and description of a job, characters (the openEO API sets none; a database row should).
 TEXT_LIMITS = {"title": 1_000, "description": 100_000}
 
@@ -89,7 +97,7 @@ def _text(body: dict[str, Any], name: str) -> str | None:
 
 @contextmanager
 def _job_errors(job_id: str) -> Iterator[None]:
-    from hrlc.jobs.planner import PlanError, TooLarge
+    from hrlc.jobs.planner import InputNotAllowed, PlanError, TooLarge
     from hrlc.jobs.service import JobNotFound, JobStateError
 
     try:
@@ -100,6 +108,8 @@ def _job_errors(job_id: str) -> Iterator[None]:
         raise OpenEOError("JobLocked", f"Batch job '{job_id}': {e}") from None
     except TooLarge as e:
         raise OpenEOError("ProcessGraphComplexity", f"The job is too large: {e}") from None
+    except InputNotAllowed as e:
+        raise OpenEOError("ProcessParameterInvalid", f"The job names an input it may not use: {e}") from None
     except PlanError as e:
         raise OpenEOError("ProcessGraphInvalid", f"Invalid process graph specified: {e}") from None
 
@@ -132,7 +142,7 @@ def create_job(
             title=_text(body, "title"),
             description=_text(body, "description"),
             resolve=ctx.user_process(user),
-            max_pixels=ctx.settings.pixel_budget(user),
+            admit=_admission(user, ctx),
         )
     location = f"{base_url(request)}/jobs/{job.id}"
     return Response(status_code=201, headers={"Location": location, "OpenEO-Identifier": str(job.id)})
@@ -188,7 +198,7 @@ def update_job(
         changes["process"] = _check_process(body["process"], user, ctx)
     with _job_errors(job_id):
         ctx.jobs.update_job(
-            user, job_id, **changes, resolve=ctx.user_process(user), max_pixels=ctx.settings.pixel_budget(user)
+            user, job_id, **changes, resolve=ctx.user_process(user), admit=_admission(user, ctx)
         )
     return Response(status_code=204)
 
@@ -207,9 +217,7 @@ def start_job(
     job_id: str, user: str = Depends(current_user), ctx: OpenEOContext = Depends(context)
 ) -> Response:
     with _job_errors(job_id):
-        ctx.jobs.start_job(
-            user, job_id, resolve=ctx.user_process(user), max_pixels=ctx.settings.pixel_budget(user)
-        )
+        ctx.jobs.start_job(user, job_id, resolve=ctx.user_process(user), admit=_admission(user, ctx))
     return Response(status_code=202)
 
 

@@ -90,12 +90,14 @@ HRLC_LAND_COVER: dict[str, Any] = {
         },
         {
             "name": "source",
-            "description": "The STAC catalogue (URL or path of a STAC catalog/API) the input scenes come from.",
+            "description": "The STAC catalogue (URL or path of a STAC catalog/API) the input scenes come from: "
+            "one of the sources this deployment allows (HRLC_JOB_SOURCES; see docs/security.md).",
             "schema": {"type": "string", "subtype": "uri"},
         },
         {
             "name": "training",
-            "description": "The training samples: URL or path of a vector file with a class-code column, or a "
+            "description": "The training samples: URL or path of a vector file with a class-code column (under "
+            "your own prefix users/<user>/ of the lake, or where the deployment allows: HRLC_JOB_TRAINING), or a "
             "selection of training sets in the training-set database (every field optional, all given must "
             "match).",
             "schema": [
