@@ -47,6 +47,7 @@ def needs_extra(tmp: Path) -> list[tuple[list[str], dict[str, str], str, str]]:
         (["ingest", "harvest", "--stac-url", "https://example.org/stac", "--collection", "x"], {},
          "hrlc ingest harvest", "platform"),
         (["training", "import", str(tmp)], {}, "hrlc training import", "platform"),
+        (["users", "list", "--file", str(tmp / "users.json")], {}, "hrlc users list", "platform"),
         (["training", "status"], {}, "hrlc training status", "platform"),
         (["training", "provider", "list"], {}, "hrlc training provider list", "platform"),
         (["ancillary", "list"], {}, "hrlc ancillary list", "platform"),

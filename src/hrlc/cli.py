@@ -201,6 +201,129 @@ from hrlc.ancillary.cli import ancillary_app  # noqa: E402
 app.add_typer(ancillary_app, name="ancillary")
 
 
+users_app = typer.Typer(
+    name="users",
+    help="Users of the openEO API's password login (the users file HRLC_USERS_FILE, or --file): add, change "
+    "passwords, remove, list. A new password ends the user's existing tokens.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
+
+UsersFile = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--file", help="The users file (default: HRLC_USERS_FILE)"),
+]
+
+
+def _users_file(file: Path | None) -> Path:
+    from hrlc.settings import Settings
+
+    configured = Settings().users_file
+    path = file or (Path(configured) if configured else None)
+    if path is None:
+        _fail("no users file: give --file or set HRLC_USERS_FILE")
+    assert path is not None
+    return path
+
+
+def _read_users(path: Path) -> dict[str, Any]:
+    from hrlc.api.openeo.users import load_users
+
+    if not path.exists():
+        return {}
+    try:
+        return dict(load_users(path))
+    except (OSError, ValueError) as e:
+        _fail(f"cannot read the users file {path}: {e}")
+    return {}
+
+
+def _new_password(password_stdin: bool) -> str:
+    import sys
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        _fail("the password needs at least 8 characters")
+    return password
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (no prompt)")
+]
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name: letters, digits, _ . @ -")],
+    role: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--role", help="operator or admin (repeatable); every user has the role user"),
+    ] = None,
+    password_stdin: PasswordStdin = False,
+    file: UsersFile = None,
+) -> None:
+    """Add a user with a password (asked twice, or from stdin) and roles."""
+    require("platform", "hrlc users add")
+    from hrlc.api.openeo.users import ROLES, USER_NAME, User, hash_password, save_users
+
+    path = _users_file(file)
+    if not USER_NAME.match(name):
+        _fail(f"user name {name!r}: use 1 to 64 letters, digits, _ . @ -")
+    unknown = sorted(set(role or []) - set(ROLES))
+    if unknown:
+        _fail(f"unknown role {unknown[0]!r}: use operator or admin")
+    users = _read_users(path)
+    if name in users:
+        _fail(f"user {name} exists: use hrlc users passwd to change the password")
+    users[name] = User(hash_password(_new_password(password_stdin)), frozenset({"user", *(role or [])}))
+    save_users(path, users)
+    typer.echo(f"added {name} ({', '.join(sorted(users[name].roles))}) to {path}")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="User name")],
+    password_stdin: PasswordStdin = False,
+    file: UsersFile = None,
+) -> None:
+    """Change a user's password; tokens issued before stop working."""
+    require("platform", "hrlc users passwd")
+    from hrlc.api.openeo.users import User, hash_password, save_users
+
+    path = _users_file(file)
+    users = _read_users(path)
+    if name not in users:
+        _fail(f"no user {name} in {path}")
+    users[name] = User(hash_password(_new_password(password_stdin)), users[name].roles)
+    save_users(path, users)
+    typer.echo(f"changed the password of {name}; their earlier tokens are no longer valid")
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(help="User name")], file: UsersFile = None) -> None:
+    """Remove a user; their tokens stop working at once."""
+    require("platform", "hrlc users remove")
+    from hrlc.api.openeo.users import save_users
+
+    path = _users_file(file)
+    users = _read_users(path)
+    if users.pop(name, None) is None:
+        _fail(f"no user {name} in {path}")
+    save_users(path, users)
+    typer.echo(f"removed {name} from {path}")
+
+
+@users_app.command("list")
+def users_list(file: UsersFile = None) -> None:
+    """The users and their roles (never the hashes)."""
+    require("platform", "hrlc users list")
+    for name, user in sorted(_read_users(_users_file(file)).items()):
+        typer.echo(f"{name}\t{','.join(sorted(user.roles))}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         "process (tokens die with the process; set it when several API processes serve).",
     )
     token_ttl_s: int = Field(default=3600, description="Lifetime of openEO API access tokens, seconds.")
+    api_login_max_failures: int = Field(
+        default=5, ge=1, description="Wrong passwords of one user within the login window before 429."
+    )
+    api_login_max_attempts: int = Field(
+        default=30, ge=1, description="Login attempts from one client address within the login window before 429."
+    )
+    api_login_window_s: float = Field(default=60.0, gt=0, description="The login window, seconds.")
     sync_max_pixels: int = Field(
         default=1_000_000,
         description="Pixel budget of synchronous openEO processing (POST /result); larger requests are "

@@ -201,6 +201,7 @@ def server(
         token_secret=SECRET,
         token_ttl_s=300,
         sync_max_pixels=1_000_000,
+        api_login_max_attempts=100_000,  # the whole session logs in from 127.0.0.1 (test_login.py tests the limit)
         job_sources=["/data/"],  # what land_cover_process names (issue 10: inputs must be allowed)
         job_training=["/data/"],
     )

@@ -12,6 +12,7 @@ import pytest
 
 from api.conftest import SECRET, USERS, Server
 from hrlc.api.openeo.auth import hash_password, load_users, verify_password
+from hrlc.api.openeo.users import User
 
 
 def test_hash_password_roundtrip(tmp_path) -> None:  # noqa: ANN001
@@ -23,7 +24,7 @@ def test_hash_password_roundtrip(tmp_path) -> None:  # noqa: ANN001
     assert hash_password("x") != hash_password("x")  # salted
     toml = tmp_path / "users.toml"
     toml.write_text(f'carol = "{h}"\n')
-    assert load_users(toml) == {"carol": h}
+    assert load_users(toml) == {"carol": User(h)}
 
 
 def test_basic_login_gives_a_signed_expiring_token(server: Server) -> None:

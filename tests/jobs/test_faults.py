@@ -452,7 +452,10 @@ def test_registry_through_the_api(
     monkeypatch.setenv("HRLC_JOBS_DSN", jobs_dsn)
     monkeypatch.setenv("HRLC_BROKER_PREFIX", topo.prefix)
     users = tmp_path / "users.json"
-    users.write_text(json.dumps({"carol": hash_password("carol-password")}))
+    users.write_text(json.dumps({
+        "carol": {"hash": hash_password("carol-password"), "roles": ["operator"]},
+        "dave": hash_password("dave-password"),  # a user: no hosts, pids or entry points (issue 10, finding 9)
+    }))  # fmt: skip
     settings = Settings(
         catalog="static",
         store=str(tmp_path / "lake"),
@@ -478,6 +481,11 @@ def test_registry_through_the_api(
         [worker] = [w for w in entry["workers"] if w["id"] == worker_id]
         assert worker["capacity"] == 3 and worker["pid"] == 4242 and worker["heartbeat"].endswith("Z")
         assert entry["live_workers"] >= 1 and entry["capacity"] >= 3
+        token = client.get("/credentials/basic", auth=("dave", "dave-password")).json()["access_token"]
+        r = client.get("/processors", headers={"Authorization": f"Bearer basic//{token}"})
+        [entry] = [p for p in r.json()["processors"] if (p["name"], p["version"]) == ("sleepy", "1.0.0")]
+        assert entry["live_workers"] >= 1 and entry["capacity"] >= 3
+        assert not {"workers", "entry_point", "image"} & set(entry) and "registry-test" not in r.text
     finally:
         with jobstore.connect(jobs_dsn, autocommit=True) as conn:
             jobstore.remove_worker(conn, worker_id)

@@ -1,71 +1,87 @@
 """Who is calling: HTTP Basic against hashed passwords, then signed, expiring bearer tokens.
 
-`GET /credentials/basic` checks `Authorization: Basic` against the users file (`HRLC_USERS_FILE`, JSON or
-TOML `{user: hash}`, hashes made by `hash_password`: scrypt, salted) and returns a JWT (HS256, signed with
-`HRLC_TOKEN_SECRET`, `sub` = user, `exp` = now + `HRLC_TOKEN_TTL_S`). Protected endpoints take
-`Authorization: Bearer basic//<token>`: no header → 401 `AuthenticationRequired`; another scheme → 403
-`AuthenticationSchemeInvalid`; a bad signature, an expired token or a user no longer in the file → 403
-`TokenInvalid`. The user id is only ever read from a token whose signature was verified.
+`GET /credentials/basic` checks `Authorization: Basic` against the users file (`HRLC_USERS_FILE`, see
+`hrlc.api.openeo.users`: salted scrypt hashes and roles) and returns a JWT (HS256, signed with
+`HRLC_TOKEN_SECRET`, `sub` = user, `exp` = now + `HRLC_TOKEN_TTL_S`, `pwv` = the password's version).
+Protected endpoints take `Authorization: Bearer basic//<token>`: no header → 401 `AuthenticationRequired`;
+another scheme → 403 `AuthenticationSchemeInvalid`; a bad signature, an expired token, a user no longer in the
+file or a token older than the user's password → 403 `TokenInvalid`. The user id is only ever read from a
+token whose signature was verified.
+
+Logins are throttled (`LoginThrottle`): after `HRLC_API_LOGIN_MAX_FAILURES` wrong passwords for a user, or
+`HRLC_API_LOGIN_MAX_ATTEMPTS` attempts from one client address, within `HRLC_API_LOGIN_WINDOW_S`, further
+attempts are 429 `TooManyRequests` (with `Retry-After`) before any password is hashed. Counts are per API
+process.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
-import json
 import logging
-import os
 import secrets
 import threading
 import time
-import tomllib
+from collections import defaultdict, deque
 from pathlib import Path
 
 import jwt
 from fastapi import Request
 
 from hrlc.api.openeo.errors import OpenEOError
+from hrlc.api.openeo.users import User, hash_password, load_users, verify_password
 from hrlc.settings import Settings
+
+__all__ = ["Authenticator", "LoginThrottle", "current_user", "hash_password", "load_users", "verify_password"]
 
 log = logging.getLogger(__name__)
 
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 BEARER_PREFIX = "basic//"
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A salted scrypt hash of a password, as stored in the users file: `scrypt$n$r$p$salt$hash` (base64)."""
-    salt = salt or os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+class LoginThrottle:
+    """Sliding-window counts of login failures per user and of attempts per client address."""
 
+    def __init__(self, max_failures: int, max_attempts: int, window_s: float):
+        self.max_failures = max_failures
+        self.max_attempts = max_attempts
+        self.window_s = window_s
+        self._events: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
 
-def verify_password(password: str, stored: str) -> bool:
-    """Whether `password` matches a `hash_password` hash (constant-time; False for malformed hashes)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        want = base64.b64decode(digest)
-        got = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(want)
-        )
-    except (ValueError, binascii.Error):
-        return False
-    return hmac.compare_digest(got, want)
+    def _count(self, key: str, now: float) -> int:
+        events = self._events[key]
+        while events and events[0] <= now - self.window_s:
+            events.popleft()
+        if not events:
+            del self._events[key]  # nothing kept for keys that went quiet
+            return 0
+        return len(events)
 
+    def admit(self, user: str, address: str) -> None:
+        """Count an attempt of `address`; 429 `TooManyRequests` if the user or the address is over its limit."""
+        now = time.monotonic()
+        with self._lock:
+            over = self._count(f"user:{user}", now) >= self.max_failures
+            over = over or self._count(f"addr:{address}", now) >= self.max_attempts
+            if not over:
+                self._events[f"addr:{address}"].append(now)
+        if over:
+            retry = int(self.window_s) or 1
+            raise OpenEOError(
+                "TooManyRequests",
+                f"Too many login attempts; try again in {retry} s.",
+                429,
+                headers={"Retry-After": str(retry)},
+            )
 
-def load_users(path: str | Path) -> dict[str, str]:
-    """The `{user: hash}` table of a JSON or TOML users file."""
-    path = Path(path)
-    data = path.read_bytes()
-    table = tomllib.loads(data.decode()) if path.suffix.lower() == ".toml" else json.loads(data)
-    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-        raise ValueError(f"{path}: a users file is a table {{user: password hash}}")
-    return {str(k): v for k, v in table.items()}
+    def failed(self, user: str) -> None:
+        with self._lock:
+            self._events[f"user:{user}"].append(time.monotonic())
+
+    def succeeded(self, user: str) -> None:
+        with self._lock:
+            self._events.pop(f"user:{user}", None)
 
 
 class Authenticator:
@@ -80,10 +96,13 @@ class Authenticator:
             log.warning("HRLC_TOKEN_SECRET is not set: openEO tokens are signed with a per-process secret")
             self._secret = secrets.token_urlsafe(32)
         self._lock = threading.Lock()
-        self._users: dict[str, str] = {}
+        self._users: dict[str, User] = {}
         self._mtime: float | None = None
+        self.throttle = LoginThrottle(
+            settings.api_login_max_failures, settings.api_login_max_attempts, settings.api_login_window_s
+        )
 
-    def users(self) -> dict[str, str]:
+    def users(self) -> dict[str, User]:
         if self.users_file is None:
             return {}
         try:
@@ -106,8 +125,13 @@ class Authenticator:
             return self._users
 
     # -- Basic → token
-    def login(self, authorization: str | None) -> tuple[str, str]:
-        """(user, token) for an `Authorization: Basic ...` header with valid credentials."""
+    def roles(self, user: str) -> frozenset[str]:
+        """The roles of a user (none for an unknown one)."""
+        record = self.users().get(user)
+        return record.roles if record else frozenset()
+
+    def login(self, authorization: str | None, address: str = "") -> tuple[str, str]:
+        """(user, token) for an `Authorization: Basic ...` header with valid credentials, from `address`."""
         scheme, _, value = (authorization or "").partition(" ")
         if not authorization:
             raise OpenEOError(
@@ -120,17 +144,26 @@ class Authenticator:
             user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             user, sep, password = "", "", ""
+        self.throttle.admit(user, address)  # before any hashing: a flood costs no CPU
         stored = self.users().get(user) if sep else None
         # hash even for unknown users, so that timing does not tell which users exist
-        ok = verify_password(password, stored or _DUMMY_HASH) and stored is not None
+        ok = verify_password(password, stored.hash if stored else _DUMMY_HASH) and stored is not None
         if not ok:
+            self.throttle.failed(user)
             raise OpenEOError("CredentialsInvalid", "Credentials are not correct.")
+        self.throttle.succeeded(user)
         return user, self.issue(user)
 
     def issue(self, user: str, ttl_s: int | None = None) -> str:
-        """A signed token for `user`, valid `ttl_s` seconds."""
+        """A signed token for `user`, valid `ttl_s` seconds, bound to the user's current password."""
         now = int(time.time())
-        claims = {"sub": user, "iat": now, "exp": now + (self.ttl_s if ttl_s is None else ttl_s)}
+        record = self.users().get(user)
+        claims = {
+            "sub": user,
+            "iat": now,
+            "exp": now + (self.ttl_s if ttl_s is None else ttl_s),
+            "pwv": record.password_version if record else "",
+        }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     # -- bearer → user
@@ -162,10 +195,13 @@ class Authenticator:
                 "TokenInvalid", "Authorization token is invalid. Please authenticate again."
             ) from None
         user = str(claims["sub"])
-        if user not in self.users():
+        record = self.users().get(user)
+        if record is None:
             raise OpenEOError(
                 "TokenInvalid", "The user of this token is no longer known. Authenticate again."
             )
+        if claims.get("pwv") != record.password_version:
+            raise OpenEOError("TokenInvalid", "The password changed after this token was issued. Authenticate again.")
         return user
 
 

@@ -120,7 +120,8 @@ def processes() -> dict[str, Any]:
 
 @router.get("/credentials/basic")
 def credentials_basic(request: Request, ctx: OpenEOContext = Depends(context)) -> dict[str, Any]:
-    _user, token = ctx.authenticator.login(request.headers.get("authorization"))
+    address = request.client.host if request.client else ""
+    _user, token = ctx.authenticator.login(request.headers.get("authorization"), address)
     return {"access_token": token}
 
 

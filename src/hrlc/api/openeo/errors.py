@@ -43,6 +43,7 @@ STATUS: dict[str, int] = {
     "JobNotFinished": 400,
     "JobNotStarted": 400,
     "MethodNotAllowed": 405,
+    "TooManyRequests": 429,
     "Internal": 500,
     "FeatureUnsupported": 501,
     "ServiceUnavailable": 503,

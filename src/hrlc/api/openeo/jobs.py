@@ -363,8 +363,10 @@ def job_results(
 
 
 @router.get("/processors")
-def processors(_user: str = Depends(current_user), ctx: OpenEOContext = Depends(context)) -> dict[str, Any]:
-    """hrlc extension (not openEO): the processor registry with each version's live workers."""
+def processors(user: str = Depends(current_user), ctx: OpenEOContext = Depends(context)) -> dict[str, Any]:
+    """hrlc extension (not openEO): the processor registry with each version's live workers; their hosts,
+    process ids and entry points only for operators (and admins)."""
+    operator = bool(ctx.authenticator.roles(user) & {"operator", "admin"})
     registry = ctx.jobs.registry()
     out = []
     for p in registry["processors"]:
@@ -380,16 +382,14 @@ def processors(_user: str = Depends(current_user), ctx: OpenEOContext = Depends(
             for w in registry["workers"]
             if w["processor"] == p["name"] and w["processor_version"] == p["version"]
         ]
-        out.append(
-            {
-                "name": p["name"],
-                "version": p["version"],
-                "entry_point": p["entry_point"],
-                "image": p["image"],
-                "updated": _ts(p["updated"]),
-                "live_workers": len(workers),
-                "capacity": sum(w["capacity"] for w in workers),
-                "workers": workers,
-            }
-        )
+        entry = {
+            "name": p["name"],
+            "version": p["version"],
+            "updated": _ts(p["updated"]),
+            "live_workers": len(workers),
+            "capacity": sum(w["capacity"] for w in workers),
+        }
+        if operator:
+            entry |= {"entry_point": p["entry_point"], "image": p["image"], "workers": workers}
+        out.append(entry)
     return {"processors": out, "links": []}
