@@ -226,3 +226,13 @@ def test_check_filter_limits() -> None:
     with pytest.raises(LimitExceeded, match="101 characters"):
         check_filter("q", "x" * 101, limits)
     check_filter("filter", {"op": "and", "args": []}, limits)  # parsed JSON: the body's depth limit applies
+
+
+def test_a_json_body_that_is_not_an_object_is_400(served: Served) -> None:
+    """stac-pydantic's search model assumed an object and raised AttributeError (a 500) on `[null, null]`."""
+    for path in ("/stac/search", "/openeo/jobs", "/openeo/validation"):
+        for body in ([None, None], None, 3, "x"):
+            r = httpx.post(f"{served.url}{path}", content=json.dumps(body), timeout=10,
+                           headers={"content-type": "application/json"})  # fmt: skip
+            assert r.status_code == 400 and r.headers["content-type"] == "application/json", (path, body, r.text)
+    _alive(served)

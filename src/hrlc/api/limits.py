@@ -7,6 +7,8 @@ error JSON, STAC API error JSON). It refuses:
   streamed body passes the limit — nothing larger is ever held in memory;
 - a JSON body nested deeper than `max_json_depth` (400): a 10 kB graph argument nested 5 000 arrays deep once
   cost a minute of CPU downstream;
+- a JSON body that is not an object (400): every body of both APIs is one (a JSON Patch a list), and a parser
+  behind assumed it;
 - a NUL character in the path, a query parameter or a string of a JSON body (400): no database stores one;
 - a CQL2 filter or free-text query (`filter`, `q`: query parameters, or members of a JSON body) longer than
   `max_filter_chars` or with parentheses nested deeper than `max_filter_depth` (400): the cql2 parser does not
@@ -193,18 +195,22 @@ class RequestLimits:
             return
         try:
             value = json.loads(body)
-        except RecursionError:
-            value = None
-            depth = self.limits.max_json_depth + 1  # deeper than Python's own parser goes
+        except RecursionError:  # deeper than Python's own parser goes
+            raise LimitExceeded(
+                400, "BadRequest", f"the JSON body nests too deep; at most {self.limits.max_json_depth} levels "
+                "are accepted"
+            ) from None  # fmt: skip
         except ValueError:
             return  # not JSON: the application answers that in its own words
-        else:
-            depth = json_depth(value)
+        depth = json_depth(value)
         if depth > self.limits.max_json_depth:
             raise LimitExceeded(
-                400, "BadRequest", f"the JSON body nests {depth if value is not None else 'too'} levels deep; "
-                f"at most {self.limits.max_json_depth} are accepted"
+                400, "BadRequest", f"the JSON body nests {depth} levels deep; at most "
+                f"{self.limits.max_json_depth} are accepted"
             )  # fmt: skip
+        patch = "json-patch" in content_type  # RFC 6902 (STAC transactions' PATCH): a list of operations
+        if not isinstance(value, list if patch else dict):  # every other body of both APIs is an object
+            raise LimitExceeded(400, "BadRequest", f"the JSON body must be {'a list' if patch else 'an object'}")
         if has_nul(value):
             raise LimitExceeded(400, "BadRequest", "a string of the JSON body holds a NUL character (\\u0000)")
         if isinstance(value, dict):

@@ -372,7 +372,11 @@ def _refs(value: Any, graph: dict[str, Any], at: str, errors: list[dict[str, Any
         if "process_graph" in value:
             return
         if "from_node" in value and len(value) == 1:
-            if value["from_node"] not in graph:
+            if not isinstance(value["from_node"], str):
+                errors.append(
+                    _error("ProcessGraphInvalid", f"Invalid process graph: {at} has a from_node that is not a node id.")
+                )
+            elif value["from_node"] not in graph:
                 errors.append(
                     _error("ProcessGraphInvalid", f"Invalid process graph: {at} refers to unknown node "
                            f"'{value['from_node']}'.")
