@@ -360,7 +360,7 @@ def serve(
     except ValueError as e:
         _fail(str(e))
     processes = workers or settings.api_workers
-    if processes > 1 and not settings.token_secret:
+    if not settings.token_secret:
         # one secret for all worker processes, or a token issued by one is refused by the others
         import secrets
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -21,6 +22,20 @@ def pg_dsn(catalog: str) -> str | None:
     """The PostgreSQL DSN a catalogue setting names (`HRLC_CATALOG`), or None for the static catalogue."""
     dsn = catalog.strip()
     return dsn if dsn.startswith(("postgresql://", "postgres://")) else None
+
+
+class OidcProvider(BaseModel):
+    """An OpenID Connect provider whose access tokens the APIs accept (`Bearer oidc/<id>/<token>`)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The provider's id in /credentials/oidc.")
+    issuer: str = Field(description="Issuer URL: tokens must carry it as `iss`; discovery and JWKS come from it.")
+    title: str = Field(default="", description="Name shown to users.")
+    audience: str = Field(default="hrlc", description="The `aud` access tokens must hold (this API).")
+    scopes: list[str] = Field(default_factory=lambda: ["openid"])
+    roles_claim: str = Field(default="roles", description="Claim with the user's roles (operator, admin).")
+    default_clients: list[dict[str, Any]] = Field(
+        default_factory=list, description="openEO default clients (id, grant_types, redirect_urls) for notebooks."
+    )
 
 
 class Settings(BaseSettings):
@@ -62,6 +77,13 @@ class Settings(BaseSettings):
         "process (tokens die with the process; set it when several API processes serve).",
     )
     token_ttl_s: int = Field(default=3600, description="Lifetime of openEO API access tokens, seconds.")
+    oidc_providers: list[OidcProvider] = Field(
+        default_factory=list,
+        description='OpenID Connect providers, as JSON: [{"id": "egi", "issuer": "https://...", "audience": "hrlc"}].',
+    )
+    oidc_jwks_cooldown_s: float = Field(
+        default=30.0, ge=0, description="Least time between two JWKS fetches forced by an unknown key id, seconds."
+    )
     api_login_max_failures: int = Field(
         default=5, ge=1, description="Wrong passwords of one user within the login window before 429."
     )

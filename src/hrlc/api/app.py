@@ -50,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from hrlc.api.stac import create_stac_app
 
     settings = settings or get_settings()
+    if not settings.token_secret:  # one secret for both APIs (the STAC API checks the openEO API's tokens)
+        import secrets
+
+        settings = settings.model_copy(update={"token_secret": secrets.token_urlsafe(32)})
     mounts: dict[str, FastAPI] = {
         STAC_MOUNT: create_stac_app(settings),
         OPENEO_MOUNT: create_openeo_app(settings),

@@ -40,6 +40,7 @@ from stac_fastapi.pgstac.models.extensions import Extensions
 
 from hrlc import __version__
 from hrlc.api.limits import Limits, RequestLimits, stac_error
+from hrlc.api.presign import Presigner
 from hrlc.settings import Settings, get_settings
 
 # The routes of the transaction and bulk-transaction extensions: every write of the API.
@@ -65,18 +66,32 @@ class WriteNotAuthorised(Exception):
         self.status_code = status_code
 
 
-def write_guard(settings: Settings) -> Callable[[Request], None]:
-    """A dependency that lets a request through only with `Authorization: Bearer <api_write_token>`."""
+def write_guard(settings: Settings, authenticator: Any = None) -> Callable[[Request], None]:
+    """A dependency that lets a write through with `Authorization: Bearer <api_write_token>`, or with a user's
+    token (openEO basic or OIDC, `authenticator`) whose user has the `admin` role."""
 
     def require_write_role(request: Request) -> None:
-        expected = settings.api_write_token
-        if not expected:
-            raise WriteNotAuthorised("writes are disabled on this server (no write token configured)", 403)
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        given = given.strip()
         if scheme.lower() != "bearer" or not given:
             raise WriteNotAuthorised("a bearer token is required for writes", 401)
-        if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-            raise WriteNotAuthorised("the bearer token does not allow writes", 401)
+        expected = settings.api_write_token
+        if expected and hmac.compare_digest(given.encode(), expected.encode()):
+            return
+        if authenticator is not None and given.startswith(("basic//", "oidc/")):
+            from hrlc.api.openeo.errors import OpenEOError
+
+            try:
+                user = authenticator.user_of(header)
+            except OpenEOError as e:
+                raise WriteNotAuthorised(f"the token is not valid: {e.message}", 401) from None
+            if "admin" in authenticator.roles(user):
+                return
+            raise WriteNotAuthorised(f"{user} may not write to the catalogue: that needs the admin role", 403)
+        if not expected:
+            raise WriteNotAuthorised("writes are disabled on this server (no write token configured)", 403)
+        raise WriteNotAuthorised("the bearer token does not allow writes", 401)
 
     return require_write_role
 
@@ -89,43 +104,6 @@ def _not_authorised(request: Request, exc: Exception) -> JSONResponse:
         status_code=exc.status_code,
         headers=headers,
     )
-
-
-# ------------------------------------------------------------------------------------------ presigning
-class Presigner:
-    """Turns `s3://` hrefs of the Data Lake into presigned, read-only HTTPS GET URLs valid `ttl_s` seconds.
-
-    Only objects inside the lake's bucket and prefix (`HRLC_STORE` on S3) are signed, by the lake's store
-    (`S3Store.presign`); any other href, another bucket's included, is left as it is: the lake's credentials
-    never sign what a catalogue item merely names. Signing is local."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.ttl_s = settings.presign_ttl_s
-        self._lake: Any = None
-        if settings.store.startswith("s3://"):
-            from hrlc.lake.store import open_store
-
-            self._lake = open_store(settings.store, settings)
-
-    def __call__(self, href: str) -> str:
-        if self._lake is None or not href.startswith("s3://"):
-            return href
-        try:
-            key = self._lake.key_of(href)
-        except ValueError:  # outside the lake (or a key with '..'): not ours to sign
-            return href
-        return str(self._lake.presign(key, self.ttl_s))
-
-    def item(self, item: dict[str, Any]) -> None:
-        """Presign the lake's `s3://` hrefs of an item's assets, in place."""
-        for asset in (item.get("assets") or {}).values():
-            if isinstance(asset, dict) and isinstance(asset.get("href"), str):
-                href = asset["href"]
-                signed = self(href)
-                if signed != href:
-                    asset["href"] = signed
-                    asset.setdefault("alternate", {})["s3"] = {"href": href}
 
 
 class PresigningClient(CoreCrudClient):
@@ -201,7 +179,12 @@ def create_stac_app(settings: Settings | None = None) -> FastAPI:
     api.client.landing_page_id = "hrlc"
     app.state.presigner = Presigner(settings)
     app.state.hrlc_settings = settings
-    api.add_route_dependencies(scopes=WRITE_SCOPES, dependencies=[Depends(write_guard(settings))])
+    from hrlc.api.openeo.auth import Authenticator
+
+    authenticator = Authenticator(settings)  # the openEO API's users and OIDC providers: admins may write
+    api.add_route_dependencies(
+        scopes=WRITE_SCOPES, dependencies=[Depends(write_guard(settings, authenticator))]
+    )
     app.add_exception_handler(WriteNotAuthorised, _not_authorised)
     for exc in _bad_input_errors():
         app.add_exception_handler(exc, _bad_request)

@@ -4,6 +4,7 @@
 |----------------------------------------------------------------|-------------------|
 | `/`, `/.well-known/openeo`, `/conformance`, `/file_formats`,   | `discovery`       |
 | `/collections[/{id}]`, `/processes`, `/credentials/basic`, `/me` |                  |
+| `/credentials/oidc` (only with `HRLC_OIDC_PROVIDERS`)          |                   |
 | `/process_graphs[/{id}]`                                       | `process_graphs`  |
 | `/validation`, `/result`                                       | `sync`            |
 | `/jobs...` (only when `hrlc.jobs.service` is installed)        | `jobs`            |
@@ -55,6 +56,8 @@ def create_openeo_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.openeo = OpenEOContext.create(settings)
     routers = [discovery.router, process_graphs.router, sync.router]
+    if settings.oidc_providers:
+        routers.append(discovery.oidc_router)
     if jobs_available():
         from hrlc.api.openeo import jobs
 

@@ -6,7 +6,7 @@
 Protected endpoints take `Authorization: Bearer basic//<token>`: no header → 401 `AuthenticationRequired`;
 another scheme → 403 `AuthenticationSchemeInvalid`; a bad signature, an expired token, a user no longer in the
 file or a token older than the user's password → 403 `TokenInvalid`. The user id is only ever read from a
-token whose signature was verified.
+token whose signature was verified. `Bearer oidc/<provider>/<access token>` is checked by `oidc.OidcVerifier`.
 
 Logins are throttled (`LoginThrottle`): after `HRLC_API_LOGIN_MAX_FAILURES` wrong passwords for a user, or
 `HRLC_API_LOGIN_MAX_ATTEMPTS` attempts from one client address, within `HRLC_API_LOGIN_WINDOW_S`, further
@@ -29,6 +29,7 @@ import jwt
 from fastapi import Request
 
 from hrlc.api.openeo.errors import OpenEOError
+from hrlc.api.openeo.oidc import OidcVerifier
 from hrlc.api.openeo.users import User, hash_password, load_users, verify_password
 from hrlc.settings import Settings
 
@@ -101,6 +102,8 @@ class Authenticator:
         self.throttle = LoginThrottle(
             settings.api_login_max_failures, settings.api_login_max_attempts, settings.api_login_window_s
         )
+        self.oidc = OidcVerifier(settings.oidc_providers, settings.oidc_jwks_cooldown_s)
+        self._oidc_roles: dict[str, frozenset[str]] = {}  # from the last verified token of each OIDC user
 
     def users(self) -> dict[str, User]:
         if self.users_file is None:
@@ -126,7 +129,9 @@ class Authenticator:
 
     # -- Basic → token
     def roles(self, user: str) -> frozenset[str]:
-        """The roles of a user (none for an unknown one)."""
+        """The roles of a user (none for an unknown one); an OIDC user's from their last verified token."""
+        if user in self._oidc_roles:
+            return self._oidc_roles[user]
         record = self.users().get(user)
         return record.roles if record else frozenset()
 
@@ -176,10 +181,15 @@ class Authenticator:
             )  # fmt: skip
         scheme, _, value = authorization.partition(" ")
         value = value.strip()
+        if scheme.lower() == "bearer" and value.startswith("oidc/"):
+            identity = self.oidc.verify(value)
+            self._oidc_roles[identity.user] = identity.roles
+            return identity.user
         if scheme.lower() != "bearer" or not value.startswith(BEARER_PREFIX):
             raise OpenEOError(
                 "AuthenticationSchemeInvalid",
-                "Use 'Authorization: Bearer basic//<token>' (see /credentials/basic).",
+                "Use 'Authorization: Bearer basic//<token>' (see /credentials/basic) or "
+                "'Bearer oidc/<provider>/<access token>' (see /credentials/oidc).",
             )
         try:
             claims = jwt.decode(

@@ -125,6 +125,15 @@ def credentials_basic(request: Request, ctx: OpenEOContext = Depends(context)) -
     return {"access_token": token}
 
 
+oidc_router = APIRouter()  # included only when providers are configured (the API wants a non-empty list)
+
+
+@oidc_router.get("/credentials/oidc")
+def credentials_oidc(ctx: OpenEOContext = Depends(context)) -> dict[str, Any]:
+    """The OpenID Connect providers whose access tokens this API accepts (`HRLC_OIDC_PROVIDERS`)."""
+    return {"providers": ctx.authenticator.oidc.describe()}
+
+
 @router.get("/me")
 def me(request: Request, user: str = Depends(current_user)) -> dict[str, Any]:
     base = base_url(request)

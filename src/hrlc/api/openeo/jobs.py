@@ -292,7 +292,7 @@ def job_results(
     user: str = Depends(current_user),
     ctx: OpenEOContext = Depends(context),
 ) -> Response:
-    from hrlc.api.stac import Presigner
+    from hrlc.api.presign import Presigner
 
     base = base_url(request)
     with _job_errors(job_id):
