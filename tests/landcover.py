@@ -21,8 +21,9 @@ from rich.console import Console
 
 from hrlc import sample
 from hrlc.catalog.static import StaticCatalog
-from hrlc.jobs.dag import Dag, land_cover_dag
+from hrlc.jobs.dag import Dag, land_cover_dag, output_keys
 from hrlc.jobs.runner import InProcessRunner, RunResult
+from hrlc.lake import layout
 from hrlc.lake.store import LocalStore, Store
 
 YEAR = 2021
@@ -61,6 +62,29 @@ def chain_dag(
         sensor=sensor,
         **options,
     )
+
+
+def chain_key(repo: sample.SampleRepository, family: str, period: str | None = None, **options: Any) -> str:
+    """The lake key of the product of `family` (and `period`) that `chain_dag(repo, **options)` writes."""
+    return dag_key(chain_dag(repo, **options), family, period)
+
+
+def dag_item_id(dag: Dag, family: str, period: str | None = None) -> str:
+    """The STAC item id of the product of `family` (and `period`) that `dag` writes."""
+    from hrlc.catalog.items import item_id
+
+    return item_id(dag_key(dag, family, period))
+
+
+def dag_key(dag: Dag, family: str, period: str | None = None) -> str:
+    """The lake key of the product of `family` (and `period`) that `dag` writes."""
+    found = []
+    for k in output_keys(dag):
+        parsed = layout.parse(k)
+        if parsed.family == family and (period is None or parsed.fields.get("period") == period):
+            found.append(k)
+    assert len(found) == 1, (family, period, found)
+    return found[0]
 
 
 def run_chain(

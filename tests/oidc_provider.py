@@ -65,7 +65,11 @@ class Client(ClientMixin):
         return False
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == DEVICE_GRANT if self.secret is None else grant_type in {"client_credentials", DEVICE_GRANT}
+        return (
+            grant_type == DEVICE_GRANT
+            if self.secret is None
+            else grant_type in {"client_credentials", DEVICE_GRANT}
+        )
 
 
 @dataclass
@@ -143,7 +147,9 @@ class OidcProvider:
         app = Flask("oidc-provider")
         app.config["OAUTH2_ERROR_URIS"] = []
         provider = self
-        server = AuthorizationServer(app, query_client=self.clients.get, save_token=lambda token, request: None)
+        server = AuthorizationServer(
+            app, query_client=self.clients.get, save_token=lambda token, request: None
+        )
 
         def generate_token(
             client: Client, grant_type: str, user: User | None = None, scope: str | None = None, **_: Any
@@ -154,8 +160,12 @@ class OidcProvider:
                     "scope": scope or "openid"}  # fmt: skip
 
         server.register_token_generator("default", generate_token)
+
         class ClientCredentials(ClientCredentialsGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # openeo posts the secret
+            TOKEN_ENDPOINT_AUTH_METHODS = [
+                "client_secret_basic",
+                "client_secret_post",
+            ]  # openeo posts the secret
 
         server.register_grant(ClientCredentials)
 

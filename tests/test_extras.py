@@ -36,7 +36,9 @@ def test_require_names_the_extra_of_a_hidden_module(monkeypatch: pytest.MonkeyPa
     require("platform", "hrlc serve")  # everything is installed in the test venv
     monkeypatch.setitem(sys.modules, "pika", None)
     assert missing("platform") == ["pika"]
-    with pytest.raises(MissingExtra, match=r"^hrlc worker needs the platform extra: pip install 'hrlc\[platform\]'$"):
+    with pytest.raises(
+        MissingExtra, match=r"^hrlc worker needs the platform extra: pip install 'hrlc\[platform\]'$"
+    ):
         require("platform", "hrlc worker")
     require("s3", "an S3 Data Lake")  # pika is not part of s3
 

@@ -43,7 +43,9 @@ def _requirements(project: dict, extra: str | None) -> list[Requirement]:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_lock_pins_every_requirement_within_its_range(profile: str) -> None:
     text = (REPO / "requirements" / f"{profile}.txt").read_text()
-    assert "uv pip compile pyproject.toml --universal --python-version 3.11" in text  # made by scripts/lock.sh
+    assert (
+        "uv pip compile pyproject.toml --universal --python-version 3.11" in text
+    )  # made by scripts/lock.sh
     pins = _lock(profile)
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     for req in _requirements(project, PROFILES[profile]):
@@ -76,4 +78,36 @@ def test_the_readme_installs_through_the_locks() -> None:
     assert "pip install -c requirements/core.txt -e ." in first and first.endswith("hrlc demo")
     assert "pip install -c requirements/test.txt -e '.[test]'" in second and "scripts/services.sh" in second
     ci = (REPO / ".ci" / "run").read_text()
-    assert 'bash -euo pipefail -c "$(readme_command 1)"' in ci and 'bash -euo pipefail -c "$(readme_command 2)"' in ci
+    assert (
+        'bash -euo pipefail -c "$(readme_command 1)"' in ci
+        and 'bash -euo pipefail -c "$(readme_command 2)"' in ci
+    )
+
+
+def test_serve_refuses_missing_or_weak_secrets_off_loopback() -> None:
+    """`hrlc serve` on an interface other machines reach needs HRLC_TOKEN_SECRET; short secrets are refused
+    everywhere; both before anything starts, exit 2 with one line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HRLC_TOKEN_SECRET", "HRLC_API_WRITE_TOKEN")}
+    code = "import sys; from hrlc.cli import main; sys.argv[0] = 'hrlc'; main()"
+    for extra, args, fragment in [
+        ({}, ["--host", "0.0.0.0"], "HRLC_TOKEN_SECRET is not set: serving on 0.0.0.0"),
+        ({"HRLC_TOKEN_SECRET": "short"}, [], "HRLC_TOKEN_SECRET is 5 characters"),
+        (
+            {"HRLC_TOKEN_SECRET": "s" * 40, "HRLC_API_WRITE_TOKEN": "x"},
+            [],
+            "HRLC_API_WRITE_TOKEN is 1 characters",
+        ),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-c", code, "serve", "--port", "1", *args],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

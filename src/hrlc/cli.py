@@ -355,6 +355,9 @@ def serve(
     if root_path is not None:
         os.environ["HRLC_API_ROOT_PATH"] = root_path  # the worker processes read their settings anew
         settings = settings.model_copy(update={"api_root_path": root_path})
+    problem = secret_problem(settings, host)
+    if problem:
+        _fail(problem)
     try:
         application = create_app(settings)  # a bad configuration fails here, in one line
     except ValueError as e:
@@ -382,6 +385,32 @@ def serve(
         uvicorn.run(application, **options)
     else:
         uvicorn.run("hrlc.api.app:create_app", factory=True, workers=processes, **options)
+
+
+MIN_SECRET_CHARS = 32
+
+
+def secret_problem(settings: Any, host: str) -> str | None:
+    """Why the API must not start with these secrets: a short token secret or write token; no token secret on
+    an interface other machines reach (a random per-process secret is for a server on loopback only)."""
+    import ipaddress
+
+    for name, value in (
+        ("HRLC_TOKEN_SECRET", settings.token_secret),
+        ("HRLC_API_WRITE_TOKEN", settings.api_write_token),
+    ):
+        if value and len(value) < MIN_SECRET_CHARS:
+            return f"{name} is {len(value)} characters: use at least {MIN_SECRET_CHARS} random ones"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not settings.token_secret and not loopback:
+        return (
+            f"HRLC_TOKEN_SECRET is not set: serving on {host} needs a fixed secret shared by every API process "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return None
 
 
 @app.command()

@@ -21,8 +21,8 @@ from hrlc.catalog import open_catalog
 from hrlc.chain.classification import accuracy_report
 from hrlc.jobs.dag import land_cover_dag
 from hrlc.jobs.runner import InProcessRunner
-from hrlc.lake import layout
 from hrlc.lake.store import LocalStore, Store, open_store
+from hrlc.processors.classification import Classification
 from hrlc.products.quicklook import write_quicklook
 
 
@@ -74,14 +74,15 @@ def run_demo(
     )
     result = InProcessRunner(store, catalog, console=console).run(dag)
 
-    map_key = layout.key("class-map", kind="optical", year=year, period="annual")
+    cls_task = next(t for t in dag.tasks if t.processor == Classification.name)
+    proc = Classification()
+    *_, map_key, acc_key = proc.outputs(proc.parse_params(cls_task.params))
     with store.reading(map_key) as path, rasterio.open(path) as src:  # /vsis3/ range reads on S3
         predicted = src.read(1)
     with rasterio.open(repo.truth_map) as src:
         truth = src.read(1)
     valid = (predicted != 0) & (truth != 0)
     report = accuracy_report(truth[valid], predicted[valid])
-    acc_key = layout.key("accuracy-report", kind="optical", year=year, period="annual")
     heldout = json.loads(store.read_bytes(acc_key))
 
     quicklook = write_quicklook(

@@ -76,4 +76,3 @@ def extra_of(module: str | None) -> str | None:
     top = (module or "").split(".")[0]
     owners = [name for name, modules in EXTRAS.items() if top in modules]
     return min(owners, key=lambda name: len(EXTRAS[name])) if owners else None
-

@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_JOBS_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_TRAINING_DSN = "postgresql://postgres@127.0.0.1:5432/hrlc"  # the PostGIS database of scripts/services.sh
+DEFAULT_TRAINING_DSN = (
+    "postgresql://postgres@127.0.0.1:5432/hrlc"  # the PostGIS database of scripts/services.sh
+)
 
 
 def pg_dsn(catalog: str) -> str | None:
@@ -28,13 +30,16 @@ class OidcProvider(BaseModel):
     """An OpenID Connect provider whose access tokens the APIs accept (`Bearer oidc/<id>/<token>`)."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The provider's id in /credentials/oidc.")
-    issuer: str = Field(description="Issuer URL: tokens must carry it as `iss`; discovery and JWKS come from it.")
+    issuer: str = Field(
+        description="Issuer URL: tokens must carry it as `iss`; discovery and JWKS come from it."
+    )
     title: str = Field(default="", description="Name shown to users.")
     audience: str = Field(default="hrlc", description="The `aud` access tokens must hold (this API).")
     scopes: list[str] = Field(default_factory=lambda: ["openid"])
     roles_claim: str = Field(default="roles", description="Claim with the user's roles (operator, admin).")
     default_clients: list[dict[str, Any]] = Field(
-        default_factory=list, description="openEO default clients (id, grant_types, redirect_urls) for notebooks."
+        default_factory=list,
+        description="openEO default clients (id, grant_types, redirect_urls) for notebooks.",
     )
 
 
@@ -82,13 +87,17 @@ class Settings(BaseSettings):
         description='OpenID Connect providers, as JSON: [{"id": "egi", "issuer": "https://...", "audience": "hrlc"}].',
     )
     oidc_jwks_cooldown_s: float = Field(
-        default=30.0, ge=0, description="Least time between two JWKS fetches forced by an unknown key id, seconds."
+        default=30.0,
+        ge=0,
+        description="Least time between two JWKS fetches forced by an unknown key id, seconds.",
     )
     api_login_max_failures: int = Field(
         default=5, ge=1, description="Wrong passwords of one user within the login window before 429."
     )
     api_login_max_attempts: int = Field(
-        default=30, ge=1, description="Login attempts from one client address within the login window before 429."
+        default=30,
+        ge=1,
+        description="Login attempts from one client address within the login window before 429.",
     )
     api_login_window_s: float = Field(default=60.0, gt=0, description="The login window, seconds.")
     sync_max_pixels: int = Field(
@@ -98,7 +107,9 @@ class Settings(BaseSettings):
     )
     # -- limits of every API request, checked before any parser sees it (hrlc.api.limits)
     api_max_body_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024, description="Largest request body the APIs read, bytes (413 above)."
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the APIs read, bytes (413 above).",
     )
     api_max_json_depth: int = Field(
         default=100, ge=8, description="Deepest nesting of arrays and objects in a JSON request body."
@@ -122,6 +133,11 @@ class Settings(BaseSettings):
         ],
         description="STAC APIs and catalogues (URL or path prefixes, JSON list) that jobs submitted through the "
         "API may name as `source`; nothing else is opened for them.",
+    )
+    stac_public_collections: list[str] = Field(
+        default_factory=list,
+        description="Collections of the STAC API that anonymous callers may read (JSON list), e.g. the "
+        "published CCI products; everything else needs a token, and job products are their owners' only.",
     )
     job_training: list[str] = Field(
         default_factory=list,
@@ -184,7 +200,6 @@ class Settings(BaseSettings):
         self.jobs_dsn = self.jobs_dsn.strip() or pg_dsn(self.catalog) or DEFAULT_JOBS_DSN
         self.training_dsn = self.training_dsn.strip() or DEFAULT_TRAINING_DSN
         return self
-
 
     def pixel_budget(self, user: str) -> int:
         """The pixel budget of one batch job of `user`."""

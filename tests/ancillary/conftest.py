@@ -212,7 +212,11 @@ def stac_server(
         loader.load_items(
             iter(copy.deepcopy([*pc_data.dem_items, pc_data.worldcover_item])), insert_mode=Methods.upsert
         )
-    settings = Settings(catalog=dsn, store=str(tmp_path_factory.mktemp("api-lake")))
+    settings = Settings(  # a public catalogue, as the Planetary Computer's
+        catalog=dsn,
+        store=str(tmp_path_factory.mktemp("api-lake")),
+        stac_public_collections=[c["id"] for c in pc_data.collections],
+    )
     counter = _Counter(create_app(settings))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(counter, host="127.0.0.1", port=port, log_level="warning"))

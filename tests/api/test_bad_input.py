@@ -66,7 +66,9 @@ def test_offsets_out_of_range_are_400(server: Server, tokens: dict[str, str]) ->
         c.delete(f"/jobs/{job_id}")
 
 
-def test_user_defined_processes_that_call_each_other_are_refused(server: Server, tokens: dict[str, str]) -> None:
+def test_user_defined_processes_that_call_each_other_are_refused(
+    server: Server, tokens: dict[str, str]
+) -> None:
     with server.client(tokens["alice"]) as c:
         try:
             assert c.put("/process_graphs/cyc_a", json=_add_chain(2)).status_code == 200
@@ -74,7 +76,9 @@ def test_user_defined_processes_that_call_each_other_are_refused(server: Server,
             # cyc_a -> cyc_b -> cyc_a: refused when stored, so it never reaches /result or a job
             message = _error(c.put("/process_graphs/cyc_a", json=_call("cyc_b")), 400, "ProcessGraphInvalid")
             assert "cycle: cyc_b → cyc_a → cyc_b" in message
-            message = _error(c.put("/process_graphs/cyc_self", json=_call("cyc_self")), 400, "ProcessGraphInvalid")
+            message = _error(
+                c.put("/process_graphs/cyc_self", json=_call("cyc_self")), 400, "ProcessGraphInvalid"
+            )
             assert "cycle: cyc_self → cyc_self" in message
             assert c.get("/process_graphs/cyc_self").status_code == 404  # nothing stored
         finally:
@@ -91,7 +95,9 @@ def test_graphs_beyond_the_evaluator_are_refused_by_name(server: Server, tokens:
         _error(c.post("/jobs", json={"process": _add_chain(130)}), 400, "ProcessGraphComplexity")
         huge = {"process_graph": {"a": {"process_id": "array_create", "arguments": {"data": [1],
                 "repeat": 10_000_000_000_000}, "result": True}}}  # fmt: skip
-        assert "array_create" in _error(c.post("/result", json={"process": huge}), 400, "ProcessGraphComplexity")
+        assert "array_create" in _error(
+            c.post("/result", json={"process": huge}), 400, "ProcessGraphComplexity"
+        )
 
 
 def test_long_strings_and_big_bodies_are_refused(server: Server, tokens: dict[str, str]) -> None:
@@ -125,7 +131,9 @@ def test_longest_chain_and_reference_cycles() -> None:
                "d": {"arguments": {"x": [{"from_node": "b"}, {"from_node": "c"}]}}}  # fmt: skip
     assert longest_chain(diamond) == 3
     with pytest.raises(GraphError, match="depends on itself"):
-        longest_chain({"a": {"arguments": {"x": {"from_node": "b"}}}, "b": {"arguments": {"x": {"from_node": "a"}}}})
+        longest_chain(
+            {"a": {"arguments": {"x": {"from_node": "b"}}}, "b": {"arguments": {"x": {"from_node": "a"}}}}
+        )
 
 
 def test_a_broken_users_file_is_503_then_the_last_good_table(tmp_path: Path) -> None:
@@ -144,7 +152,9 @@ def test_a_broken_users_file_is_503_then_the_last_good_table(tmp_path: Path) -> 
     assert set(auth.users()) == {"alice"}
 
 
-def test_a_job_over_its_pixel_budget_is_refused_before_it_is_stored(server: Server, tokens: dict[str, str]) -> None:
+def test_a_job_over_its_pixel_budget_is_refused_before_it_is_stored(
+    server: Server, tokens: dict[str, str]
+) -> None:
     world = {"west": -180.0, "south": -85.0, "east": 180.0, "north": 85.0}
     with server.client(tokens["alice"]) as c:
         before = c.get("/jobs").json()["jobs"]

@@ -76,7 +76,9 @@ def test_no_source_or_training_outside_the_allowlist_is_ever_opened(
 def test_refusals_do_not_tell_whether_a_path_exists(server: Server, tokens: dict[str, str]) -> None:
     with server.client(tokens["alice"]) as c:
         exists = _refused(c.post("/jobs", json={"process": land_cover_process(training="/etc/shadow")}))
-        missing = _refused(c.post("/jobs", json={"process": land_cover_process(training="/etc/no-such-file")}))
+        missing = _refused(
+            c.post("/jobs", json={"process": land_cover_process(training="/etc/no-such-file")})
+        )
     assert exists.replace("/etc/shadow", "X") == missing.replace("/etc/no-such-file", "X")
 
 
@@ -84,7 +86,12 @@ def test_allowed_inputs_pass(server: Server, tokens: dict[str, str]) -> None:
     own = f"{server.settings.store.removeprefix('file://').rstrip('/')}/users/alice/samples.gpkg"
     selection = {"area": "europe", "year": 2021}
     with server.client(tokens["alice"]) as c:
-        for overrides in [{}, {"training": own}, {"training": selection}, {"source": "/data/sub/catalog.json"}]:
+        for overrides in [
+            {},
+            {"training": own},
+            {"training": selection},
+            {"source": "/data/sub/catalog.json"},
+        ]:
             r = c.post("/jobs", json={"process": land_cover_process(**overrides)})
             assert r.status_code == 201, (overrides, r.text)
             c.delete(f"/jobs/{r.headers['OpenEO-Identifier']}")
@@ -95,7 +102,10 @@ def test_allowed_inputs_pass(server: Server, tokens: dict[str, str]) -> None:
 
 # ---------------------------------------------------------------------------------------- pure functions
 def test_normal_form() -> None:
-    assert normal_form("https://Earth-Search.aws.element84.com/v1/") == "https://earth-search.aws.element84.com/v1"
+    assert (
+        normal_form("https://Earth-Search.aws.element84.com/v1/")
+        == "https://earth-search.aws.element84.com/v1"
+    )
     assert normal_form("file:///data/./x/catalog.json") == "/data/x/catalog.json"
     assert normal_form("/data//x") == "/data/x"
     for bad in ["/data/../etc", "/vsicurl/http://x", "http://u:p@host/x", "http://host/x?q=1", "x/y", "ftp://h/x",
@@ -104,7 +114,9 @@ def test_normal_form() -> None:
 
 
 def test_allowlist_prefixes_match_whole_segments() -> None:
-    allow = InputAllowlist(("https://api.example.org/stac", "/data/sources"), ("/data/training",), "s3://lake/root")
+    allow = InputAllowlist(
+        ("https://api.example.org/stac", "/data/sources"), ("/data/training",), "s3://lake/root"
+    )
     allow.check_source("https://api.example.org/stac")
     allow.check_source("https://API.example.org/stac/")
     allow.check_source("/data/sources/s2/catalog.json")

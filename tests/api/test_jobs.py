@@ -126,12 +126,23 @@ def test_another_users_job_is_not_found(server: Server, tokens: dict[str, str]) 
             "CollectionNotFound",
         ),
         (  # a graph of standard processes whose bounding box lies outside the collection's data
-            lambda p: p.update(process_graph={
-                "load": {"process_id": "load_collection", "arguments": {"id": "hrlc-optical-composites",
-                         "spatial_extent": {"west": 100.0, "south": 10.0, "east": 100.1, "north": 10.1},
-                         "temporal_extent": None}},
-                "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "load"},
-                         "format": "GTiff"}, "result": True}}),
+            lambda p: p.update(
+                process_graph={
+                    "load": {
+                        "process_id": "load_collection",
+                        "arguments": {
+                            "id": "hrlc-optical-composites",
+                            "spatial_extent": {"west": 100.0, "south": 10.0, "east": 100.1, "north": 10.1},
+                            "temporal_extent": None,
+                        },
+                    },
+                    "save": {
+                        "process_id": "save_result",
+                        "arguments": {"data": {"from_node": "load"}, "format": "GTiff"},
+                        "result": True,
+                    },
+                }
+            ),
             400,
             "NoDataAvailable",
         ),  # fmt: skip

@@ -21,7 +21,9 @@ SECRET = "test-token-secret-of-at-least-32-bytes"
 
 def _hrlc(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     code = "import sys; from hrlc.cli import main; sys.argv[0] = 'hrlc'; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], input=stdin, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture
@@ -66,10 +68,16 @@ def test_a_new_password_ends_the_old_tokens(users_file: Path) -> None:
     token = client.get("/credentials/basic", auth=("alice", "alice-password")).json()["access_token"]
     auth = {"Authorization": f"Bearer basic//{token}"}
     assert client.get("/me", headers=auth).status_code == 200
-    done = _hrlc("users", "passwd", "alice", "--password-stdin", "--file", str(users_file), stdin="new-password\n")
+    done = _hrlc(
+        "users", "passwd", "alice", "--password-stdin", "--file", str(users_file), stdin="new-password\n"
+    )
     assert done.returncode == 0, done.stderr
     r = client.get("/me", headers=auth)
-    assert r.status_code == 403 and r.json()["code"] == "TokenInvalid" and "password changed" in r.json()["message"]
+    assert (
+        r.status_code == 403
+        and r.json()["code"] == "TokenInvalid"
+        and "password changed" in r.json()["message"]
+    )
     assert client.get("/credentials/basic", auth=("alice", "alice-password")).status_code == 403
     token = client.get("/credentials/basic", auth=("alice", "new-password")).json()["access_token"]
     assert client.get("/me", headers={"Authorization": f"Bearer basic//{token}"}).status_code == 200
@@ -83,7 +91,9 @@ def test_wrong_passwords_are_throttled_per_user(users_file: Path) -> None:
         assert client.get("/credentials/basic", auth=("alice", "guess")).status_code == 403
     r = client.get("/credentials/basic", auth=("alice", "alice-password"))  # even the right one, for now
     assert r.status_code == 429 and r.json()["code"] == "TooManyRequests" and r.headers["Retry-After"] == "2"
-    assert client.get("/credentials/basic", auth=("ops", "ops-password")).status_code == 200  # others unaffected
+    assert (
+        client.get("/credentials/basic", auth=("ops", "ops-password")).status_code == 200
+    )  # others unaffected
     time.sleep(2.1)
     assert client.get("/credentials/basic", auth=("alice", "alice-password")).status_code == 200
 

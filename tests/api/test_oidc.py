@@ -42,7 +42,9 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(pgstac_db_factory: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    pgstac_db_factory: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     from hrlc.api.app import create_app
 
     dsn = pgstac_db_factory("oidc")
@@ -103,7 +105,9 @@ def _approve_next_device(op: OidcProvider, sub: str) -> threading.Thread:
 def test_the_openeo_client_authenticates_with_both_flows_and_users_are_isolated(stack: Stack) -> None:
     robot = openeo.connect(stack.url)
     assert [p["id"] for p in robot.list_auth_providers() if p["type"] == "oidc"] == ["local"]
-    robot.authenticate_oidc_client_credentials(client_id="robot", client_secret="robot-secret", provider_id="local")
+    robot.authenticate_oidc_client_credentials(
+        client_id="robot", client_secret="robot-secret", provider_id="local"
+    )
     assert robot.describe_account()["user_id"] == "local:robot"
     job = robot.create_job(land_cover_process(), title="robot's job")
     job.start()

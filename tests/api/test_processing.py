@@ -182,7 +182,9 @@ def test_sync_result_of_a_small_request(server: Server, tokens: dict[str, str]) 
         assert ds.count == 2 and 0 < ds.width * ds.height <= 1600
 
 
-def test_sync_result_evaluates_standard_processes(server: Server, tokens: dict[str, str], tmp_path: Any) -> None:
+def test_sync_result_evaluates_standard_processes(
+    server: Server, tokens: dict[str, str], tmp_path: Any
+) -> None:
     """NDVI then the median over time, through openeo-processes-dask; and the same cube as netCDF."""
     import numpy as np
     import xarray as xr

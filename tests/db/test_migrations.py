@@ -42,7 +42,9 @@ def test_applies_pending_migrations_once_in_order(dsn: str, tmp_path: Path) -> N
 
 def test_a_failing_migration_leaves_nothing_and_says_which(dsn: str, tmp_path: Path) -> None:
     (tmp_path / "0001_create.sql").write_text("create schema demo; create table demo.a (x int);")
-    (tmp_path / "0002_bad.sql").write_text("create table demo.c (z int); create table demo.nope (q no_such_type);")
+    (tmp_path / "0002_bad.sql").write_text(
+        "create table demo.c (z int); create table demo.nope (q no_such_type);"
+    )
     with pytest.raises(MigrationError, match="0002_bad.sql failed"):
         migrate(dsn, "demo", tmp_path)
     assert tables(dsn) == {"a"} and current_version(dsn, "demo") == 1  # 0001 kept, 0002 rolled back whole

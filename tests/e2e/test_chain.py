@@ -12,13 +12,13 @@ from hrlc.catalog.validate import OfflineSchemas, validate
 from hrlc.chain import optical
 from hrlc.chain.classification import accuracy_report
 from hrlc.lake import layout
-from landcover import run_chain
+from landcover import chain_key, run_chain
 
 from .conftest import LANDSAT_YEAR, YEAR, ChainRun
 
 
 def test_class_map_matches_truth(chain: ChainRun) -> None:
-    key = layout.key("class-map", kind="optical", year=YEAR, period="annual")
+    key = chain_key(chain.repo, "class-map")
     with rasterio.open(chain.store.gdal_path(key)) as src:
         predicted = src.read(1)
         assert src.dtypes[0] == "uint8" and src.nodata == 0
@@ -29,9 +29,7 @@ def test_class_map_matches_truth(chain: ChainRun) -> None:
     assert valid.mean() > 0.99
     report = accuracy_report(truth[valid], predicted[valid])
     assert report["overall_accuracy"] >= 0.88, report
-    heldout = json.loads(
-        chain.store.read_bytes(layout.key("accuracy-report", kind="optical", year=YEAR, period="annual"))
-    )
+    heldout = json.loads(chain.store.read_bytes(chain_key(chain.repo, "accuracy-report")))
     assert heldout["overall_accuracy"] >= 0.85
     assert set(heldout) >= {"overall_accuracy", "kappa", "per_class_f1", "confusion_matrix"}
 
@@ -56,7 +54,11 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
         assert item.properties["hrlc:inputs"], item.id
     for key in ("metadata/stac/catalog.json", "metadata/stac/hrlc-class-maps/collection.json"):
         validate(json.loads(chain.store.read_bytes(key)), schemas)
-    comp = chain.catalog.get("hrlc-optical-composites", f"optical_sentinel2_{YEAR}_07")
+    from hrlc.catalog.items import item_id
+
+    comp = chain.catalog.get(
+        "hrlc-optical-composites", item_id(chain_key(chain.repo, "optical-composite", "07"))
+    )
     assert comp is not None
     assert 0 <= comp.properties["hrlc:cloud_ratio"] <= 1
     assert comp.properties["hrlc:composite_method"] == "median"
@@ -94,7 +96,7 @@ def test_composites_hold_only_clear_values(chain: ChainRun) -> None:
             scls.append(src.read(1))
     red, scl = np.stack(reds), np.stack(scls)
     clear = ~optical.scl_mask(scl)
-    key = layout.key("optical-composite", sensor="sentinel2", year=YEAR, period=f"{month:02d}")
+    key = chain_key(chain.repo, "optical-composite", f"{month:02d}")
     with rasterio.open(chain.store.gdal_path(key)) as src:
         comp_red = src.read(list(src.descriptions).index("red") + 1)
     has_clear = clear.any(axis=0)
@@ -110,7 +112,7 @@ def test_composites_hold_only_clear_values(chain: ChainRun) -> None:
 
 
 def test_rerun_skips_finished_tasks(chain: ChainRun) -> None:
-    key = layout.key("class-map", kind="optical", year=YEAR, period="annual")
+    key = chain_key(chain.repo, "class-map")
     before = chain.store.path(key).stat().st_mtime_ns
     again = run_chain(chain.repo, chain.store)
     assert all(t.skipped for t in again.tasks)
@@ -121,18 +123,17 @@ def test_rerun_skips_finished_tasks(chain: ChainRun) -> None:
 @pytest.mark.slow
 def test_landsat_seasonal_bap_chain_with_polygons(repo, fresh_lake) -> None:
     """Landsat C2 L2-like scenes (QA_PIXEL, scale/offset) -> 4 seasonal BAP composites -> a class map."""
-    run_chain(
-        repo,
-        fresh_lake,
-        year=LANDSAT_YEAR,
-        resolution=30,
-        training=repo.training_polygons,
-        sensor="landsat",
-        composite_method="bap",
-        classifier="rf",
-    )
+    options = {
+        "year": LANDSAT_YEAR,
+        "resolution": 30,
+        "training": repo.training_polygons,
+        "sensor": "landsat",
+        "composite_method": "bap",
+        "classifier": "rf",
+    }
+    run_chain(repo, fresh_lake, **options)
     for season in layout.SEASONS:
-        key = layout.key("optical-composite", sensor="landsat", year=LANDSAT_YEAR, period=season)
+        key = chain_key(repo, "optical-composite", season, **options)
         with rasterio.open(fresh_lake.gdal_path(key)) as src:
             assert src.res == (30.0, 30.0)
             assert list(src.descriptions) == ["blue", "green", "red", "nir", "swir16", "swir22"]
@@ -140,9 +141,5 @@ def test_landsat_seasonal_bap_chain_with_polygons(repo, fresh_lake) -> None:
             assert (
                 0.05 < np.median(nir[nir > 0]) < 0.6
             )  # scale/offset of C2 L2 applied: plausible reflectance
-    report = json.loads(
-        fresh_lake.read_bytes(
-            layout.key("accuracy-report", kind="optical", year=LANDSAT_YEAR, period="annual")
-        )
-    )
+    report = json.loads(fresh_lake.read_bytes(chain_key(repo, "accuracy-report", **options)))
     assert report["overall_accuracy"] >= 0.7, report

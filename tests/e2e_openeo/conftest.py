@@ -31,6 +31,7 @@ from landcover import Reference, land_cover_args
 from subprocesses import spawn, stop
 
 USER, PASSWORD = "alice", "alice-password"
+OTHER, OTHER_PASSWORD = "bob", "bob-password"
 SECRET = "e2e-token-secret-of-at-least-32-bytes!"
 PROCESSORS = ["optical-preprocessing", "features", "classification", "process-graph"]
 _COUNTER = itertools.count()
@@ -80,7 +81,7 @@ def stack(
     (a worker finishes a task whose outputs exist without recomputing it)."""
     tmp, ref, pgstac_dsn = tmp_path, land_cover_reference, e2e_pgstac
     users = tmp / "users.json"
-    users.write_text(json.dumps({USER: hash_password(PASSWORD)}))
+    users.write_text(json.dumps({USER: hash_password(PASSWORD), OTHER: hash_password(OTHER_PASSWORD)}))
     bucket = s3_server.new_bucket(f"hrlc-e2e-{os.getpid()}-{next(_COUNTER)}")
     store = f"s3://{bucket}/lake"
     topo = Topology(f"hrlce2e{os.getpid()}x{next(_COUNTER)}")

@@ -79,7 +79,10 @@ def test_graph_job_with_a_user_defined_process(jobs: JobService, lake: Lake) -> 
                 "x": {"from_parameter": "x"}, "y": 2}, "result": True}}}}, "result": True}},
     }  # fmt: skip
     process = graph(lake, ["nir"])
-    process["process_graph"]["double"] = {"process_id": "doubled", "arguments": {"data": {"from_node": "max"}}}
+    process["process_graph"]["double"] = {
+        "process_id": "doubled",
+        "arguments": {"data": {"from_node": "max"}},
+    }
     process["process_graph"]["save"]["arguments"]["data"] = {"from_node": "double"}
     udps = {"doubled": doubled}
     job = jobs.create_job(USER, process, resolve=udps.get)
@@ -88,7 +91,9 @@ def test_graph_job_with_a_user_defined_process(jobs: JobService, lake: Lake) -> 
     [href] = jobs.results(USER, job.id)
     item = json.loads(Path(href).read_text())
     x0, y0, x1, y1 = WINDOW
-    stack = np.stack([lake.data[m][BANDS.index("nir"), y0:y1, x0:x1] for m in sorted(lake.data)]).astype(float)
+    stack = np.stack([lake.data[m][BANDS.index("nir"), y0:y1, x0:x1] for m in sorted(lake.data)]).astype(
+        float
+    )
     stack[stack == 0] = np.nan
     with rasterio.open(item["assets"]["data"]["href"]) as src:
         np.testing.assert_array_equal(src.read(1), 2 * np.nanmax(stack, axis=0))

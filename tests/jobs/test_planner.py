@@ -70,9 +70,21 @@ def test_graph_of_standard_processes_is_one_process_graph_task() -> None:
             "'ndvi' is not supported in batch jobs: use hrlc_land_cover",
         ),
         (
-            {"process_graph": {"r": {"process_id": "reduce_dimension", "arguments": {"reducer": {
-                "process_graph": {"m": {"process_id": "median_of_all", "arguments": {}, "result": True}}}},
-                "result": True}}},
+            {
+                "process_graph": {
+                    "r": {
+                        "process_id": "reduce_dimension",
+                        "arguments": {
+                            "reducer": {
+                                "process_graph": {
+                                    "m": {"process_id": "median_of_all", "arguments": {}, "result": True}
+                                }
+                            }
+                        },
+                        "result": True,
+                    }
+                }
+            },
             "'median_of_all' is not supported",
         ),
         ({"process_graph": {}}, "no process_graph"),

@@ -3,6 +3,7 @@ a land-cover job equals the in-process run pixel for pixel, also when a worker i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -55,6 +56,20 @@ def test_land_cover_job_through_rabbitmq_equals_in_process_run(
     assert np.array_equal(class_map_of(cluster.results(USER, job.id)), land_cover_reference.class_map)
     assert [t["status"] for t in cluster.tasks(USER, job.id)] == ["finished"] * 3
     assert any("finished" in e.message for e in cluster.logs(USER, job.id, level="info"))
+    owners = {h: _owners(h) for h in cluster.results(USER, job.id)}
+    assert len(owners) == 29 and set(map(tuple, owners.values())) == {(USER,)}  # the job's user owns them
+
+    # another user's identical job computes nothing and co-owns the products (read-only to both)
+    again = cluster.create_job("zoe", process(land_cover_reference))
+    cluster.start_job("zoe", again.id)
+    assert wait_job(cluster, "zoe", again.id, 100) == "finished", cluster.logs("zoe", again.id)
+    assert all("not recomputed" in t["message"] for t in cluster.tasks("zoe", again.id))
+    assert sorted(cluster.results("zoe", again.id)) == sorted(owners)
+    assert {tuple(_owners(h)) for h in owners} == {tuple(sorted([USER, "zoe"]))}
+
+
+def _owners(item_href: str) -> list[str]:
+    return list(json.loads(Path(item_href).read_text())["properties"]["hrlc:owners"])
 
 
 def test_killed_worker_task_is_redelivered(cluster: JobService, land_cover_reference: Reference) -> None:

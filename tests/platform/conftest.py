@@ -110,9 +110,16 @@ def write_token() -> str:
 
 @pytest.fixture(scope="session")
 def stac_api(platform_run: PlatformRun, pgstac_dsn: str, serve_api: Callable[..., str]) -> str:
-    """URL of the STAC API (landing page) over the platform run's pgstac database."""
+    """URL of the STAC API (landing page) over the platform run's pgstac database, every hrlc collection
+    published (anonymous reads; tests/platform/test_private_results.py tests what is not published)."""
+    from hrlc.catalog.pgstac import collection_ids
+
     settings = Settings(
-        store=platform_run.store.url, catalog=pgstac_dsn, api_write_token=WRITE_TOKEN, presign_ttl_s=600
+        store=platform_run.store.url,
+        catalog=pgstac_dsn,
+        api_write_token=WRITE_TOKEN,
+        presign_ttl_s=600,
+        stac_public_collections=collection_ids(),
     )
     base = serve_api(settings)
     return f"{base}/stac/"

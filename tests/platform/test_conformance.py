@@ -18,6 +18,8 @@ import httpx
 import pytest
 from pyproj import Transformer
 
+from hrlc.catalog.pgstac import collection_ids
+
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = ["core", "collections", "features", "item-search", "filter"]
 
@@ -32,7 +34,8 @@ def hrlc_serve(platform_run: Any, pgstac_dsn: str) -> Iterator[str]:
         **os.environ,
         "HRLC_STORE": platform_run.store.url,
         "HRLC_CATALOG": pgstac_dsn,
-        "HRLC_API_WRITE_TOKEN": "conformance",
+        "HRLC_API_WRITE_TOKEN": "conformance-write-token-of-32-characters",
+        "HRLC_STAC_PUBLIC_COLLECTIONS": json.dumps(collection_ids()),  # the validators read anonymously
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "hrlc.cli", "serve", "--port", str(port), "--log-level", "warning"],

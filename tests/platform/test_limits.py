@@ -21,6 +21,7 @@ import pytest
 
 from hrlc.api.limits import LimitExceeded, Limits, check_filter, json_depth, parenthesis_depth
 from hrlc.api.openeo.auth import hash_password
+from hrlc.catalog.pgstac import collection_ids
 
 
 @dataclass
@@ -56,6 +57,7 @@ def served(pgstac_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "HRLC_CATALOG": pgstac_dsn,
         "HRLC_API_WORKERS": "2",
         "HRLC_API_MAX_BODY_BYTES": str(1024 * 1024),
+        "HRLC_STAC_PUBLIC_COLLECTIONS": json.dumps(collection_ids()),  # anonymous STAC reads, as before
     }
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "wb") as out:
@@ -109,7 +111,9 @@ def test_a_filter_nested_deep_enough_to_crash_cql2_is_refused(served: Served, pa
     assert r.json()["code"] == "InvalidQueryParameter"
     assert "parentheses nested 1600 deep" in r.json()["description"]
     # a sane filter still works, and both worker processes are still the ones that started
-    r = httpx.get(f"{served.url}{path}", params={"filter": _nested(3), "filter-lang": "cql2-text"}, timeout=30)
+    r = httpx.get(
+        f"{served.url}{path}", params={"filter": _nested(3), "filter-lang": "cql2-text"}, timeout=30
+    )
     assert r.status_code == 200, r.text
     _alive(served)
 
@@ -234,5 +238,9 @@ def test_a_json_body_that_is_not_an_object_is_400(served: Served) -> None:
         for body in ([None, None], None, 3, "x"):
             r = httpx.post(f"{served.url}{path}", content=json.dumps(body), timeout=10,
                            headers={"content-type": "application/json"})  # fmt: skip
-            assert r.status_code == 400 and r.headers["content-type"] == "application/json", (path, body, r.text)
+            assert r.status_code == 400 and r.headers["content-type"] == "application/json", (
+                path,
+                body,
+                r.text,
+            )
     _alive(served)

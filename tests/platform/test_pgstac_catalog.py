@@ -21,6 +21,7 @@ from hrlc.jobs.runner import InProcessRunner
 from hrlc.lake import layout
 from hrlc.lake.store import LocalStore
 from hrlc.settings import Settings
+from landcover import dag_item_id, dag_key
 
 YEAR = 2021  # the platform run's year (conftest.PLATFORM_YEAR)
 
@@ -32,7 +33,7 @@ def _counts(dsn: str) -> dict[str, int]:
 
 
 def test_same_class_map_as_the_embedded_default(static_run: Any, platform_run: Any) -> None:
-    key = layout.key("class-map", kind="optical", year=YEAR, period="annual")
+    key = dag_key(platform_run.dag, "class-map")
     with rasterio.open(static_run.store.gdal_path(key)) as src:
         expected, profile = src.read(1), src.profile
     with MemoryFile(platform_run.store.read_bytes(key)) as mem, mem.open() as src:
@@ -55,7 +56,7 @@ def test_every_product_is_in_pgstac_once(static_run: Any, platform_run: Any, pgs
     assert isinstance(catalog, PgstacCatalog)
     assert catalog.load(catalog.items()) == 29
     map_item = layout.key(
-        "stac-item", collection="hrlc-class-maps", item_id=f"classified_map_optical_{YEAR}_annual"
+        "stac-item", collection="hrlc-class-maps", item_id=dag_item_id(platform_run.dag, "class-map")
     )
     platform_run.store.delete(map_item)  # the classification task is no longer complete: it runs again
     with PgstacCatalog(platform_run.store, pgstac_dsn) as again:
@@ -74,7 +75,7 @@ def test_collections_have_extents_summaries_and_item_assets(platform_run: Any, p
     assert maps["summaries"]["hrlc:product"] == ["accuracy-report", "class-map"]
     assert maps["item_assets"]["data"]["roles"] == ["data"]
     bbox = maps["extent"]["spatial"]["bbox"][0]
-    item = platform_run.catalog.get("hrlc-class-maps", f"classified_map_optical_{YEAR}_annual")
+    item = platform_run.catalog.get("hrlc-class-maps", dag_item_id(platform_run.dag, "class-map"))
     assert item is not None and item.bbox is not None
     assert bbox == pytest.approx(item.bbox, abs=1e-6)
     assert maps["extent"]["temporal"]["interval"][0][0].startswith(f"{YEAR}-01-01")

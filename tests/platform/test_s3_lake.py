@@ -25,16 +25,14 @@ from typer.testing import CliRunner
 
 from hrlc import sample
 from hrlc.cli import app
-from hrlc.lake import layout
 from hrlc.lake.layout import LayoutError
 from hrlc.lake.store import LocalStore, S3Store, Store, gdal_env, open_store
 from hrlc.products.cog import write_cog
 from hrlc.settings import Settings
-from landcover import run_chain, utm_bbox
+from landcover import chain_key, run_chain, utm_bbox
 
 SIZE = 128
 YEAR = 2021
-CLASS_MAP = layout.key("class-map", kind="optical", year=YEAR, period="annual")
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +62,10 @@ class Runs:
     repo: sample.SampleRepository
     local: LocalStore
     s3: S3Store
+    s3_source: Path  # the repository's catalogue with s3:// hrefs: another source, so other product keys
+
+    def class_map(self, on_s3: bool) -> str:
+        return chain_key(self.repo, "class-map", year=YEAR, **({"source": self.s3_source} if on_s3 else {}))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,24 +89,28 @@ def runs(s3_server, tmp_path_factory: pytest.TempPathFactory) -> Runs:  # noqa: 
     store = open_store(f"s3://{bucket}/prod/lake")
     assert isinstance(store, S3Store)
     run_chain(repo, store, year=YEAR, source=s3_source)
-    return Runs(repo, local, store)
+    return Runs(repo, local, store, s3_source)
 
 
-def _class_map(store: Store) -> tuple[np.ndarray, dict[str, Any]]:
-    with store.reading(CLASS_MAP) as path, rasterio.open(path) as src:
+def _class_map(store: Store, key: str) -> tuple[np.ndarray, dict[str, Any]]:
+    with store.reading(key) as path, rasterio.open(path) as src:
         return src.read(1), {"crs": src.crs, "transform": src.transform, "colormap": src.colormap(1)}
 
 
 def test_chain_on_s3_gives_the_same_class_map(runs: Runs) -> None:
-    with runs.s3.reading(CLASS_MAP) as path:
+    with runs.s3.reading(runs.class_map(on_s3=True)) as path:
         assert path.startswith("/vsis3/hrlc-chain/prod/lake/")  # read in place, not downloaded
-    on_s3, meta_s3 = _class_map(runs.s3)
-    local, meta_local = _class_map(runs.local)
+    on_s3, meta_s3 = _class_map(runs.s3, runs.class_map(on_s3=True))
+    local, meta_local = _class_map(runs.local, runs.class_map(on_s3=False))
     assert on_s3.shape == (SIZE, SIZE)
     assert (on_s3 > 0).mean() > 0.9
     np.testing.assert_array_equal(on_s3, local)
     assert meta_s3 == meta_local
-    assert sorted(runs.s3.list()) == sorted(runs.local.list())  # the same products, items and logs
+
+    def families(keys: list[str]) -> list[str]:  # the same products, items and logs (their configs differ)
+        return sorted(k.rsplit("/", 1)[-1].split("_aoi-")[0] for k in keys)
+
+    assert families(runs.s3.list()) == families(runs.local.list())
 
 
 def test_every_item_points_into_the_bucket(runs: Runs) -> None:
@@ -125,9 +131,11 @@ def test_every_item_points_into_the_bucket(runs: Runs) -> None:
 
 
 def test_rerun_on_s3_resumes(runs: Runs, s3_server) -> None:  # noqa: ANN001
-    before = runs.s3.client.head_object(Bucket=runs.s3.bucket, Key=runs.s3._k(CLASS_MAP))["ETag"]
-    run_chain(runs.repo, runs.s3, year=YEAR)  # every task's outputs exist: all skipped
-    after = runs.s3.client.head_object(Bucket=runs.s3.bucket, Key=runs.s3._k(CLASS_MAP))["ETag"]
+    key = runs.s3._k(runs.class_map(on_s3=True))
+    before = runs.s3.client.head_object(Bucket=runs.s3.bucket, Key=key)["ETag"]
+    again = run_chain(runs.repo, runs.s3, year=YEAR, source=runs.s3_source)  # every task's outputs exist
+    assert all(t.skipped for t in again.tasks)
+    after = runs.s3.client.head_object(Bucket=runs.s3.bucket, Key=key)["ETag"]
     assert before == after
 
 

@@ -14,6 +14,7 @@ from pyproj import Transformer
 from pystac_client import Client
 
 from hrlc.settings import Settings
+from landcover import dag_item_id
 
 YEAR = 2021  # the platform run's year
 
@@ -52,12 +53,12 @@ def test_pystac_client_finds_every_product_by_bbox_and_datetime(stac_api: str, p
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_cql2_filter_on_hrlc_properties(stac_api: str, method: str) -> None:
+def test_cql2_filter_on_hrlc_properties(stac_api: str, method: str, platform_run: Any) -> None:
     client = Client.open(stac_api)
     text = f"hrlc:product = 'class-map' and hrlc:year = {YEAR}"
     # CQL2 text travels in GET; POST bodies carry CQL2 JSON (the filter extension's rule; pgstac's too)
     found = [i.id for i in client.search(filter=text, filter_lang="cql2-text", method="GET").items()]
-    assert found == [f"classified_map_optical_{YEAR}_annual"]
+    assert found == [dag_item_id(platform_run.dag, "class-map")]
     same = {
         "op": "and",
         "args": [
@@ -74,7 +75,7 @@ def test_cql2_filter_on_hrlc_properties(stac_api: str, method: str) -> None:
         ],
     }
     composites = sorted(i.id for i in client.search(filter=as_json, method=method).items())
-    assert composites == [f"optical_sentinel2_{YEAR}_06", f"optical_sentinel2_{YEAR}_07"]
+    assert composites == [dag_item_id(platform_run.dag, "optical-composite", p) for p in ("06", "07")]
     none = {"op": "=", "args": [{"property": "hrlc:year"}, YEAR + 1]}
     assert not list(client.search(filter=none, method=method).items())
     queryables = httpx.get(f"{stac_api}queryables").json()["properties"]
@@ -109,7 +110,7 @@ def test_only_the_lakes_objects_are_presigned(
     s3_server.client().put_object(Bucket=secret, Key="private/secret.txt", Body=b"secret")
     auth = {"Authorization": f"Bearer {write_token}"}
     url = f"{stac_api}collections/hrlc-class-maps/items"
-    item = platform_run.catalog.get("hrlc-class-maps", f"classified_map_optical_{YEAR}_annual").to_dict(
+    item = platform_run.catalog.get("hrlc-class-maps", dag_item_id(platform_run.dag, "class-map")).to_dict(
         include_self_link=False, transform_hrefs=False
     )
     lake_href = item["assets"]["data"]["href"]
@@ -119,7 +120,9 @@ def test_only_the_lakes_objects_are_presigned(
         "sibling": "s3://hrlc-platform-lake/lake-other/secret.txt",
     }
     item = {**copy.deepcopy(item), "id": "presign-probe", "links": []}
-    item["assets"] = {"data": item["assets"]["data"]} | {k: {"href": v, "roles": ["data"]} for k, v in outside.items()}
+    item["assets"] = {"data": item["assets"]["data"]} | {
+        k: {"href": v, "roles": ["data"]} for k, v in outside.items()
+    }
     assert httpx.post(url, json=item, headers=auth).status_code in (200, 201)
     try:
         got = httpx.get(f"{url}/presign-probe").json()["assets"]
@@ -151,17 +154,18 @@ def test_writes_need_the_token(stac_api: str, write_token: str, platform_run: An
     auth = {"Authorization": f"Bearer {write_token}"}
     try:
         assert httpx.post(url, json=collection, headers=auth).status_code in (200, 201)
-        item = platform_run.catalog.get("hrlc-class-maps", f"classified_map_optical_{YEAR}_annual").to_dict(
-            include_self_link=False, transform_hrefs=False
-        )
+        item = platform_run.catalog.get(
+            "hrlc-class-maps", dag_item_id(platform_run.dag, "class-map")
+        ).to_dict(include_self_link=False, transform_hrefs=False)
         item = {**copy.deepcopy(item), "id": "txn-item", "collection": collection["id"], "links": []}
         items_url = f"{url}/{collection['id']}/items"
         assert httpx.post(items_url, json=item).status_code == 401
         assert httpx.post(items_url, json=item, headers=auth).status_code in (200, 201)
-        assert httpx.get(f"{items_url}/txn-item").status_code == 200
+        assert httpx.get(f"{items_url}/txn-item").status_code == 401  # a collection nobody published
+        assert httpx.get(f"{items_url}/txn-item", headers=auth).status_code == 200
         assert httpx.delete(f"{items_url}/txn-item").status_code == 401
         assert httpx.delete(f"{items_url}/txn-item", headers=auth).status_code in (200, 204)
-        # reads stay open
+        # reads of the published collections stay open
         assert httpx.post(f"{stac_api}search", json={"limit": 1}).status_code == 200
     finally:
         httpx.delete(f"{url}/{collection['id']}", headers=auth)
@@ -176,7 +180,9 @@ def test_writes_are_refused_without_a_configured_token(
 
 
 def test_links_behind_a_proxy(serve_api: Callable[..., str], pgstac_dsn: str, platform_run: Any) -> None:
-    base = serve_api(Settings(catalog=pgstac_dsn), root_path="/hrlc")
+    base = serve_api(
+        Settings(catalog=pgstac_dsn, stac_public_collections=["hrlc-class-maps"]), root_path="/hrlc"
+    )
     # the proxy strips /hrlc and forwards /stac/...; every link must carry the public prefix
     landing = httpx.get(f"{base}/stac/").json()
     hrefs = [link["href"] for link in landing["links"]]

@@ -106,6 +106,24 @@ def test_bad_input_is_one_line_and_exit_2(training_dsn: str, tmp_path: Path) -> 
     )
 
 
+def test_names_that_are_not_utf8_are_refused_in_one_line_or_rejected(training_dsn: str, tmp_path: Path) -> None:
+    import os
+
+    root = os.fsencode(tmp_path) + b"/in"
+    bad_set = root + b"/koper/koper_static_RET_2019_photo-interpreted_Polimi_\xe9"
+    os.makedirs(bad_set)
+    with open(bad_set + b"/data_\xe9.shp", "wb") as f:
+        f.write(b"not a shapefile")
+    # the source path itself: refused at the edge
+    one_line_error(invoke("import", os.fsdecode(bad_set), "--dsn", training_dsn), "is not valid UTF-8")
+    # a set below it: rejected with the names shown escaped, the run recorded, nothing imported
+    result = invoke("import", os.fsdecode(root), "--dsn", training_dsn, "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    [outcome] = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert outcome["outcome"] == "rejected" and "not valid UTF-8" in outcome["reason"]
+    assert "\\xe9" in outcome["reason"] and "data_\\xe9.shp" in outcome["reason"]
+
+
 def test_retire_a_set_then_deliver_it_again(training_dsn: str, tmp_path: Path) -> None:
     from hrlc.training.query import TrainingQuery
     from hrlc.training.samples import TrainingDataError
@@ -124,7 +142,9 @@ def test_retire_a_set_then_deliver_it_again(training_dsn: str, tmp_path: Path) -
 
     result = invoke("retire", name, "--reason", "delivered under the wrong ROI", "--dsn", training_dsn)
     assert result.exit_code == 0 and "retired" in result.stdout and "version 1" in result.stdout
-    assert query(training_dsn, "select count(*) from training.dataset where dataset_name = %s", name) == [(0,)]
+    assert query(training_dsn, "select count(*) from training.dataset where dataset_name = %s", name) == [
+        (0,)
+    ]
     assert query(training_dsn, "select count(*) from training.trainingset t join training.trainingmetadata m "
                  "using (trainingmetadata_id) where m.dataset_name = %s", name) == [(2,)]  # fmt: skip
     status = invoke("status", "--dsn", training_dsn, "--json")
@@ -132,7 +152,9 @@ def test_retire_a_set_then_deliver_it_again(training_dsn: str, tmp_path: Path) -
     assert rows[name]["outcome"] == "retired" and rows[name]["reason"] == "delivered under the wrong ROI"
     with pytest.raises(TrainingDataError, match="no training set in the database matches"):
         select_samples(training_dsn, query=selection)  # the classification no longer finds it
-    one_line_error(invoke("retire", name, "--reason", "again", "--dsn", training_dsn), "no current training set")
+    one_line_error(
+        invoke("retire", name, "--reason", "again", "--dsn", training_dsn), "no current training set"
+    )
 
     fixed = name.replace("_RET_", "_RETFIXED_")
     write_set(tmp_path / "fixed", fixed, gdf)  # the same files under the right name are accepted now

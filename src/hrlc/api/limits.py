@@ -210,9 +210,13 @@ class RequestLimits:
             )  # fmt: skip
         patch = "json-patch" in content_type  # RFC 6902 (STAC transactions' PATCH): a list of operations
         if not isinstance(value, list if patch else dict):  # every other body of both APIs is an object
-            raise LimitExceeded(400, "BadRequest", f"the JSON body must be {'a list' if patch else 'an object'}")
+            raise LimitExceeded(
+                400, "BadRequest", f"the JSON body must be {'a list' if patch else 'an object'}"
+            )
         if has_nul(value):
-            raise LimitExceeded(400, "BadRequest", "a string of the JSON body holds a NUL character (\\u0000)")
+            raise LimitExceeded(
+                400, "BadRequest", "a string of the JSON body holds a NUL character (\\u0000)"
+            )
         if isinstance(value, dict):
             for name in FILTER_FIELDS:
                 if name in value:
@@ -224,7 +228,10 @@ class RequestLimits:
             {
                 "type": "http.response.start",
                 "status": e.status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -5,6 +5,10 @@ What hrlc adds to the stock application of stac-fastapi-pgstac 7 (`instantiate_a
 - extensions: query, sort, fields, filter (CQL2), token pagination, collection search (the stock set) and
   the transaction extension, whose routes need `Authorization: Bearer <HRLC_API_WRITE_TOKEN>`
   (401 without or with a wrong token, 403 when no token is configured; STAC-API error bodies);
+- reads follow `hrlc.catalog.visibility`: anonymous callers see only the published collections
+  (`HRLC_STAC_PUBLIC_COLLECTIONS`; none published = 401 for every collection and search), users (the openEO
+  API's tokens, basic or OIDC, as `Authorization: Bearer basic//…` or `oidc/<provider>/…`) also the
+  deployment's own items and the job products they own, operators and admins everything;
 - `s3://` asset hrefs are presigned (read-only GET, `HRLC_PRESIGN_TTL_S`) in every item response, so a
   client downloads products straight from the lake without credentials;
 - `root_path` (`HRLC_API_ROOT_PATH`) is honoured by the composing application (`hrlc.api.app`), so `/` and
@@ -41,6 +45,7 @@ from stac_fastapi.pgstac.models.extensions import Extensions
 from hrlc import __version__
 from hrlc.api.limits import Limits, RequestLimits, stac_error
 from hrlc.api.presign import Presigner
+from hrlc.catalog.visibility import Viewer, restrict
 from hrlc.settings import Settings, get_settings
 
 # The routes of the transaction and bulk-transaction extensions: every write of the API.
@@ -57,8 +62,8 @@ WRITE_SCOPES: list[Scope] = [
 ]
 
 
-class WriteNotAuthorised(Exception):
-    """A write without the role that allows it."""
+class NotAuthorised(Exception):
+    """A request without the credentials or the role it needs (401 or 403, STAC API error body)."""
 
     def __init__(self, description: str, status_code: int):
         super().__init__(description)
@@ -72,32 +77,26 @@ def write_guard(settings: Settings, authenticator: Any = None) -> Callable[[Requ
 
     def require_write_role(request: Request) -> None:
         header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        given = given.strip()
-        if scheme.lower() != "bearer" or not given:
-            raise WriteNotAuthorised("a bearer token is required for writes", 401)
-        expected = settings.api_write_token
-        if expected and hmac.compare_digest(given.encode(), expected.encode()):
+        given, is_write_token = _bearer(header, settings, "a bearer token is required for writes")
+        if is_write_token:
             return
+        expected = settings.api_write_token
         if authenticator is not None and given.startswith(("basic//", "oidc/")):
-            from hrlc.api.openeo.errors import OpenEOError
-
-            try:
-                user = authenticator.user_of(header)
-            except OpenEOError as e:
-                raise WriteNotAuthorised(f"the token is not valid: {e.message}", 401) from None
-            if "admin" in authenticator.roles(user):
+            viewer = _token_viewer(authenticator, header, ())
+            if "admin" in viewer.roles:
                 return
-            raise WriteNotAuthorised(f"{user} may not write to the catalogue: that needs the admin role", 403)
+            raise NotAuthorised(
+                f"{viewer.user} may not write to the catalogue: that needs the admin role", 403
+            )
         if not expected:
-            raise WriteNotAuthorised("writes are disabled on this server (no write token configured)", 403)
-        raise WriteNotAuthorised("the bearer token does not allow writes", 401)
+            raise NotAuthorised("writes are disabled on this server (no write token configured)", 403)
+        raise NotAuthorised("the bearer token does not allow writes", 401)
 
     return require_write_role
 
 
 def _not_authorised(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, WriteNotAuthorised)
+    assert isinstance(exc, NotAuthorised)
     headers = {"WWW-Authenticate": 'Bearer realm="hrlc"'} if exc.status_code == 401 else None
     return JSONResponse(
         {"code": "Unauthorized" if exc.status_code == 401 else "Forbidden", "description": exc.description},
@@ -106,19 +105,97 @@ def _not_authorised(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def viewer_of(request: Request) -> Viewer:
+    """Who is reading: anonymous without `Authorization`; the write token reads as an admin; a user token of
+    the openEO API (basic or OIDC) gives the user and their roles. A malformed or invalid token: 401."""
+    state = request.app.state
+    settings: Settings = state.hrlc_settings
+    public = tuple(settings.stac_public_collections)
+    header = request.headers.get("authorization", "")
+    if not header:
+        return Viewer(None, public=public)
+    _, is_write_token = _bearer(
+        header, settings, "use Authorization: Bearer <token> (a token of the openEO API)"
+    )
+    if is_write_token:
+        return Viewer("write-token", frozenset({"admin"}), public)
+    return _token_viewer(state.authenticator, header, public)
+
+
+def _bearer(header: str, settings: Settings, refusal: str) -> tuple[str, bool]:
+    """The bearer token of an `Authorization` header, and whether it is the write token; 401 `refusal` if the
+    header holds no bearer token."""
+    scheme, _, given = header.partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        raise NotAuthorised(refusal, 401)
+    expected = settings.api_write_token
+    return given, bool(expected) and hmac.compare_digest(given.encode(), str(expected).encode())
+
+
+def _token_viewer(authenticator: Any, header: str, public: tuple[str, ...]) -> Viewer:
+    """The user of an openEO API token (basic or OIDC) and their roles; 401 when the token is not valid."""
+    from hrlc.api.openeo.errors import OpenEOError
+
+    try:
+        user = authenticator.user_of(header)
+    except OpenEOError as e:
+        raise NotAuthorised(f"the token is not valid: {e.message}", 401) from None
+    return Viewer(user, authenticator.roles(user), public)
+
+
+def _check_readable(viewer: Viewer, collections: list[str] | None) -> None:
+    if viewer.user is not None:
+        return
+    if not viewer.public:
+        raise NotAuthorised("this catalogue needs authentication: log in through the openEO API", 401)
+    hidden = [c for c in collections or () if c not in viewer.public]
+    if hidden:
+        raise NotAuthorised(f"collection {hidden[0]!r} needs authentication", 401)
+
+
 class PresigningClient(CoreCrudClient):
-    """pgstac's core client, with the `s3://` asset hrefs of every returned item presigned.
+    """pgstac's core client: reads restricted to what the caller may see, `s3://` asset hrefs presigned.
 
     Every item response (`/search`, `/collections/{id}/items`, `/collections/{id}/items/{item}`) goes
-    through `_search_base`, so this one override covers them all."""
+    through `_search_base`, so this one override covers them all; collections through `get_collection` and
+    `all_collections`."""
 
     async def _search_base(self, search_request: Any, request: Request) -> Any:
+        viewer = viewer_of(request)
+        _check_readable(viewer, getattr(search_request, "collections", None))
+        if not viewer.sees_all:
+            current = getattr(search_request, "filter_expr", None)
+            if isinstance(current, str):  # cql2-text not yet converted (POST)
+                from cql2 import Expr
+
+                current = Expr(current).to_json()
+            search_request.filter_expr = restrict(current, viewer)
+            search_request.filter_lang = "cql2-json"
         collection = await super()._search_base(search_request, request=request)
         presigner: Presigner | None = getattr(request.app.state, "presigner", None)
         if presigner is not None:
             for feature in collection.get("features", []):
                 presigner.item(feature)
         return collection
+
+    async def get_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Any:
+        viewer = viewer_of(request)
+        found = await super().get_collection(collection_id, request=request, **kwargs)  # 404 if none
+        _check_readable(viewer, [collection_id])
+        return found
+
+    async def all_collections(self, request: Request, **kwargs: Any) -> Any:
+        viewer = viewer_of(request)
+        if viewer.user is None and not viewer.public:
+            _check_readable(viewer, None)
+        found = await super().all_collections(request, **kwargs)
+        if viewer.user is None and isinstance(found, dict):  # anonymous: the published collections only
+            shown = [c for c in found.get("collections", []) if c.get("id") in viewer.public]
+            found["collections"] = shown
+            found["numberReturned"] = len(shown)
+            found.pop("numberMatched", None)
+        return found
 
 
 # ---------------------------------------------------------------------------------------- application
@@ -182,10 +259,11 @@ def create_stac_app(settings: Settings | None = None) -> FastAPI:
     from hrlc.api.openeo.auth import Authenticator
 
     authenticator = Authenticator(settings)  # the openEO API's users and OIDC providers: admins may write
+    app.state.authenticator = authenticator
     api.add_route_dependencies(
         scopes=WRITE_SCOPES, dependencies=[Depends(write_guard(settings, authenticator))]
     )
-    app.add_exception_handler(WriteNotAuthorised, _not_authorised)
+    app.add_exception_handler(NotAuthorised, _not_authorised)
     for exc in _bad_input_errors():
         app.add_exception_handler(exc, _bad_request)
     app.add_middleware(RequestLimits, limits=Limits.from_settings(settings), error=stac_error)

@@ -73,8 +73,16 @@ _INT_FIELDS = {"year", "pastYear", "refYear", "year1", "year2"}
 
 
 def item_id(key: str) -> str:
-    """The item id of a product key: its file stem."""
-    return PurePosixPath(key).stem
+    """The item id of a product key: its file stem, followed by `_{space}_{config}` when the key carries the
+    product's identity (`hrlc.lake.identity`), so items of two AOIs or parameter sets never share an id."""
+    stem = PurePosixPath(key).stem
+    try:
+        fields = layout.parse(key).fields
+    except layout.LayoutError:
+        return stem
+    if "space" in fields and "config" in fields:
+        return f"{stem}_{fields['space']}_{fields['config']}"
+    return stem
 
 
 def _lineage_properties(

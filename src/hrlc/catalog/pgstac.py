@@ -184,7 +184,6 @@ class PgstacCatalog(StaticCatalog):
             row = conn.execute("SELECT count(*) FROM items WHERE collection = %s", [collection]).fetchone()
         return int(row[0]) if row else 0
 
-
     def search(
         self,
         collection: str,

@@ -57,7 +57,9 @@ def load(folder: Traversable | Path) -> list[Migration]:
             raise MigrationError(f"migration file {entry.name!r} is not named NNNN_lower_case.sql")
         version = int(m.group(1))
         if version in found:
-            raise MigrationError(f"two migrations with version {version}: {found[version].name}, {entry.name}")
+            raise MigrationError(
+                f"two migrations with version {version}: {found[version].name}, {entry.name}"
+            )
         found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
     return [found[v] for v in sorted(found)]
 

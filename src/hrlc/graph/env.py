@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import pystac
 
 from hrlc import __version__
+from hrlc.catalog.visibility import Viewer
 from hrlc.errors import Cancelled
 from hrlc.lake.store import Store
 
@@ -58,6 +59,7 @@ class GraphEnv:
     register: Callable[[pystac.Item], str] | None = None  # set: every result file gets a STAC Item
     cancelled: Callable[[], bool] = lambda: False
     user_processes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> process (with graph)
+    viewer: Viewer | None = None  # on whose behalf `load_collection` reads (None: everything, embedded)
     results: list[Result] = field(default_factory=list)
     loaded: list[pystac.Item] = field(default_factory=list)
     crs: str | None = None

@@ -16,6 +16,7 @@ import numpy as np
 import pystac
 import xarray as xr
 
+from hrlc.catalog.visibility import visible
 from hrlc.graph.errors import GraphError
 from hrlc.lake.store import configure_odc_s3
 
@@ -82,7 +83,9 @@ def band_names(item: pystac.Item) -> list[str]:
     multi-band COG, or a single named band), else the asset keys."""
     names: list[str] = []
     for key, asset in item.assets.items():
-        if "data" not in (asset.roles or ["data"]) or not str(asset.media_type or "").startswith("image/tiff"):
+        if "data" not in (asset.roles or ["data"]) or not str(asset.media_type or "").startswith(
+            "image/tiff"
+        ):
             continue
         eo = asset.extra_fields.get("eo:bands") or []
         names += [b.get("name") or f"{key}.{i}" for i, b in enumerate(eo, 1)] if eo else [key]
@@ -146,6 +149,8 @@ def load_collection(
     bbox = tuple(area.to_crs("EPSG:4326").boundingbox) if area is not None else None
     start, end = time_range(temporal_extent)
     items = env.catalog.search(id, bbox, start, end)
+    if env.viewer is not None:  # another user's job products stay out of this user's cube
+        items = [i for i in items if visible(i.collection_id, i.properties, env.viewer)]
     if not items:
         raise GraphError(
             "NoDataAvailable", f"Collection '{id}' has no data in the requested spatial and temporal extent."

@@ -81,7 +81,9 @@ class InputAllowlist:
     def check_source(self, source: str) -> None:
         if not _under(source, self.sources):
             allowed = ", ".join(self.sources) or "none: ask an operator to set HRLC_JOB_SOURCES"
-            raise InputRefused(f"source {source!r} is not a STAC source of this deployment; allowed: {allowed}")
+            raise InputRefused(
+                f"source {source!r} is not a STAC source of this deployment; allowed: {allowed}"
+            )
 
     def check_training(self, training: str | Mapping[str, Any], user: str) -> None:
         if isinstance(training, Mapping):

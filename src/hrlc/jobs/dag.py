@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hrlc.lake.identity import ProductId
+
 
 @dataclass(frozen=True)
 class Task:
@@ -65,40 +67,79 @@ def land_cover_dag(
 ) -> Dag:
     """The optical land-cover chain for one AOI and year. `training` is a samples file, or a selection of the
     training-set database (`hrlc.training.query.TrainingQuery` fields: area, year, type, source, provider,
-    roi, bbox)."""
+    roi, bbox).
+
+    Each task's params name the identity (`hrlc.lake.identity`) of the products it reads, computed here by the
+    processor that makes them, so every key of the chain says where and how its product was made; task ids
+    carry the product's space and config too (a job's tasks stay distinct when the fan-out adds tiles).
+    Raises ProcessorError (a ValueError's sibling) for an AOI that makes no grid, ValidationError for bad
+    params."""
+    from hrlc.processors.classification import Classification
+    from hrlc.processors.classification import identity as classification_identity
+    from hrlc.processors.features import Features
+    from hrlc.processors.optical_preprocessing import OpticalPreprocessing
+
     sensor = sensor or default_sensor(year)
     dag = Dag()
-    pre = dag.add(
-        Task(
-            f"optical-preprocessing:{sensor}:{year}",
-            "optical-preprocessing",
-            {
-                "bbox": list(bbox),
-                "bbox_crs": bbox_crs,
-                "crs": crs,
-                "resolution": resolution,
-                "year": year,
-                "sensor": sensor,
-                "source": source,
-                "method": composite_method,
-                "dilate_px": dilate_px,
-                "mask_snow": mask_snow,
-            },
-        )
+    pre_params = {
+        "bbox": list(bbox),
+        "bbox_crs": bbox_crs,
+        "crs": crs,
+        "resolution": resolution,
+        "year": year,
+        "sensor": sensor,
+        "source": source,
+        "method": composite_method,
+        "dilate_px": dilate_px,
+        "mask_snow": mask_snow,
+    }
+    pre_proc = OpticalPreprocessing()
+    composites = pre_proc.identity(pre_proc.parse_params(pre_params))
+    pre = dag.add(Task(_task_id(pre_proc.name, sensor, year, composites), pre_proc.name, pre_params))
+    feat_proc = Features()
+    feat_params = {"year": year, "sensor": sensor, "space": composites.space, "composites": composites.config}
+    stack = feat_proc.identity(feat_proc.parse_params(feat_params))
+    assert stack is not None
+    feat = dag.add(
+        Task(_task_id(feat_proc.name, sensor, year, stack), feat_proc.name, feat_params, (pre.id,))
     )
-    feat = dag.add(Task(f"features:{sensor}:{year}", "features", {"year": year, "sensor": sensor}, (pre.id,)))
-    dag.add(
-        Task(
-            f"classification:{sensor}:{year}",
-            "classification",
-            {
-                "year": year,
-                "sensor": sensor,
-                **({"training": training} if isinstance(training, str) else {"training_query": dict(training)}),
-                "method": classifier,
-                "seed": seed,
-            },
-            (feat.id,),
-        )
-    )
+    cls_params = {
+        "year": year,
+        "sensor": sensor,
+        **({"training": training} if isinstance(training, str) else {"training_query": dict(training)}),
+        "method": classifier,
+        "seed": seed,
+        "space": stack.space,
+        "features": stack.config,
+    }
+    cls_proc = Classification()
+    products = classification_identity(cls_proc.parse_params(cls_params))
+    assert products is not None
+    dag.add(Task(_task_id(cls_proc.name, sensor, year, products), cls_proc.name, cls_params, (feat.id,)))
     return dag
+
+
+def _task_id(processor: str, sensor: str, year: int, ident: ProductId) -> str:
+    return f"{processor}:{sensor}:{year}:{ident.space}:{ident.config[:8]}"
+
+
+def output_keys(dag: Dag) -> list[str]:
+    """Every lake key the DAG's tasks write, in task order (each processor's `outputs`)."""
+    from hrlc.processors.base import registry
+
+    procs = registry()
+    keys: list[str] = []
+    for task in dag.order():
+        proc = procs[task.processor]()
+        keys += proc.outputs(proc.parse_params(task.params))
+    return keys
+
+
+def product_key(dag: Dag, family: str) -> str:
+    """The key of the one product of `family` (`hrlc.lake.layout`) the DAG writes, e.g. its class map."""
+    from hrlc.lake import layout
+
+    found = [k for k in output_keys(dag) if layout.parse(k).family == family]
+    if len(found) != 1:
+        raise KeyError(f"the DAG writes {len(found)} products of {family!r}, not one")
+    return found[0]

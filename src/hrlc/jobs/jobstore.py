@@ -184,5 +184,11 @@ def task_state(
     return None if row is None else (str(row["status"]), int(row["run"]))
 
 
+def job_owner(conn: psycopg.Connection[Any], job_id: str) -> str | None:
+    """The user of a job, None if there is no such job."""
+    row = conn.execute(f"select user_id from {SCHEMA}.jobs where id = %s", (job_id,)).fetchone()
+    return None if row is None else str(row["user_id"])
+
+
 def jsonb(value: Any) -> Jsonb:
     return Jsonb(value)

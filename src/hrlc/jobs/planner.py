@@ -25,6 +25,7 @@ from hrlc.jobs.broker import Publisher
 from hrlc.jobs.dag import Dag, Task, land_cover_dag
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TaskMessage
+from hrlc.processors.base import ProcessorError
 
 LAND_COVER = "hrlc_land_cover"
 UserProcesses = Callable[[str], "dict[str, Any] | None"]
@@ -149,7 +150,6 @@ def _all_process_ids(graph: Any) -> set[str]:
     return found
 
 
-
 def _nested(value: Any) -> set[str]:
     if isinstance(value, dict):
         if isinstance(value.get("process_graph"), dict):
@@ -197,7 +197,9 @@ class Admission:
     inputs: InputAllowlist | None = None
 
 
-def plan(process: dict[str, Any], resolve: UserProcesses | None = None, admit: Admission | None = None) -> Dag:
+def plan(
+    process: dict[str, Any], resolve: UserProcesses | None = None, admit: Admission | None = None
+) -> Dag:
     """The DAG of a batch job's process (`{"process_graph": {...}}`); `PlanError` if it cannot run.
 
     A graph with `hrlc_land_cover` expands into the land-cover chain; any other graph of standard processes
@@ -264,7 +266,9 @@ def plan(process: dict[str, Any], resolve: UserProcesses | None = None, admit: A
             classifier=_string(args, "classifier", "lightgbm") or "lightgbm",
             seed=int(args.get("seed", 0)),
         )
-    except (TypeError, ValueError) as e:
+    except ValidationError as e:
+        raise PlanError(_invalid(e)) from None
+    except (TypeError, ValueError, ProcessorError) as e:
         raise PlanError(f"invalid {LAND_COVER} arguments: {e}") from None
     check(dag)
     if admit is not None and admit.max_pixels is not None:
@@ -289,9 +293,19 @@ def check(dag: Dag) -> None:
         try:
             cls().parse_params(task.params)
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise PlanError(f"invalid {task.processor} parameter {where}: {first['msg']}") from None
+            raise PlanError(_invalid(e, task.processor)) from None
+
+
+def _invalid(e: ValidationError, processor: str | None = None) -> str:
+    """One line for the first error of a processor's params (`processor` found by the model's name if None)."""
+    if processor is None:
+        from hrlc.processors.base import registry
+
+        names = [name for name, cls in registry().items() if cls.Params.__name__ == e.title]
+        processor = names[0] if names else LAND_COVER
+    first = e.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"invalid {processor} parameter {where}: {first['msg']}"
 
 
 @contextlib.contextmanager

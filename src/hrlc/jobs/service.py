@@ -199,7 +199,9 @@ class JobService:
                 row = self._row(conn, user, job_id, lock=True)
                 if row["status"] in ACTIVE:
                     return _job(row)
-                dag = plan(row["process"], resolve, admit)  # the user's processes and admission as they are now
+                dag = plan(
+                    row["process"], resolve, admit
+                )  # the user's processes and admission as they are now
                 versions = processor_versions()
                 run = int(row["run"]) + 1
                 conn.execute(f"delete from {SCHEMA}.tasks where job_id = %s", (job_id,))

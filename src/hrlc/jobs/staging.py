@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 import pystac
 
+from hrlc.catalog.visibility import OWNERS, with_owner
 from hrlc.jobs.runner import item_key_of
 from hrlc.lake.layout import LayoutError
 
@@ -109,13 +110,50 @@ def lock_keys(conn: psycopg.Connection[Any] | None, keys: list[str]) -> Iterator
     yield
 
 
-def commit(catalog: Any, staged: StagedCatalog, recording: RecordingStore) -> list[str]:
+def _owners_of(catalog: Any, href: str) -> list[str]:
+    """The owners of the registered item at `href` ([] when there is none yet)."""
+    try:
+        item = catalog.get_href(href)
+    except Exception:  # noqa: BLE001 - not registered yet: a missing file, whatever the catalogue raises
+        return []
+    return list(item.properties.get(OWNERS) or [])
+
+
+UNKNOWN_OWNER = ""  # the job's user could not be learnt: items get `hrlc:owners: []` (operators only)
+
+
+def commit(
+    catalog: Any, staged: StagedCatalog, recording: RecordingStore, owner: str | None = None
+) -> list[str]:
     """Register the staged items (under `lock_keys` held by the caller); `OutputsMissing` if a product the
-    task wrote is gone. Returns the hrefs registered."""
+    task wrote is gone. With `owner`, each item's `hrlc:owners` gains the job's user (kept: the owners of an
+    item registered before). Returns the hrefs registered."""
     missing = [k for k in recording.written if not recording.store.exists(k)]
     if missing:
         raise OutputsMissing(f"{len(missing)} product(s) removed before registration, e.g. {missing[0]}")
-    return [str(catalog.add(item)) for item in staged.staged.values()]
+    hrefs = []
+    for href, item in staged.staged.items():
+        if owner == UNKNOWN_OWNER:
+            item.properties[OWNERS] = _owners_of(catalog, href)
+        elif owner is not None:
+            item.properties[OWNERS] = with_owner(_owners_of(catalog, href), owner)
+        hrefs.append(str(catalog.add(item)))
+    return hrefs
+
+
+def adopt(catalog: Any, hrefs: list[str], owner: str) -> int:
+    """Add `owner` to the owners of finished products another job made (under `lock_keys` held by the
+    caller), so the user whose job reuses them may read them; returns how many items changed."""
+    changed = 0
+    for href in hrefs:
+        item = catalog.get_href(href)
+        owners = item.properties.get(OWNERS)
+        if owners is None or owner in owners:  # the deployment's own data, or already theirs
+            continue
+        item.properties[OWNERS] = with_owner(owners, owner)
+        catalog.add(item)
+        changed += 1
+    return changed
 
 
 def discard(recording: RecordingStore, outputs: list[str]) -> list[str]:

@@ -245,12 +245,24 @@ class Worker:
             self._dead_letter(body, reason)
             self.ch.basic_ack(tag)
             return
-        if done is not None:
-            self._status(msg, "finished", 1.0, "outputs exist: not recomputed", done, attempt=attempt)
-            self.ch.basic_ack(tag)
-            return
-        self._status(msg, "running", 0.0, f"attempt {attempt} on {self.id}", attempt=attempt, confirmed=False)
-        kind, value = self._run(msg, params, keys, attempt)
+        kind: str
+        value: Any
+        try:
+            owner = self._owner(msg)
+            if done is not None and owner not in (None, staging.UNKNOWN_OWNER):
+                with self._task_lock(msg, keys, row=False):
+                    staging.adopt(self.catalog, done, owner)
+        except Exception as e:  # noqa: BLE001 - job store or catalogue down: retried like a failed run
+            kind, value = "error", f"{type(e).__name__}: {e}"
+        else:
+            if done is not None:
+                self._status(msg, "finished", 1.0, "outputs exist: not recomputed", done, attempt=attempt)
+                self.ch.basic_ack(tag)
+                return
+            self._status(
+                msg, "running", 0.0, f"attempt {attempt} on {self.id}", attempt=attempt, confirmed=False
+            )
+            kind, value = self._run(msg, params, keys, attempt, owner)
         if kind == "ok":
             self._status(msg, "finished", 1.0, f"{len(value)} items", value, attempt=attempt)
             self.ch.basic_ack(tag)
@@ -278,7 +290,23 @@ class Worker:
             self._dead_letter(body, reason)
             self.ch.basic_ack(tag)
 
-    def _run(self, msg: TaskMessage, params: Any, keys: list[str], attempt: int) -> tuple[str, Any]:
+    def _owner(self, msg: TaskMessage) -> str | None:
+        """The user of the task's job: None without a job store or without a job row (a bare task message: the
+        deployment's own data); `staging.UNKNOWN_OWNER` when the job store cannot be reached (the items are
+        then registered private to operators, never public: fail closed, and the task still runs)."""
+        if self.dsn is None:
+            return None
+        found = self._db_call(lambda conn: ("ok", jobstore.job_owner(conn, msg.job_id)))
+        if found is None:
+            log.warning(
+                "job store unavailable: the items of task %s are registered without owner", msg.task_id
+            )
+            return staging.UNKNOWN_OWNER
+        return found[1]
+
+    def _run(
+        self, msg: TaskMessage, params: Any, keys: list[str], attempt: int, owner: str | None = None
+    ) -> tuple[str, Any]:
         assert self.conn is not None
         progress_q: queue.SimpleQueue[tuple[float, str]] = queue.SimpleQueue()
         result: dict[str, Any] = {}
@@ -298,6 +326,7 @@ class Worker:
             progress=lambda f, m: progress_q.put((f, m)),
             log=logging.getLogger(f"hrlc.processor.{msg.processor}"),
             cancelled=cancelled,
+            owner=owner,
         )
 
         def target() -> None:
@@ -308,7 +337,7 @@ class Worker:
                 with self._task_lock(msg, keys + list(recording.written)) as stopped:
                     if stopped is not None:  # canceled after the processor's last check: register nothing
                         raise _StoppedLate(f"{stopped} while running (after its processor returned)")
-                    staging.commit(self.catalog, staged, recording)
+                    staging.commit(self.catalog, staged, recording, owner)
                     self._write_log(msg, params, started, time.perf_counter() - t0, items, attempt)
                 result["ok"] = items
             except Cancelled as e:

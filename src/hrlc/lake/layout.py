@@ -7,6 +7,13 @@ user) tells what it is from its name alone.
 
 Periods: Sentinel-2 composites are monthly (`01`..`12`), Landsat composites seasonal (`season1`..`season4`,
 calendar quarters Jan–Mar, Apr–Jun, Jul–Sep, Oct–Dec), yearly products use `annual`.
+
+Product identity (`hrlc.lake.identity`): the chain's products (families with `identity=True`) live one
+`{space}/{config}/` level below the spec's folder, with the spec's file name unchanged, e.g.
+`classification/2021/final/aoi-3f0c5e1d2a9b/8d1f0c2b7e4a9c31/classified_map_optical_2021_annual.tif`. The
+same family without the two levels (the spec's exact key) still parses: that is how a product made elsewhere
+and dropped into the lake is named. `space` is the grid a product was made on (`aoi-<hash>` of an AOI grid
+today, a tile id of the product grid with the scale work), `config` the hash of what changes its pixels.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from string import Formatter
+
+from hrlc.lake.identity import CONFIG_REGEX, SPACE_REGEX
 
 SENSORS_OPTICAL = ("sentinel2", "landsat")
 SENSORS_SAR = ("sentinel1",)
@@ -77,7 +86,11 @@ _FIELD_REGEX = {
     "grid": r"[a-z0-9][a-z0-9.-]*",
     "fmt": r"tif|gpkg",
     "checksum": r"[0-9a-f]{16}",
+    "space": SPACE_REGEX,
+    "config": CONFIG_REGEX,
 }
+IDENTITY_FOLDER = "{space}/{config}/"
+IDENTITY_FIELDS = ("space", "config")
 
 
 @dataclass(frozen=True)
@@ -88,9 +101,16 @@ class Pattern:
     folder: str
     file: str
     description: str
+    identity: bool = False  # made by the chain: keys carry `{space}/{config}/` below the folder
 
     @property
     def template(self) -> str:
+        """The key template of the chain's products (with identity), else the spec's."""
+        return self.folder + (IDENTITY_FOLDER if self.identity else "") + self.file
+
+    @property
+    def spec_template(self) -> str:
+        """The spec's key template (Table 3-1 folder and §3.2 file name, no identity levels)."""
         return self.folder + self.file
 
     @property
@@ -98,16 +118,28 @@ class Pattern:
         return tuple(dict.fromkeys(f for _, f, _, _ in Formatter().parse(self.template) if f))
 
     def regex(self) -> re.Pattern[str]:
-        out, seen = [], set()
-        for literal, field, _, _ in Formatter().parse(self.template):
-            out.append(re.escape(literal))
-            if field:
-                if field in seen:
-                    out.append(f"(?P={field})")
-                else:
-                    out.append(f"(?P<{field}>{_FIELD_REGEX[field]})")
-                    seen.add(field)
-        return re.compile("".join(out) + r"\Z")
+        """Matches the keys of the family: with the identity levels (when it has them) or without."""
+        out = _regex(self.folder)
+        if self.identity:
+            out += "(?:" + _regex(IDENTITY_FOLDER) + ")?"
+        return re.compile(out + _regex(self.file, _fields(self.folder)) + r"\Z")
+
+
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in Formatter().parse(template) if f}
+
+
+def _regex(template: str, seen: set[str] | None = None) -> str:
+    out, seen = [], set(seen or ())
+    for literal, field, _, _ in Formatter().parse(template):
+        out.append(re.escape(literal))
+        if field:
+            if field in seen:
+                out.append(f"(?P={field})")
+            else:
+                out.append(f"(?P<{field}>{_FIELD_REGEX[field]})")
+                seen.add(field)
+    return "".join(out)
 
 
 PATTERNS: dict[str, Pattern] = {
@@ -121,42 +153,49 @@ PATTERNS: dict[str, Pattern] = {
             "preprocessed/optical/{sensor}/{year}/{period}/",
             "optical_{sensor}_{year}_{period}_cloudmask.tif",
             "valid-observation count and quality of an optical composite",
+            identity=True,
         ),
         Pattern(
             "optical-composite",
             "preprocessed/optical/{sensor}/{year}/{period}/",
             "optical_{sensor}_{year}_{period}.tif",
             "cloud-free optical reflectance composite",
+            identity=True,
         ),
         Pattern(
             "sar-feature",
             "preprocessed/sar/{year}/{month}/",
             "sar_{sensor}_{year}_{month}_{feature}.tif",
             "SAR derived layer (coherence, texture)",
+            identity=True,
         ),
         Pattern(
             "sar-composite",
             "preprocessed/sar/{year}/{month}/",
             "sar_{sensor}_{year}_{month}.tif",
             "monthly SAR backscatter composite",
+            identity=True,
         ),
         Pattern(
             "coreg-params",
             "coregistration/{year}/{month}/",
             "coreg_params_{year}_{month}.json",
             "optical-SAR co-registration parameters",
+            identity=True,
         ),
         Pattern(
             "coreg-composite",
             "coregistration/{year}/{month}/",
             "coreg_optical_sar_{year}_{month}.tif",
             "co-registered optical + SAR composite",
+            identity=True,
         ),
         Pattern(
             "features",
             "features/{year}/",
             "features_{stack}_{year}.nc",
             "per-year feature stack for classification",
+            identity=True,
         ),
         Pattern("model-checkpoint", "models/checkpoints/", "{model_id}.{ext}", "trained model"),
         Pattern("model-metadata", "models/metadata/", "{model_id}.json", "model version and training record"),
@@ -165,33 +204,42 @@ PATTERNS: dict[str, Pattern] = {
             "classification/{year}/probabilities/",
             "class_probs_{year}_{period}.tif",
             "per-class probabilities",
+            identity=True,
         ),
         Pattern(
             "class-map",
             "classification/{year}/final/",
             "classified_map_{kind}_{year}_{period}.tif",
             "final land-cover class map",
+            identity=True,
         ),
         Pattern(
             "accuracy-report",
             "classification/{year}/",
             "accuracy_{kind}_{year}_{period}.json",
             "held-out accuracy of a class map",
+            identity=True,
         ),
         Pattern(
             "fused-class-map-region",
             "fusion/{year}/",
             "fused_class_map_{year}_{region}.tif",
             "decision-fused class map of a region",
+            identity=True,
         ),
         Pattern(
-            "fused-class-map", "fusion/{year}/", "fused_class_map_{year}.tif", "decision-fused class map"
+            "fused-class-map",
+            "fusion/{year}/",
+            "fused_class_map_{year}.tif",
+            "decision-fused class map",
+            identity=True,
         ),
         Pattern(
             "change-map",
             "changedetection/{year2}/",
             "final_change_map_{year1}_{year2}.tif",
             "land-cover change map",
+            identity=True,
         ),
         Pattern(
             "harmonization-lookup",
@@ -204,6 +252,7 @@ PATTERNS: dict[str, Pattern] = {
             "harmonization/{year}/",
             "harmonized_class_map_{year}.tif",
             "class map harmonised to the post-2020 definitions",
+            identity=True,
         ),
         Pattern("stac-item", "metadata/stac/{collection}/", "{item_id}.json", "STAC Item of a product"),
         Pattern(
@@ -255,13 +304,17 @@ def key(family: str, **fields: object) -> str:
         pattern = PATTERNS[family]
     except KeyError:
         raise LayoutError(f"unknown product family {family!r}; known: {sorted(PATTERNS)}") from None
-    values = {f: _format(f, v) for f, v in fields.items()}
-    missing = set(pattern.fields) - set(values)
+    values = {f: _format(f, v) for f, v in fields.items() if v is not None}
+    template = pattern.template
+    if pattern.identity and not set(IDENTITY_FIELDS) & set(values):
+        template = pattern.spec_template  # a product named as the spec names it (made elsewhere)
+    needed = [f for _, f, _, _ in Formatter().parse(template) if f]
+    missing = set(needed) - set(values)
     if missing:
         raise LayoutError(f"{family} needs fields {sorted(missing)}")
-    for f in pattern.fields:
+    for f in needed:
         _check_field(f, values[f])
-    return pattern.template.format(**values)
+    return template.format(**values)
 
 
 def _format(field: str, value: object) -> str:
@@ -280,7 +333,7 @@ def parse(k: str) -> ParsedKey:
     for pattern in PATTERNS.values():
         m = pattern.regex().match(k)
         if m:
-            return ParsedKey(pattern.family, m.groupdict())
+            return ParsedKey(pattern.family, {f: v for f, v in m.groupdict().items() if v is not None})
     raise LayoutError(f"{k!r} is not a key of the hrlc Data Lake layout")
 
 

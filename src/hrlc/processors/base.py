@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import pystac
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hrlc.errors import Cancelled
+from hrlc.lake.identity import CONFIG_REGEX, SPACE_REGEX
 from hrlc.lake.store import Store
 
 __all__ = ["Cancelled", "Catalog", "Context", "Params", "Processor", "ProcessorError", "registry"]
@@ -38,13 +39,15 @@ class Catalog(Protocol):
 
 @dataclass
 class Context:
-    """What a processor gets from whoever runs it (in-process runner or queue worker)."""
+    """What a processor gets from whoever runs it (in-process runner or queue worker). `owner` is the user on
+    whose behalf it runs: what they may read (`hrlc.catalog.visibility`) bounds what the processor reads."""
 
     store: Store
     catalog: Catalog
     progress: Callable[[float, str], None] = lambda fraction, message: None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("hrlc.processor"))
     cancelled: Callable[[], bool] = lambda: False
+    owner: str | None = None  # the user whose job runs the task (platform); None in the embedded default
 
     def check_cancelled(self) -> None:
         if self.cancelled():
@@ -53,6 +56,21 @@ class Context:
     def register(self, item: pystac.Item) -> str:
         """Add an item to the catalogue; returns its href."""
         return self.catalog.add(item)
+
+
+def space_param(of: str) -> Any:
+    """The pydantic field of the `space` of the products a processor reads (`hrlc.lake.identity`)."""
+    return Field(
+        default=None,
+        pattern=f"^(?:{SPACE_REGEX})$",
+        description=f"The space (grid) of {of} (hrlc.lake.identity), given with its config. Both omitted: the "
+        "spec's exact keys (products made elsewhere).",
+    )
+
+
+def config_param(of: str) -> Any:
+    """The pydantic field of the config of the products a processor reads (`hrlc.lake.identity`)."""
+    return Field(default=None, pattern=f"^{CONFIG_REGEX}$", description=f"The config of {of} to read")
 
 
 class Params(BaseModel):

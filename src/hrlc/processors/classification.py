@@ -36,7 +36,8 @@ from hrlc.catalog.items import COLLECTIONS, file_item, item_id, period_range, ra
 from hrlc.chain import classification as clf
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
-from hrlc.processors.base import Context, Params, Processor, ProcessorError
+from hrlc.lake.identity import ProductId, config_hash
+from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
 from hrlc.products.cog import write_cog
 from hrlc.products.netcdf import grid_of, read_feature_stack
 from hrlc.training import samples as training_samples
@@ -60,6 +61,8 @@ class ClassificationParams(Params):
     holdout: float = Field(default=0.3, gt=0, lt=1, description="Fraction of sample geometries held out")
     seed: int = 0
     max_pixels_per_polygon: int = Field(default=200, ge=1)
+    space: str | None = space_param("the feature stack")
+    features: str | None = config_param("the feature stack")
 
     @model_validator(mode="after")
     def _one_training_source(self) -> ClassificationParams:
@@ -67,7 +70,12 @@ class ClassificationParams(Params):
             raise ValueError(
                 "give exactly one of training (a file) and training_query (the training database)"
             )
+        if (self.space is None) != (self.features is None):
+            raise ValueError("give both space and features (the feature stack's identity) or neither")
         return self
+
+    def inputs_id(self) -> ProductId | None:
+        return None if self.space is None or self.features is None else ProductId(self.space, self.features)
 
     @property
     def training_source(self) -> str:
@@ -75,10 +83,23 @@ class ClassificationParams(Params):
         return self.training_query.describe() if self.training_query is not None else str(self.training)
 
 
+def identity(params: ClassificationParams) -> ProductId | None:
+    """The identity of a classification's products: the stack's space, and a config over the training input,
+    the classifier's parameters and the stack's config. None when the stack has none (the spec's exact keys)."""
+    inputs = params.inputs_id()
+    if inputs is None:
+        return None
+    pixels = params.model_dump(mode="json", exclude={"space"})
+    return ProductId(inputs.space, config_hash(Classification.name, Classification.version, pixels))
+
+
 def model_id(params: ClassificationParams) -> str:
-    """`lc_optical_{sensor}_{year}_{method}`, plus `_db{hash}` of the selection for database training sets
-    (two selections never overwrite each other's model)."""
+    """`lc_optical_{sensor}_{year}_{method}`, then `_{space}_{config}` of the products' identity (without one:
+    `_db{hash}` of the selection for database training sets), so two jobs never overwrite each other's model."""
     base = f"lc_optical_{params.sensor}_{params.year}_{params.method}"
+    ident = identity(params)
+    if ident is not None:
+        return f"{base}_{ident.space}_{ident.config}"
     return base if params.training_query is None else f"{base}_db{params.training_query.key()}"
 
 
@@ -89,12 +110,14 @@ class Classification(Processor[ClassificationParams]):
 
     def outputs(self, params: ClassificationParams) -> list[str]:
         y, mid = params.year, model_id(params)
+        ident = identity(params)
+        f = ident.fields() if ident is not None else {}
         return [
             layout.key("model-checkpoint", model_id=mid, ext="joblib"),
             layout.key("model-metadata", model_id=mid),
-            layout.key("class-probabilities", year=y, period="annual"),
-            layout.key("class-map", kind="optical", year=y, period="annual"),
-            layout.key("accuracy-report", kind="optical", year=y, period="annual"),
+            layout.key("class-probabilities", year=y, period="annual", **f),
+            layout.key("class-map", kind="optical", year=y, period="annual", **f),
+            layout.key("accuracy-report", kind="optical", year=y, period="annual", **f),
         ]
 
     def _training(self, params: ClassificationParams) -> tuple[Any, list[dict[str, Any]]]:
@@ -117,7 +140,13 @@ class Classification(Processor[ClassificationParams]):
 
     def run(self, params: ClassificationParams, ctx: Context) -> list[str]:
         training, training_sets = self._training(params)
-        feat_key = layout.key("features", stack=f"optical_{params.sensor}", year=params.year)
+        stack_id = params.inputs_id()
+        feat_key = layout.key(
+            "features",
+            stack=f"optical_{params.sensor}",
+            year=params.year,
+            **(stack_id.fields() if stack_id is not None else {}),
+        )
         feat_item_key = layout.key("stac-item", collection=COLLECTIONS["features"], item_id=item_id(feat_key))
         if not ctx.store.exists(feat_item_key):
             raise ProcessorError(f"feature stack {feat_key} missing: run the features step first")

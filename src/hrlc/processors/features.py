@@ -14,13 +14,14 @@ import numpy as np
 import pystac
 import rasterio
 import xarray as xr
-from pydantic import Field
+from pydantic import Field, model_validator
 from shapely.geometry import mapping, shape
 
 from hrlc.catalog.items import COLLECTIONS, file_item, item_id, period_range
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
-from hrlc.processors.base import Context, Params, Processor, ProcessorError
+from hrlc.lake.identity import ProductId, config_hash
+from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
 from hrlc.products.netcdf import write_feature_stack
 
 
@@ -32,13 +33,30 @@ class FeaturesParams(Params):
         description="Ancillary layers added to the stack on its grid: 'dem' -> `elevation` (m) and `slope` "
         "(degrees) from the Copernicus DEM (hrlc.ancillary). Default none.",
     )
+    space: str | None = space_param("the composites and of the stack")
+    composites: str | None = config_param("the composites (optical-preprocessing's identity)")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> FeaturesParams:
+        if (self.space is None) != (self.composites is None):
+            raise ValueError("give both space and composites (the composites' identity) or neither")
+        return self
+
+    def inputs_id(self) -> ProductId | None:
+        return (
+            None if self.space is None or self.composites is None else ProductId(self.space, self.composites)
+        )
 
 
-def composite_items(ctx: Context, sensor: str, year: int) -> list[pystac.Item]:
-    """The optical composite items of a year, in period order; ProcessorError naming what is missing."""
+def composite_items(
+    ctx: Context, sensor: str, year: int, ident: ProductId | None = None
+) -> list[pystac.Item]:
+    """The optical composite items of a year (of identity `ident`), in period order; ProcessorError naming
+    what is missing."""
     found, missing = [], []
     for period in layout.periods_of(sensor):
-        key = layout.key("optical-composite", sensor=sensor, year=year, period=period)
+        fields = ident.fields() if ident is not None else {}
+        key = layout.key("optical-composite", sensor=sensor, year=year, period=period, **fields)
         item_key = layout.key("stac-item", collection=COLLECTIONS["optical-composite"], item_id=item_id(key))
         if not ctx.store.exists(item_key):
             missing.append(period)
@@ -136,11 +154,22 @@ class Features(Processor[FeaturesParams]):
     version = "0.1.0"
     Params = FeaturesParams
 
+    def identity(self, params: FeaturesParams) -> ProductId | None:
+        """The stack's identity: the composites' space, and a config over its own parameters and the
+        composites' config. None when the composites have none (the spec's exact keys)."""
+        inputs = params.inputs_id()
+        if inputs is None:
+            return None
+        pixels = params.model_dump(mode="json", exclude={"space"})
+        return ProductId(inputs.space, config_hash(self.name, self.version, pixels))
+
     def outputs(self, params: FeaturesParams) -> list[str]:
-        return [layout.key("features", stack=f"optical_{params.sensor}", year=params.year)]
+        ident = self.identity(params)
+        fields = ident.fields() if ident is not None else {}
+        return [layout.key("features", stack=f"optical_{params.sensor}", year=params.year, **fields)]
 
     def run(self, params: FeaturesParams, ctx: Context) -> list[str]:
-        items = composite_items(ctx, params.sensor, params.year)
+        items = composite_items(ctx, params.sensor, params.year, params.inputs_id())
         ctx.progress(0.1, "reading composites")
         with ctx.store.raster_env():  # composites may be s3:// hrefs: /vsis3/ with the lake's settings
             composite, crs, transform = read_composites(items)

@@ -23,6 +23,7 @@ from hrlc.catalog import sources
 from hrlc.catalog.items import period_range, raster_item
 from hrlc.chain import optical
 from hrlc.lake import layout
+from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
 from hrlc.products.cog import write_cog
 
@@ -55,27 +56,40 @@ class OpticalParams(Params):
         return v
 
 
+def target_grid(params: OpticalParams) -> GeoBox:
+    """The grid the composites are made on (the AOI snapped to the sensor's resolution); ProcessorError if
+    the AOI or CRS cannot make one."""
+    resolution = params.resolution or sources.SENSORS[params.sensor].resolution
+    try:
+        return sources.grid_for(params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=resolution)
+    except Exception as e:  # noqa: BLE001 - pyproj/odc-geo raise many kinds for a bad CRS
+        raise ProcessorError(f"cannot make the target grid: {e}") from e
+
+
 class OpticalPreprocessing(Processor[OpticalParams]):
     name = "optical-preprocessing"
     version = "0.1.0"
     Params = OpticalParams
 
+    def identity(self, params: OpticalParams) -> ProductId:
+        """The composites' identity: the target grid, and every parameter that changes their pixels."""
+        grid = target_grid(params)
+        pixels = params.model_dump(mode="json", exclude={"bbox", "bbox_crs", "crs", "resolution"})
+        return ProductId(
+            aoi_space(str(grid.crs), tuple(grid.transform)[:6], (grid.height, grid.width)),
+            config_hash(self.name, self.version, pixels),
+        )
+
     def outputs(self, params: OpticalParams) -> list[str]:
+        ident = self.identity(params).fields()
         keys = []
         for period in layout.periods_of(params.sensor):
-            f = {"sensor": params.sensor, "year": params.year, "period": period}
+            f = {"sensor": params.sensor, "year": params.year, "period": period, **ident}
             keys += [layout.key("optical-composite", **f), layout.key("optical-cloudmask", **f)]
         return keys
 
     def run(self, params: OpticalParams, ctx: Context) -> list[str]:
-        spec = sources.SENSORS[params.sensor]
-        resolution = params.resolution or spec.resolution
-        try:
-            grid = sources.grid_for(
-                params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=resolution
-            )
-        except Exception as e:  # noqa: BLE001 - pyproj/odc-geo raise many kinds for a bad CRS
-            raise ProcessorError(f"cannot make the target grid: {e}") from e
+        grid = target_grid(params)
         aoi_ll = tuple(grid.extent.to_crs("EPSG:4326").boundingbox)
         try:
             items = sources.search(
@@ -205,7 +219,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         item_ids: list[str],
         items: list[pystac.Item],
     ) -> list[str]:
-        f = {"sensor": params.sensor, "year": params.year, "period": period}
+        f = {"sensor": params.sensor, "year": params.year, "period": period, **self.identity(params).fields()}
         comp_key = layout.key("optical-composite", **f)
         mask_key = layout.key("optical-cloudmask", **f)
         crs = str(grid.crs)

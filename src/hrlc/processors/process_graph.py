@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hrlc.catalog.visibility import Viewer
 from hrlc.graph import GraphEnv, GraphError, evaluate
 from hrlc.graph.evaluate import graph_id
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
@@ -39,6 +40,7 @@ class ProcessGraph(Processor[ProcessGraphParams]):
             register=ctx.register,
             cancelled=ctx.cancelled,
             user_processes=dict(params.user_processes),
+            viewer=None if ctx.owner is None else Viewer(ctx.owner),
         )
         try:
             results = evaluate(params.process_graph, env)

@@ -73,8 +73,10 @@ def import_(
     """Import every training set under SOURCE; unchanged sets are skipped, changed ones become new versions."""
     require("platform", "hrlc training import")
     from hrlc.training.db import TrainingDbError
-    from hrlc.training.importer import TrainingImportError, import_training
+    from hrlc.training.importer import TrainingImportError, import_training, printable_name
 
+    if printable_name(source) != source:
+        _fail(f"the path {printable_name(source)} is not valid UTF-8: rename it")
     if "://" not in source and not Path(source).exists():
         _fail(f"{source} does not exist")
     with Progress(
@@ -149,7 +151,9 @@ def status(
 
 @training_app.command()
 def retire(
-    name: Annotated[str, typer.Argument(help="The training set (folder name) whose current version to retire")],
+    name: Annotated[
+        str, typer.Argument(help="The training set (folder name) whose current version to retire")
+    ],
     reason: Annotated[str, typer.Option(help="Why (kept in the import log)")],
     dsn: DsnOption = None,
 ) -> None:

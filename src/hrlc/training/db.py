@@ -233,7 +233,8 @@ def retire(dataset_name: str, reason: str, dsn: str | None = None) -> int:
             raise TrainingDbError(f"no current training set named {dataset_name!r}")
         mid, version, location, n_features, checksum = row
         conn.execute(
-            "update training.trainingmetadata set superseded_at = now() where trainingmetadata_id = %s", (mid,)
+            "update training.trainingmetadata set superseded_at = now() where trainingmetadata_id = %s",
+            (mid,),
         )
         run = conn.execute(
             "insert into training.import_run (source, importer_version, finished_at) "
@@ -248,4 +249,3 @@ def retire(dataset_name: str, reason: str, dsn: str | None = None) -> int:
             (run[0], dataset_name, location, reason, mid, version, n_features, checksum),
         )
     return int(version)
-

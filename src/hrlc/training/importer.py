@@ -136,6 +136,7 @@ class _Candidate:
     location: str
     files: dict[str, str]  # file name -> local path or S3 key
     store: Any = None  # S3Store for S3 candidates
+    bad_names: list[str] = dataclasses.field(default_factory=list)  # names that are not UTF-8 (shown escaped)
 
     @contextlib.contextmanager
     def local(self) -> Iterator[dict[str, Path]]:
@@ -166,6 +167,8 @@ def discover(source: str | Path) -> list[_Candidate]:
         return _discover_s3(text)
     if "://" in text and not text.startswith("file://"):
         raise TrainingImportError(f"cannot import from {text}: give a folder or s3://bucket/prefix")
+    if printable_name(text) != text:
+        raise TrainingImportError(f"the path {printable_name(text)} is not valid UTF-8: rename it")
     root = Path(text.removeprefix("file://")).expanduser().resolve()
     if not root.exists():
         raise TrainingImportError(f"{root} does not exist")
@@ -178,15 +181,22 @@ def discover(source: str | Path) -> list[_Candidate]:
         if not _has_member(files):
             continue
         d = Path(dirpath)
+        bad = [printable_name(n) for n in (d.name, *files) if printable_name(n) != n]
         found.append(
             _Candidate(
-                folder=d.name,
-                parent=d.parent.name or None,
-                location=d.as_uri() + "/",
+                folder=printable_name(d.name),
+                parent=printable_name(d.parent.name) or None,
+                location=printable_name(d.as_uri()) + "/",
                 files={f: str(d / f) for f in files},
+                bad_names=bad,
             )
         )
     return sorted(found, key=lambda c: c.location)
+
+
+def printable_name(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (surrogate escapes of the file system) as `\\xNN`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _discover_s3(url: str) -> list[_Candidate]:
@@ -271,6 +281,8 @@ def _import_one(conn: psycopg.Connection[Any], cand: _Candidate, run_id: int) ->
     t0 = time.perf_counter()
     out = DatasetOutcome(cand.folder, cand.location, "rejected")
     try:
+        if cand.bad_names:
+            raise Rejected(f"names that are not valid UTF-8: {', '.join(cand.bad_names)}: rename them")
         name = naming.parse_name(cand.folder, cand.parent)
         members, ignored = _members(cand, name)
         out.notes += [f"ignored file {f} (not an extension of the convention)" for f in ignored]

@@ -118,11 +118,17 @@ class Authenticator:
                 try:
                     self._users = load_users(self.users_file)
                 except (OSError, ValueError) as e:  # mid-write, truncated, hand-edited wrongly
-                    log.error("users file %s cannot be read (%s); %s", self.users_file, e,
-                              "keeping the users read before" if self._mtime is not None else "nobody can log in")
+                    log.error(
+                        "users file %s cannot be read (%s); %s",
+                        self.users_file,
+                        e,
+                        "keeping the users read before" if self._mtime is not None else "nobody can log in",
+                    )
                     if self._mtime is None:
                         raise OpenEOError(
-                            "ServiceUnavailable", "The service cannot check credentials now; try again later.", 503
+                            "ServiceUnavailable",
+                            "The service cannot check credentials now; try again later.",
+                            503,
                         ) from None
                 self._mtime = mtime
             return self._users
@@ -211,7 +217,9 @@ class Authenticator:
                 "TokenInvalid", "The user of this token is no longer known. Authenticate again."
             )
         if claims.get("pwv") != record.password_version:
-            raise OpenEOError("TokenInvalid", "The password changed after this token was issued. Authenticate again.")
+            raise OpenEOError(
+                "TokenInvalid", "The password changed after this token was issued. Authenticate again."
+            )
         return user
 
 

@@ -12,11 +12,20 @@ from typing import Any
 
 from hrlc.api.openeo.context import OpenEOContext
 from hrlc.api.openeo.errors import OpenEOError
+from hrlc.catalog.visibility import Viewer, restrict
 
 
-def check_data_available(graph: dict[str, Any], ctx: OpenEOContext) -> None:
+def viewer(ctx: OpenEOContext, user: str | None) -> Viewer:
+    """What `user` may read of the catalogue (`hrlc.catalog.visibility`)."""
+    if user is None:
+        return Viewer(None, public=tuple(ctx.settings.stac_public_collections))
+    return Viewer(user, ctx.authenticator.roles(user), tuple(ctx.settings.stac_public_collections))
+
+
+def check_data_available(graph: dict[str, Any], ctx: OpenEOContext, user: str | None = None) -> None:
     """400 `NoDataAvailable` before anything is queued when a `load_collection` of the graph has literal
-    extents in which its collection has no item (pgstac search; without pgstac nothing is checked)."""
+    extents in which its collection has no item that `user` may see (pgstac search; without pgstac nothing
+    is checked)."""
     import json
 
     from hrlc.graph import GraphError
@@ -29,7 +38,9 @@ def check_data_available(graph: dict[str, Any], ctx: OpenEOContext) -> None:
             continue
         args = node.get("arguments") or {}
         spatial, temporal = args.get("spatial_extent"), args.get("temporal_extent")
-        if any(isinstance(v, dict) and ({"from_parameter", "from_node"} & set(v)) for v in (spatial, temporal)):
+        if any(
+            isinstance(v, dict) and ({"from_parameter", "from_node"} & set(v)) for v in (spatial, temporal)
+        ):
             continue  # known only when the graph runs
         try:
             area, (start, end) = extent_box(spatial), time_range(temporal)
@@ -40,6 +51,9 @@ def check_data_available(graph: dict[str, Any], ctx: OpenEOContext) -> None:
             search["bbox"] = list(area.to_crs("EPSG:4326").boundingbox)
         if start or end:
             search["datetime"] = "/".join(t.isoformat() if t else ".." for t in (start, end))
+        visible = restrict(None, viewer(ctx, user))
+        if visible is not None:
+            search["filter"], search["filter-lang"] = visible, "cql2-json"
         rows = ctx.collections._query("SELECT search(%s::jsonb)", [json.dumps(search)])
         page = rows[0][0] if rows else {}
         if not (json.loads(page) if isinstance(page, str) else page).get("features"):
@@ -61,7 +75,7 @@ def run(
     from hrlc.lake.store import LocalStore, open_store
 
     graph = process["process_graph"]
-    check_data_available(graph, ctx)
+    check_data_available(graph, ctx, user)
     lake = open_store(ctx.settings.store, ctx.settings)
     catalog = open_catalog(lake, ctx.settings)
     try:
@@ -69,6 +83,7 @@ def run(
             out = LocalStore(tmp)
             env = GraphEnv(catalog, out, graph_id(graph), lake=lake, max_pixels=max_pixels)
             env.user_processes = user_processes_of(graph, ctx.user_process(user))
+            env.viewer = viewer(ctx, user)
             try:
                 results = evaluate(graph, env)
             except GraphError as e:

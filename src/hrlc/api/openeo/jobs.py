@@ -90,7 +90,8 @@ def _text(body: dict[str, Any], name: str) -> str | None:
         raise OpenEOError("BadRequest", f"The job's {name} must be a string.")
     if value is not None and len(value) > TEXT_LIMITS[name]:
         raise OpenEOError(
-            "BadRequest", f"The job's {name} has {len(value)} characters; at most {TEXT_LIMITS[name]} are accepted."
+            "BadRequest",
+            f"The job's {name} has {len(value)} characters; at most {TEXT_LIMITS[name]} are accepted.",
         )
     return value
 
@@ -123,7 +124,7 @@ def _check_process(process: Any, user: str, ctx: OpenEOContext) -> dict[str, Any
     assert isinstance(process, dict)
     from hrlc.api.openeo.execute import check_data_available
 
-    check_data_available(process["process_graph"], ctx)  # a load_collection outside the data: nothing stored
+    check_data_available(process["process_graph"], ctx, user)  # no data the user may see: nothing stored
     return process
 
 

@@ -50,7 +50,12 @@ class OidcVerifier:
         """The providers as `GET /credentials/oidc` lists them."""
         out = []
         for p in self.providers.values():
-            entry: dict[str, Any] = {"id": p.id, "issuer": p.issuer, "title": p.title or p.id, "scopes": p.scopes}
+            entry: dict[str, Any] = {
+                "id": p.id,
+                "issuer": p.issuer,
+                "title": p.title or p.id,
+                "scopes": p.scopes,
+            }
             if p.default_clients:
                 entry["default_clients"] = p.default_clients
             out.append(entry)
@@ -68,7 +73,9 @@ class OidcVerifier:
                 except (httpx.HTTPError, ValueError, KeyError) as e:
                     log.error("OIDC provider %s: no discovery document at %s (%s)", provider.id, url, e)
                     raise OpenEOError(
-                        "ServiceUnavailable", f"The identity provider '{provider.id}' cannot be reached now.", 503
+                        "ServiceUnavailable",
+                        f"The identity provider '{provider.id}' cannot be reached now.",
+                        503,
                     ) from None
                 client = jwt.PyJWKClient(jwks_uri, cache_jwk_set=True, lifespan=3600,
                                          cooldown_duration=self.jwks_cooldown_s, timeout=10)  # fmt: skip
@@ -91,7 +98,9 @@ class OidcVerifier:
             key = self._jwks_client(provider).get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError:
             raise OpenEOError(
-                "ServiceUnavailable", f"The keys of the identity provider '{provider.id}' cannot be fetched now.", 503
+                "ServiceUnavailable",
+                f"The keys of the identity provider '{provider.id}' cannot be fetched now.",
+                503,
             ) from None
         except (jwt.PyJWKClientError, jwt.InvalidTokenError):
             raise _invalid("The access token is not signed by a key of its provider.") from None

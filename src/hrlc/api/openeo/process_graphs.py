@@ -70,10 +70,14 @@ def put_process_graph(
     # an `id` in the body that differs from the path's is replaced by it (openEO API, store-custom-process)
     stored = ctx.user_process(user)
 
-    def as_it_will_be(pid: str) -> dict[str, Any] | None:  # this process with its new graph: cycles through it
+    def as_it_will_be(
+        pid: str,
+    ) -> dict[str, Any] | None:  # this process with its new graph: cycles through it
         return body if pid == process_graph_id else stored(pid) if stored else None
 
-    raise_first(validate_process(body, user_processes=as_it_will_be, collection_exists=ctx.collections.exists))
+    raise_first(
+        validate_process(body, user_processes=as_it_will_be, collection_exists=ctx.collections.exists)
+    )
     ctx.udps.put(user, process_graph_id, {**body, "id": process_graph_id})
     return Response(status_code=200)
 

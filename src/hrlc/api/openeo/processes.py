@@ -374,7 +374,10 @@ def _refs(value: Any, graph: dict[str, Any], at: str, errors: list[dict[str, Any
         if "from_node" in value and len(value) == 1:
             if not isinstance(value["from_node"], str):
                 errors.append(
-                    _error("ProcessGraphInvalid", f"Invalid process graph: {at} has a from_node that is not a node id.")
+                    _error(
+                        "ProcessGraphInvalid",
+                        f"Invalid process graph: {at} has a from_node that is not a node id.",
+                    )
                 )
             elif value["from_node"] not in graph:
                 errors.append(
