@@ -11,8 +11,9 @@ Prints ONE JSON line per measurement:
    plus the full watcher (`watch(once=True)`: list the lake, rio-stac on every COG, load, checkpoint) over
    `--files` small COGs in a local lake, where metadata extraction dominates.
 2. `search` — p50/p95 latency of a bbox+datetime query at `--search-items` items (loaded with pypgstac from
-   generated ndjson): pgstac's `search()` SQL function directly, and through hrlc's STAC API
-   (`hrlc.api.create_app`, uvicorn on 127.0.0.1) if it is importable.
+   generated ndjson; half owned by `alice`, half by `bob`): pgstac's `search()` SQL function directly, and
+   through hrlc's STAC API (`hrlc.api.create_app`, uvicorn on 127.0.0.1) as an operator (every item) and as
+   alice (the visibility rule of `hrlc.catalog.visibility` ANDed in: her half), with the ratio of their p50.
 
     .venv/bin/python benchmarks/ingest.py [--items 5000] [--files 300] [--search-items 100000] [--queries 200]
 
@@ -72,6 +73,9 @@ def ensure_collections(dsn: str) -> None:
         cat.ensure_collections()
 
 
+OWNERS = ("alice", "bob")
+
+
 def synthetic_items(n: int, *, seed: int = 0, years: range = range(2015, 2025)) -> Iterator[dict[str, Any]]:
     """n product items of the layout's `fused-class-map-region` family on a 0.25° grid over Europe."""
     from hrlc.lake import layout
@@ -110,6 +114,7 @@ def synthetic_items(n: int, *, seed: int = 0, years: range = range(2015, 2025)) 
                     "processing:level": "L3",
                     "proj:code": "EPSG:3035",
                     "eo:cloud_cover": round(rng.random() * 100, 1),
+                    "hrlc:owners": [OWNERS[made % len(OWNERS)]],  # job products of two users
                 },
                 "assets": {"data": {"href": f"s3://bench-lake/{key}", "type": COG, "roles": ["data"]}},
                 "links": [],
@@ -261,12 +266,16 @@ def search_sql(dsn: str, qs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def search_api(dsn: str, qs: list[dict[str, Any]]) -> dict[str, Any] | None:
+def search_api(dsn: str, qs: list[dict[str, Any]], tmp: Path) -> dict[str, Any]:
+    """The STAC API's latency as an operator (no visibility filter) and as the user alice (her items only: the
+    `hrlc:owners` rule ANDed into pgstac's search), same queries, same server."""
     try:
         import httpx
         import uvicorn
 
         from hrlc.api import create_app
+        from hrlc.api.openeo.auth import Authenticator
+        from hrlc.api.openeo.users import User, hash_password, save_users
         from hrlc.settings import Settings
     except Exception as e:  # noqa: BLE001 - the API is another engineer's module; report, do not fail
         return {"skipped": f"{type(e).__name__}: {e}"}
@@ -276,9 +285,24 @@ def search_api(dsn: str, qs: list[dict[str, Any]]) -> dict[str, Any] | None:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     # s3:// asset hrefs are presigned in responses (local signing, no request): dummy keys suffice
-    settings = Settings(
-        catalog=dsn, s3_endpoint="http://127.0.0.1:9", s3_access_key_id="bench", s3_secret_access_key="bench"
+    users = tmp / "users.json"
+    save_users(
+        users,
+        {
+            "alice": User(hash_password("bench")),
+            "olga": User(hash_password("bench"), frozenset({"operator"})),
+        },
     )
+    settings = Settings(
+        catalog=dsn,
+        s3_endpoint="http://127.0.0.1:9",
+        s3_access_key_id="bench",
+        s3_secret_access_key="bench",
+        users_file=str(users),
+        token_secret="bench-token-secret-of-32-characters-or-more",
+    )
+    auth = Authenticator(settings)
+    as_user = {name: {"Authorization": f"Bearer basic//{auth.issue(name)}"} for name in ("olga", "alice")}
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -289,27 +313,32 @@ def search_api(dsn: str, qs: list[dict[str, Any]]) -> dict[str, Any] | None:
         time.sleep(0.05)
     if not server.started:
         return {"skipped": "the API server did not start"}
-    lat, hits = [], []
+    out: dict[str, Any] = {}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            for q in qs[:5]:
-                c.post("/stac/search", json=q).raise_for_status()
-            for q in qs:
-                t0 = time.perf_counter()
-                r = c.post("/stac/search", json=q)
-                lat.append((time.perf_counter() - t0) * 1000)
-                r.raise_for_status()
-                hits.append(len(r.json()["features"]))
+            for who, headers in as_user.items():
+                lat, hits = [], []
+                for q in qs[:5]:
+                    c.post("/stac/search", json=q, headers=headers).raise_for_status()
+                for q in qs:
+                    t0 = time.perf_counter()
+                    r = c.post("/stac/search", json=q, headers=headers)
+                    lat.append((time.perf_counter() - t0) * 1000)
+                    r.raise_for_status()
+                    hits.append(len(r.json()["features"]))
+                key = "operator" if who == "olga" else "user"
+                out[key] = {
+                    "p50_ms": round(percentile(lat, 0.5), 2),
+                    "p95_ms": round(percentile(lat, 0.95), 2),
+                    "mean_hits": round(statistics.mean(hits), 1),
+                }
     except Exception as e:  # noqa: BLE001
         return {"skipped": f"{type(e).__name__}: {e}"}
     finally:
         server.should_exit = True
         th.join(timeout=10)
-    return {
-        "p50_ms": round(percentile(lat, 0.5), 2),
-        "p95_ms": round(percentile(lat, 0.95), 2),
-        "mean_hits": round(statistics.mean(hits), 1),
-    }
+    out["user_over_operator_p50"] = round(out["user"]["p50_ms"] / out["operator"]["p50_ms"], 3)
+    return out
 
 
 def main() -> None:
@@ -385,7 +414,7 @@ def main() -> None:
                     "queries": len(qs),
                     "query": "bbox 1x1 deg + 3-month datetime, collections=[hrlc-fused-maps], limit 100",
                     "sql_search": search_sql(dsn, qs),
-                    "api_search": search_api(dsn, qs),
+                    "api_search": search_api(dsn, qs, tmp),
                 }
             ),
             flush=True,
