@@ -58,6 +58,10 @@ def new_db(admin: str, name: str) -> str:
         conn.execute("create extension if not exists postgis; create extension if not exists btree_gist")
     with PgstacDB(dsn=dsn) as db:
         Migrate(db).run_migration()
+    from hrlc.catalog import ingest
+    from hrlc.db import migrations
+
+    migrations.migrate(dsn, ingest.COMPONENT, ingest.MIGRATIONS)  # the watcher's checkpoints (`hrlc migrate`)
     return dsn
 
 

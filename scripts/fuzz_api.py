@@ -84,8 +84,9 @@ def main() -> int:
     dsn = ADMIN.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("create extension if not exists postgis; create extension if not exists btree_gist")
-    subprocess.run([str(Path(sys.executable).with_name("pypgstac")), "migrate", "--dsn", dsn], check=True,
-                   capture_output=True)  # fmt: skip
+    migrate = [str(Path(sys.executable).with_name("hrlc")), "migrate", "--catalog", dsn, "--jobs-dsn", dsn]
+    subprocess.run([*migrate, *(a for c in ("pgstac", "api", "ingest", "jobs") for a in ("--only", c))],
+                   check=True, capture_output=True)  # fmt: skip
     from hrlc.api.openeo.users import hash_password
     from hrlc.jobs.broker import Topology, delete
 

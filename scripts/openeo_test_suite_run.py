@@ -71,6 +71,12 @@ def new_pgstac_db(admin_dsn: str, name: str) -> str:
         conn.execute("create extension if not exists postgis; create extension if not exists btree_gist")
     with PgstacDB(dsn=dsn) as db:
         Migrate(db).run_migration()
+    from hrlc.api.openeo import udp
+    from hrlc.db import migrations
+    from hrlc.jobs import jobstore
+
+    jobstore.migrate(dsn)  # what `hrlc migrate` does for the API's components
+    migrations.migrate(dsn, udp.COMPONENT, udp.MIGRATIONS)
     return dsn
 
 

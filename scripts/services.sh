@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install and start the services hrlc's platform and tests use, idempotently (running it twice is harmless):
 #   - PostgreSQL 15 with PostGIS (reuses a server already listening on $PGHOST:$PGPORT, e.g. this machine's),
-#     a database $HRLC_PGDATABASE with the postgis and btree_gist extensions, migrated to pgstac (pypgstac migrate);
+#     a database $HRLC_PGDATABASE with the postgis and btree_gist extensions, migrated to pgstac and every hrlc schema (`hrlc migrate`);
 #   - RabbitMQ with the management plugin (queue depths over HTTP, for autoscaling): reuses a broker already
 #     listening on $RABBITMQ_HOST:$RABBITMQ_PORT, else installs Debian's rabbitmq-server when missing and starts it;
 #   - nothing else to start for S3: tests start moto's server themselves on 127.0.0.1; `hrlc serve` uses
@@ -40,8 +40,9 @@ if [ "$(psql -d postgres -tAc "select 1 from pg_database where datname = '$DB'")
   psql -d postgres -qc "create database \"$DB\""
 fi
 psql -d "$DB" -qc "create extension if not exists postgis; create extension if not exists btree_gist;" >/dev/null
-log "migrating $DB to pgstac"
-PGDATABASE=$DB "$VENV/bin/pypgstac" migrate >/dev/null
+log "migrating $DB: pgstac and every hrlc schema (hrlc migrate)"
+URL="postgresql://$PGUSER@$PGHOST:$PGPORT/$DB"
+"$VENV/bin/hrlc" migrate --catalog "$URL" --jobs-dsn "$URL" --training-dsn "$URL" >/dev/null
 log "ready: postgresql://$PGUSER@$PGHOST:$PGPORT/$DB (pgstac $(psql -d "$DB" -tAc 'select pgstac.get_version()'))"
 
 # --- RabbitMQ -------------------------------------------------------------------------------------------------

@@ -64,7 +64,20 @@ def _new_pgstac_db(name: str) -> str:
             pytest.fail(f"PostGIS is not installed ({e}); run scripts/services.sh")
     with PgstacDB(dsn=dsn) as db:
         Migrate(db).run_migration()
+    migrate_hrlc(dsn)
     return dsn
+
+
+def migrate_hrlc(dsn: str) -> None:
+    """Apply hrlc's migrations of the catalogue and job-store components to `dsn` (what `hrlc migrate` does)."""
+    from hrlc.api.openeo import udp
+    from hrlc.catalog import ingest
+    from hrlc.db import migrations
+    from hrlc.jobs import jobstore
+
+    jobstore.migrate(dsn)
+    migrations.migrate(dsn, udp.COMPONENT, udp.MIGRATIONS)
+    migrations.migrate(dsn, ingest.COMPONENT, ingest.MIGRATIONS)
 
 
 @pytest.fixture(scope="session")

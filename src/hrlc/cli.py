@@ -324,6 +324,119 @@ def users_list(file: UsersFile = None) -> None:
         typer.echo(f"{name}\t{','.join(sorted(user.roles))}")
 
 
+MIGRATED = ("pgstac", "api", "ingest", "jobs", "training", "ancillary")
+
+
+@app.command()
+def migrate(
+    catalog_dsn: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--catalog", help="DSN of the catalogue database: pgstac, api, ingest (default HRLC_CATALOG)"
+        ),
+    ] = None,
+    jobs_dsn: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--jobs-dsn", help="DSN of the job store: jobs (default HRLC_JOBS_DSN)"),
+    ] = None,
+    training_dsn: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--training-dsn",
+            help="DSN of the PostGIS database: training, ancillary (default HRLC_TRAINING_DSN)",
+        ),
+    ] = None,
+    only: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--only", help=f"Only these components (repeat): {', '.join(MIGRATED)}"),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Report versions, apply nothing; exit 1 if one is behind")
+    ] = False,
+) -> None:
+    """Create or upgrade every database schema of hrlc, by versioned migrations (run it after installing a release,
+    before starting the services: they check their schema as they start and refuse if it is behind)."""
+    require("platform", "hrlc migrate")
+    from hrlc.settings import get_settings, pg_dsn
+
+    settings = get_settings()
+    chosen = list(only or MIGRATED)
+    unknown = sorted(set(chosen) - set(MIGRATED))
+    if unknown:
+        _fail(f"unknown component {unknown[0]!r}: choose from {', '.join(MIGRATED)}")
+    catalog = catalog_dsn or pg_dsn(settings.catalog)
+    dsns = {
+        "pgstac": catalog,
+        "api": catalog,
+        "ingest": catalog,
+        "jobs": jobs_dsn or settings.jobs_dsn,
+        "training": training_dsn or settings.training_dsn,
+        "ancillary": training_dsn or settings.training_dsn,
+    }
+    behind = failed = 0
+    for component in chosen:
+        dsn = dsns[component]
+        if dsn is None:
+            console.print(f"{component:<10} skipped: HRLC_CATALOG is the static catalogue (give --catalog)")
+            continue
+        try:
+            line = _migrate_component(component, dsn, check)
+        except Exception as e:  # noqa: BLE001 - one line per component, whatever its driver raises
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            console.print(f"{component:<10} [red]failed[/]: {first}", highlight=False, soft_wrap=True)
+            failed += 1
+            continue
+        behind += line.startswith("behind")
+        console.print(f"{component:<10} {line}", highlight=False, soft_wrap=True)
+    if failed or behind:
+        raise typer.Exit(1)
+
+
+def _migrate_component(component: str, dsn: str, check_only: bool) -> str:
+    """Migrate (or check) one component; a line saying what it found or did."""
+    from hrlc.db import migrations
+
+    if component == "pgstac":
+        from pypgstac import __version__ as want
+        from pypgstac.db import PgstacDB
+        from pypgstac.migrate import Migrate
+
+        db = PgstacDB(dsn=dsn)
+        try:
+            have = db.version
+            if check_only:
+                return f"{'current' if have == want else 'behind'}: {have} (this hrlc: {want})"
+            if have == want:
+                return f"current: {have}"
+            return f"migrated {have or 'nothing'} -> {Migrate(db).run_migration()}"
+        finally:
+            db.close()
+    folders = {
+        "api": ("hrlc.api.openeo", "migrations"),
+        "ingest": ("hrlc.catalog", "migrations"),
+        "jobs": ("hrlc.jobs", "migrations"),
+        "training": ("hrlc.training", "migrations"),
+        "ancillary": ("hrlc.ancillary", "migrations"),
+    }
+    from importlib import resources
+
+    import psycopg
+
+    package, name = folders[component]
+    folder = resources.files(package) / name
+    if check_only:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            try:
+                return f"current: version {migrations.check(conn, component, folder)}"
+            except migrations.SchemaBehind as e:
+                return f"behind: {e}"
+    applied = migrations.migrate(dsn, component, folder)
+    version = migrations.current_version(dsn, component)
+    return (
+        f"migrated to version {version}: {', '.join(applied)}" if applied else f"current: version {version}"
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",

@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Topology, delete
 from hrlc.jobs.service import JobService
 from subprocesses import spawn, stop
@@ -37,7 +38,9 @@ def jobs_dsn() -> Iterator[str]:
             conn.execute(f'create database "{name}"')
     except psycopg.OperationalError as e:
         pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN}: {e}")
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    jobstore.migrate(dsn)  # what `hrlc migrate` does before the services start
+    yield dsn
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
 

@@ -465,7 +465,6 @@ def test_registry_through_the_api(
     )
     worker_id = f"registry-test:{os.getpid()}:sleepy"
     with jobstore.connect(jobs_dsn, autocommit=True) as conn:
-        jobstore.ensure_schema(conn)
         jobstore.register_processor(conn, "sleepy", "1.0.0", "tests.jobs.jobprocs:Sleepy")
         jobstore.heartbeat(conn, worker_id, "sleepy", "1.0.0", host="registry-test", pid=4242, capacity=3)
     app = create_openeo_app(settings)

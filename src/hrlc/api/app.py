@@ -13,6 +13,7 @@ build starts with it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -21,6 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hrlc import __version__
 from hrlc.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 STAC_MOUNT = "/stac"
 OPENEO_MOUNT = "/openeo"
@@ -43,6 +46,32 @@ class _OwnRoot:
         await self.app(scope, receive, send)
 
 
+def check_schemas(settings: Settings) -> None:
+    """`SchemaBehind` (a ValueError for `hrlc serve`'s one-line refusal) when a database the API uses is reachable
+    and its schema older than the code; an unreachable one is no reason not to start (503 until it is back)."""
+    import psycopg
+
+    from hrlc.api.openeo import udp
+    from hrlc.db import migrations
+    from hrlc.jobs import jobstore
+    from hrlc.settings import pg_dsn
+
+    checks = [(settings.jobs_dsn, jobstore.COMPONENT, jobstore.MIGRATIONS)]
+    catalog = pg_dsn(settings.catalog)
+    if catalog:
+        checks.append((catalog, udp.COMPONENT, udp.MIGRATIONS))
+    for dsn, component, folder in checks:
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                migrations.check(conn, component, folder)
+        except psycopg.OperationalError as e:
+            log.warning(
+                "the %s database is unreachable at start (%s): requests needing it get 503", component, e
+            )
+        except migrations.SchemaBehind as e:
+            raise ValueError(str(e)) from None
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application served by `hrlc serve`."""
     from hrlc.api.openeo import create_openeo_app
@@ -54,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         import secrets
 
         settings = settings.model_copy(update={"token_secret": secrets.token_urlsafe(32)})
+    check_schemas(settings)
     mounts: dict[str, FastAPI] = {
         STAC_MOUNT: create_stac_app(settings),
         OPENEO_MOUNT: create_openeo_app(settings),

@@ -39,6 +39,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -47,6 +48,7 @@ import pystac
 from hrlc import __version__
 from hrlc.catalog import items as product_items
 from hrlc.catalog.items import COLLECTIONS
+from hrlc.db import migrations
 from hrlc.lake import layout
 from hrlc.lake.store import Store
 
@@ -63,22 +65,8 @@ DEFAULT_BATCH = 1000
 table, lock, partition statistics), so small batches load slowly (see docs/performance.md); a crash
 redoes at most one batch."""
 
-STATE_DDL = """
-CREATE SCHEMA IF NOT EXISTS hrlc;
-CREATE TABLE IF NOT EXISTS hrlc.ingest_state (
-    store       text        NOT NULL,
-    key         text        NOT NULL,
-    etag        text        NOT NULL,
-    size        bigint,
-    item_id     text,
-    collection  text,
-    status      text        NOT NULL CHECK (status IN ('loaded', 'error', 'skipped', 'harvested')),
-    error       text,
-    ingested_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (store, key)
-);
-CREATE INDEX IF NOT EXISTS ingest_state_status ON hrlc.ingest_state (store, status);
-"""
+COMPONENT = "ingest"
+MIGRATIONS = resources.files("hrlc.catalog") / "migrations"  # the checkpoint table; applied by `hrlc migrate`
 
 _UPSERT_STATE = """
 INSERT INTO hrlc.ingest_state AS s (store, key, etag, size, item_id, collection, status, error, ingested_at)
@@ -333,7 +321,7 @@ class Catalogue:
         # instead of running it inside every batch; `run_queue` runs it once per scan.
         self.db = PgstacDB(dsn=dsn, pool=self._pool, use_queue=True)
         self.conn = self.db.connect()  # autocommit; search_path includes pgstac
-        self.conn.execute(STATE_DDL)
+        migrations.check(self.conn, COMPONENT, MIGRATIONS)  # SchemaBehind: run `hrlc migrate` (no DDL here)
         self._loader: Any = None
         self._collections_ready = False
 

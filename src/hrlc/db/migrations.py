@@ -5,6 +5,11 @@ named `0001_create_tables.sql`, `0002_...`. `migrate(dsn, component, folder)` ap
 recorded in `public.hrlc_migrations`, each in its own transaction together with its record, under a
 per-component advisory lock (two processes migrating at once wait for each other). A recorded migration
 whose file has changed since is an error: migrations are append-only.
+
+Schemas change once, on purpose: `hrlc migrate` applies every component's migrations; long-running processes
+(API, workers, status consumer, ingest watcher) only `check` that their component is current at start and
+refuse with `SchemaBehind` (one line: run `hrlc migrate`) otherwise. No process runs DDL as it starts, so a
+starting worker takes no lock another transaction could be waiting behind.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import re
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -33,6 +39,10 @@ create table if not exists public.hrlc_migrations (
 
 class MigrationError(RuntimeError):
     """A migration that cannot be applied, or a recorded one whose file changed."""
+
+
+class SchemaBehind(MigrationError):
+    """A database whose schema of a component is older than the code (or missing): run `hrlc migrate`."""
 
 
 @dataclass(frozen=True)
@@ -112,3 +122,29 @@ def current_version(dsn: str, component: str) -> int:
             "select coalesce(max(version), 0) from public.hrlc_migrations where component = %s", (component,)
         ).fetchone()
         return int(row[0]) if row else 0
+
+
+def latest(folder: Traversable | Path) -> int:
+    """The highest migration version of a folder."""
+    found = load(folder)
+    return found[-1].version if found else 0
+
+
+def check(conn: psycopg.Connection[Any], component: str, folder: Traversable | Path) -> int:
+    """The component's schema version on `conn`; `SchemaBehind` when it is older than the code's migrations.
+    Reads only (no DDL, no lock)."""
+    want = latest(folder)
+    row = conn.execute("select to_regclass('public.hrlc_migrations') is not null").fetchone()
+    have = 0
+    if row and list(row.values() if isinstance(row, dict) else row)[0]:
+        got = conn.execute(
+            "select coalesce(max(version), 0) from public.hrlc_migrations where component = %s", (component,)
+        ).fetchone()
+        have = int(list(got.values() if isinstance(got, dict) else got)[0]) if got else 0
+    if have < want:
+        where = conn.info.dbname
+        raise SchemaBehind(
+            f"the {component} schema of database {where!r} is at version {have}, this hrlc needs {want}: "
+            "run `hrlc migrate`"
+        )
+    return have

@@ -1,6 +1,7 @@
 """The job store: jobs, their tasks, logs, and the processor/worker registry in PostgreSQL (schema `hrlc_jobs`).
 
-Plain SQL over psycopg 3. `ensure_schema` creates everything idempotently (any process may call it first).
+Plain SQL over psycopg 3. The schema is created and upgraded by versioned migrations (`migrations/`, `hrlc
+migrate`); processes only `check_schema` as they start.
 Task rows are keyed by (job_id, id), `id` being the DAG task id; `depends_on` holds the DAG edges.
 States: jobs created -> queued -> running -> finished | error | canceled; tasks created -> queued -> running
 -> finished | error | canceled. A terminal task state is never overwritten by a later status message, which
@@ -12,12 +13,14 @@ letters of an older run of the job are recognised and ignored, and a worker of a
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from hrlc.db import migrations
 from hrlc.settings import Settings
 
 SCHEMA = "hrlc_jobs"
@@ -25,71 +28,8 @@ LIVE_WORKER_S = 60  # a worker whose heartbeat is older than this is not live
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
-DDL = f"""
-create schema if not exists {SCHEMA};
-create table if not exists {SCHEMA}.jobs (
-    id text primary key,
-    user_id text not null,
-    title text,
-    description text,
-    process jsonb not null,
-    status text not null default 'created',
-    progress double precision not null default 0,
-    created timestamptz not null default now(),
-    updated timestamptz not null default now(),
-    queued timestamptz,
-    started timestamptz,
-    finished timestamptz,
-    error text
-);
-create index if not exists jobs_user_created on {SCHEMA}.jobs (user_id, created desc);
-create table if not exists {SCHEMA}.tasks (
-    job_id text not null references {SCHEMA}.jobs (id) on delete cascade,
-    id text not null,
-    seq integer not null default 0,
-    processor text not null,
-    processor_version text not null,
-    params jsonb not null,
-    status text not null default 'created',
-    progress double precision not null default 0,
-    attempts integer not null default 0,
-    depends_on text[] not null default '{{}}',
-    outputs jsonb not null default '[]',
-    worker text,
-    message text,
-    updated timestamptz not null default now(),
-    primary key (job_id, id)
-);
-create table if not exists {SCHEMA}.logs (
-    id bigserial primary key,
-    job_id text not null references {SCHEMA}.jobs (id) on delete cascade,
-    task_id text,
-    time timestamptz not null default now(),
-    level text not null,
-    message text not null
-);
-create index if not exists logs_job on {SCHEMA}.logs (job_id, id);
-create table if not exists {SCHEMA}.processors (
-    name text not null,
-    version text not null,
-    entry_point text not null,
-    image text,
-    updated timestamptz not null default now(),
-    primary key (name, version)
-);
-create table if not exists {SCHEMA}.workers (
-    id text primary key,
-    processor text not null,
-    processor_version text not null,
-    host text,
-    pid integer,
-    capacity integer not null default 1,
-    started timestamptz not null default now(),
-    heartbeat timestamptz not null default now()
-);
-alter table {SCHEMA}.jobs add column if not exists run integer not null default 0;
-alter table {SCHEMA}.tasks add column if not exists run integer not null default 0;
-"""
+COMPONENT = "jobs"
+MIGRATIONS = resources.files("hrlc.jobs") / "migrations"  # NNNN_*.sql, applied by `hrlc migrate`
 
 
 def jobs_dsn(settings: Settings | None = None) -> str:
@@ -102,11 +42,15 @@ def connect(dsn: str | None = None, *, autocommit: bool = False) -> psycopg.Conn
     return psycopg.connect(dsn or jobs_dsn(), row_factory=dict_row, autocommit=autocommit)
 
 
-def ensure_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create the schema and tables if missing (idempotent; serialised by an advisory lock)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('hrlc_jobs.ensure_schema'))")
-        conn.execute(DDL)
+def migrate(dsn: str) -> list[str]:
+    """Apply the job store's pending migrations (`hrlc migrate`); returns their names."""
+    return migrations.migrate(dsn, COMPONENT, MIGRATIONS)
+
+
+def check_schema(conn: psycopg.Connection[Any]) -> int:
+    """The job store's schema version; `SchemaBehind` when older than the code (run `hrlc migrate`). Reads only:
+    a process starting takes no lock a job transaction could wait behind."""
+    return migrations.check(conn, COMPONENT, MIGRATIONS)
 
 
 def add_log(

@@ -99,7 +99,7 @@ class JobService:
             self.dsn, min_size=1, max_size=4, kwargs={"row_factory": dict_row}, open=True
         )
         with self.pool.connection() as conn:
-            jobstore.ensure_schema(conn)
+            jobstore.check_schema(conn)  # SchemaBehind: run `hrlc migrate` (no DDL here)
         self.publisher = Publisher(self.broker_url, topology or Topology.from_settings(settings))
         self._lock = threading.Lock()
 

@@ -28,6 +28,7 @@ from typing import Any
 import pika
 import psycopg
 
+from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology, connect, declare_common
 from hrlc.jobs.jobstore import SCHEMA
@@ -148,13 +149,14 @@ class StatusConsumer:
         self.stopping = False
 
     def run(self, max_messages: int | None = None) -> int:
+        with jobstore.connect(self.dsn, autocommit=True) as conn:  # SchemaBehind: `hrlc migrate` first
+            jobstore.check_schema(conn)
         handled = 0
         publisher = Publisher(self.url, self.topo)
         try:
             while not self.stopping:
                 try:
                     with jobstore.connect(self.dsn) as db:
-                        jobstore.ensure_schema(db)
                         conn = connect(self.url, heartbeat=30, attempts=5)
                         ch = conn.channel()
                         declare_common(ch, self.topo)
@@ -259,7 +261,11 @@ def serve() -> int:
     consumer = StatusConsumer(settings=settings)
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)
-    consumer.run()
+    try:
+        consumer.run()
+    except SchemaBehind as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

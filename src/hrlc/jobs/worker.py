@@ -46,6 +46,7 @@ import psycopg
 from pika.adapters.blocking_connection import BlockingChannel
 from pydantic import ValidationError
 
+from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore, staging
 from hrlc.jobs.broker import Topology, connect, declare_common, declare_task_queue, properties
 from hrlc.jobs.messages import MessageError, TaskMessage, now_iso, parse_task
@@ -143,7 +144,6 @@ class Worker:
             try:
                 if self._db is None or self._db.closed:
                     self._db = jobstore.connect(self.dsn, autocommit=True)
-                    jobstore.ensure_schema(self._db)
                 return fn(self._db, *args, **kw)
             except Exception as e:  # noqa: BLE001 - the registry is best effort; the queue is the contract
                 log.warning("job store unavailable: %s", e)
@@ -436,8 +436,20 @@ class Worker:
         self.confirm = self.conn.channel()
         self.confirm.confirm_delivery()
 
+    def check_schema(self) -> None:
+        """`SchemaBehind` when the job store is reachable and older than the code (the worker would write rows
+        it does not know); an unreachable job store is no reason not to start (the registry is best effort)."""
+        if self.dsn is None:
+            return
+        try:
+            with jobstore.connect(self.dsn, autocommit=True) as conn:
+                jobstore.check_schema(conn)
+        except psycopg.OperationalError as e:
+            log.warning("job store unavailable at start (%s): going on without the registry", _first_line(e))
+
     def run(self, max_tasks: int | None = None) -> int:
         """Consume until stopped (SIGTERM/SIGINT) or `max_tasks` messages were handled; returns that count."""
+        self.check_schema()
         self._db_call(jobstore.register_processor, self.cls.name, self.cls.version, self.entry_point)
         self._beat(force=True)
         handled = 0
@@ -468,6 +480,11 @@ class Worker:
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _stop_reason(msg: TaskMessage, state: tuple[str, int] | None) -> str | None:
@@ -526,6 +543,11 @@ def serve(
         log.error("entry point %s is processor %r, not %r", entry_point, cls.name, processor)
         return 2
     worker = Worker(cls, entry_point=entry_point or "", settings=settings)
+    try:
+        worker.check_schema()
+    except SchemaBehind as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     worker.run(max_tasks)

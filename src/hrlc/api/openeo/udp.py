@@ -1,24 +1,17 @@
 """User-defined processes (`/process_graphs`), stored per user in PostgreSQL (`hrlc_api.process_graphs`).
 
-One row per (user, process id) with the process as JSON. The schema and table are created on first use.
-The database is the catalogue's (`HRLC_CATALOG`), next to pgstac, in a schema of its own.
+One row per (user, process id) with the process as JSON. The table comes from the versioned migrations of
+component `api` (`migrations/`, applied by `hrlc migrate`; the API checks the version as it starts). The
+database is the catalogue's (`HRLC_CATALOG`), next to pgstac, in a schema of its own.
 """
 
 from __future__ import annotations
 
-import threading
+from importlib import resources
 from typing import Any
 
-_DDL = """
-CREATE SCHEMA IF NOT EXISTS hrlc_api;
-CREATE TABLE IF NOT EXISTS hrlc_api.process_graphs (
-    user_id text NOT NULL,
-    id text NOT NULL,
-    process jsonb NOT NULL,
-    updated timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, id)
-);
-"""
+COMPONENT = "api"
+MIGRATIONS = resources.files("hrlc.api.openeo") / "migrations"
 
 
 class ProcessGraphStore:
@@ -26,23 +19,12 @@ class ProcessGraphStore:
 
     def __init__(self, dsn: str):
         self.dsn = dsn
-        self._ready = False
-        self._lock = threading.Lock()
 
     def _conn(self) -> Any:
         import psycopg
         from psycopg.rows import tuple_row
 
-        conn = psycopg.connect(self.dsn, autocommit=True, row_factory=tuple_row)
-        with self._lock:
-            if not self._ready:
-                conn.execute("SELECT pg_advisory_lock(7312001)")
-                try:
-                    conn.execute(_DDL)
-                finally:
-                    conn.execute("SELECT pg_advisory_unlock(7312001)")
-                self._ready = True
-        return conn
+        return psycopg.connect(self.dsn, autocommit=True, row_factory=tuple_row, connect_timeout=10)
 
     def list(self, user: str) -> list[dict[str, Any]]:
         with self._conn() as conn:
