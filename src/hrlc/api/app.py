@@ -74,6 +74,7 @@ def check_schemas(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application served by `hrlc serve`."""
+    from hrlc.api.health import router as health_router
     from hrlc.api.openeo import create_openeo_app
     from hrlc.api.openeo.discovery import well_known
     from hrlc.api.stac import create_stac_app
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
 
     app = FastAPI(title="hrlc", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.hrlc_settings = settings
+    app.include_router(health_router)  # /health/live, /health/ready
     for path, sub in mounts.items():
         app.mount(path, _OwnRoot(sub))
 

@@ -266,6 +266,8 @@ def create_stac_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NotAuthorised, _not_authorised)
     for exc in _bad_input_errors():
         app.add_exception_handler(exc, _bad_request)
+    for exc in _unavailable_errors():
+        app.add_exception_handler(exc, _unavailable)
     app.add_middleware(RequestLimits, limits=Limits.from_settings(settings), error=stac_error)
     return app
 
@@ -276,6 +278,26 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     import asyncpg.exceptions as pg
 
     return (pg.RaiseError, pg.PostgresSyntaxError, pg.DataError, json.JSONDecodeError)
+
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean the catalogue database cannot be reached (down, restarting, connection lost)."""
+    import asyncpg.exceptions as pg
+
+    return (OSError, pg.PostgresConnectionError, pg.InterfaceError, pg.CannotConnectNowError)
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logging.getLogger(__name__).warning("503 for %s %s: catalogue database unavailable (%s)",
+                                        request.method, request.url.path, type(exc).__name__)  # fmt: skip
+    return JSONResponse(
+        {
+            "code": "ServiceUnavailable",
+            "description": "the catalogue database cannot be reached: try again later",
+        },
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def _bad_request(request: Request, exc: Exception) -> JSONResponse:

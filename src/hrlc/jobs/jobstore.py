@@ -38,8 +38,17 @@ def jobs_dsn(settings: Settings | None = None) -> str:
     return (settings or Settings()).jobs_dsn
 
 
-def connect(dsn: str | None = None, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
-    return psycopg.connect(dsn or jobs_dsn(), row_factory=dict_row, autocommit=autocommit)
+def connect(
+    dsn: str | None = None, *, autocommit: bool = False, application_name: str = "hrlc"
+) -> psycopg.Connection[dict[str, Any]]:
+    """A connection to the job store (`application_name` names the process in `pg_stat_activity`)."""
+    return psycopg.connect(
+        dsn or jobs_dsn(),
+        row_factory=dict_row,
+        autocommit=autocommit,
+        connect_timeout=10,
+        application_name=application_name,
+    )
 
 
 def migrate(dsn: str) -> list[str]:

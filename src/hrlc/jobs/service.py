@@ -96,7 +96,13 @@ class JobService:
         self.dsn = dsn or settings.jobs_dsn
         self.broker_url = broker_url or settings.broker_url
         self.pool: ConnectionPool[Any] = ConnectionPool(
-            self.dsn, min_size=1, max_size=4, kwargs={"row_factory": dict_row}, open=True
+            self.dsn,
+            min_size=1,
+            max_size=4,
+            kwargs={"row_factory": dict_row, "connect_timeout": 10, "application_name": "hrlc-api"},
+            check=ConnectionPool.check_connection,  # a restarted PostgreSQL costs no request: stale ones replaced
+            timeout=5,  # then 503: a request waits through a short restart, not a long outage
+            open=True,
         )
         with self.pool.connection() as conn:
             jobstore.check_schema(conn)  # SchemaBehind: run `hrlc migrate` (no DDL here)

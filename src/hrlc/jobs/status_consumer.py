@@ -33,6 +33,7 @@ from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology, connect, declare_common
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status, parse_task
+from hrlc.jobs.outage import Outage
 from hrlc.jobs.planner import publish_ready
 from hrlc.settings import Settings
 
@@ -149,39 +150,44 @@ class StatusConsumer:
         self.stopping = False
 
     def run(self, max_messages: int | None = None) -> int:
-        with jobstore.connect(self.dsn, autocommit=True) as conn:  # SchemaBehind: `hrlc migrate` first
-            jobstore.check_schema(conn)
+        with jobstore.connect(self.dsn, autocommit=True) as store:  # SchemaBehind: `hrlc migrate` first
+            jobstore.check_schema(store)
         handled = 0
+        outage = Outage("job store or broker", log)
         publisher = Publisher(self.url, self.topo)
         try:
             while not self.stopping:
+                db: psycopg.Connection[Any] | None = None
+                conn: Any = None
                 try:
-                    with jobstore.connect(self.dsn) as db:
-                        conn = connect(self.url, heartbeat=30, attempts=5)
-                        ch = conn.channel()
-                        declare_common(ch, self.topo)
-                        ch.basic_qos(prefetch_count=50)
-                        log.info("status consumer on %s", self.topo.status_queue)
-                        last_dead = 0.0
-                        for method, _props, body in ch.consume(
-                            self.topo.status_queue, inactivity_timeout=1.0
-                        ):
-                            if method is not None:
-                                self._handle(db, ch, method, body, publisher)
-                                handled += 1
-                            if time.monotonic() - last_dead >= 1.0:
-                                last_dead = time.monotonic()
-                                self._drain_dead(db, ch, publisher)
-                            if self.stopping or (max_messages is not None and handled >= max_messages):
-                                break
-                        ch.cancel()
-                        conn.close()
-                        break
+                    db = jobstore.connect(self.dsn, application_name="hrlc-status-consumer")
+                    conn = connect(self.url, heartbeat=30)
+                    ch = conn.channel()
+                    declare_common(ch, self.topo)
+                    ch.basic_qos(prefetch_count=50)
+                    log.info("status consumer on %s", self.topo.status_queue)
+                    outage.recovered()
+                    last_dead = 0.0
+                    for method, _props, body in ch.consume(self.topo.status_queue, inactivity_timeout=1.0):
+                        if method is not None:
+                            self._handle(db, ch, method, body, publisher)
+                            handled += 1
+                        if time.monotonic() - last_dead >= 1.0:
+                            last_dead = time.monotonic()
+                            self._drain_dead(db, ch, publisher)
+                        if self.stopping or (max_messages is not None and handled >= max_messages):
+                            break
+                    ch.cancel()
+                    break
                 except RECOVERABLE as e:
                     if self.stopping:
                         break
-                    log.warning("connection lost (%s); reconnecting in 1 s", e)
-                    time.sleep(1.0)
+                    time.sleep(outage.failed(e))
+                finally:
+                    # one owner per connection, closed whatever happened: an abandoned broker connection would
+                    # stay subscribed to the status queue, holding its unacknowledged messages (issue 11)
+                    _close(conn)
+                    _close(db)
         finally:
             publisher.close()
         return handled
@@ -225,6 +231,20 @@ class StatusConsumer:
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
+
+
+def _close(resource: Any) -> None:
+    """Close a broker or database connection, ignoring that it is already broken."""
+    if resource is None:
+        return
+    closed = getattr(resource, "is_closed", None)  # pika
+    if closed is None:
+        closed = getattr(resource, "closed", False)  # psycopg
+    try:
+        if not closed:
+            resource.close()
+    except Exception:  # noqa: BLE001 - a dead connection may refuse even its own close
+        pass
 
 
 def dead_reason(headers: dict[str, Any]) -> str:

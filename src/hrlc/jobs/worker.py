@@ -50,6 +50,7 @@ from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore, staging
 from hrlc.jobs.broker import Topology, connect, declare_common, declare_task_queue, properties
 from hrlc.jobs.messages import MessageError, TaskMessage, now_iso, parse_task
+from hrlc.jobs.outage import Outage
 from hrlc.jobs.runner import item_key_of, log_key
 from hrlc.processors.base import Cancelled, Context, Processor, ProcessorError, registry
 from hrlc.settings import Settings
@@ -427,8 +428,16 @@ class Worker:
         self.store.write_bytes(log_key(msg.task_id), json.dumps(record, indent=1).encode())
 
     # ------------------------------------------------------------------------------------------ main loop
+    def _close_broker(self) -> None:
+        conn, self.conn = self.conn, None
+        try:
+            if conn is not None and not conn.is_closed:
+                conn.close()
+        except Exception:  # noqa: BLE001 - a broken connection may refuse even its own close
+            pass
+
     def _open(self) -> None:
-        self.conn = connect(self.url, heartbeat=30, attempts=5)
+        self.conn = connect(self.url, heartbeat=30)
         self.ch = self.conn.channel()
         declare_common(self.ch, self.topo)
         self.queue = declare_task_queue(self.ch, self.topo, self.cls.name)
@@ -453,10 +462,12 @@ class Worker:
         self._db_call(jobstore.register_processor, self.cls.name, self.cls.version, self.entry_point)
         self._beat(force=True)
         handled = 0
+        outage = Outage("broker", log)
         while not self.stopping:
             try:
                 self._open()
                 assert self.ch is not None
+                outage.recovered()
                 log.info("worker %s consuming %s", self.id, self.queue)
                 for method, props, body in self.ch.consume(self.queue, inactivity_timeout=1.0):
                     if method is not None:
@@ -469,10 +480,10 @@ class Worker:
                 self.conn.close()  # type: ignore[union-attr]
                 break
             except (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, ConnectionError) as e:
+                self._close_broker()  # an abandoned connection would keep its unacknowledged task
                 if self.stopping:
                     break
-                log.warning("broker connection lost (%s); reconnecting in 1 s", e)
-                time.sleep(1.0)
+                time.sleep(outage.failed(e))
         self._db_call(jobstore.remove_worker, self.id)
         if self._lock_db is not None:
             self._lock_db.close()

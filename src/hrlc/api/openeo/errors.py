@@ -2,7 +2,9 @@
 
 Every failure of the openEO API goes out through here: our own `OpenEOError`s, FastAPI's request validation
 errors (400 `BadRequest`), Starlette's HTTP errors (404 `NotFound`, 405 `MethodNotAllowed`) and anything
-unexpected (500 `Internal`, with the id in the server log). Codes and statuses follow the API's `errors.json`.
+unexpected (500 `Internal`, with the id in the server log); an unreachable database or broker is 503
+`ServiceUnavailable` with `Retry-After` (the request may be repeated). Codes and statuses follow the API's
+`errors.json`.
 """
 
 from __future__ import annotations
@@ -103,7 +105,38 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     return error_response(code, str(exc.detail), exc.status_code, headers=getattr(exc, "headers", None))
 
 
+RETRY_AFTER_S = 5
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """What is down when `exc` says a backing service is unreachable (the database, the broker), else None."""
+    import psycopg
+    import psycopg_pool
+
+    if isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout):
+        return "the database"
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return "the database (its schema is missing: an operator must run `hrlc migrate`)"
+    try:
+        import pika.exceptions
+    except ImportError:  # pragma: no cover - the platform extra has pika
+        return None
+    if isinstance(exc, pika.exceptions.AMQPError | ConnectionError):
+        return "the message broker"
+    return None
+
+
 def _internal(request: Request, exc: Exception) -> JSONResponse:
+    what = unavailable(exc)
+    if what is not None:  # try again, not a bug: 503 with Retry-After, one log line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("503 for %s %s: %s unavailable (%s)", request.method, request.url.path, what, first)
+        return error_response(
+            "ServiceUnavailable",
+            f"The service is temporarily unavailable: {what} cannot be reached. Please try again later.",
+            503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
     body_id = uuid.uuid4().hex
     log.exception("openEO API internal error %s", body_id, exc_info=exc)
     return JSONResponse(
