@@ -41,6 +41,7 @@ def needs_extra(tmp: Path) -> list[tuple[list[str], dict[str, str], str, str]]:
     pgstac = {"HRLC_CATALOG": "postgresql://postgres@127.0.0.1:5432/hrlc"}
     return [
         (["serve"], {}, "hrlc serve", "platform"),
+        (["migrate"], {}, "hrlc migrate", "platform"),
         (["worker", "--processor", "features"], {}, "hrlc worker", "platform"),
         (["status-consumer"], {}, "hrlc status-consumer", "platform"),
         (["ingest", "watch", "--once"], {}, "hrlc ingest watch", "platform"),

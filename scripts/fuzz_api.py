@@ -63,7 +63,7 @@ def _schemathesis(schema: str, base: str, token: str | None, args: argparse.Name
 
     tested = re.search(r"Tested: (\d+)", out)
     cases = re.search(r"(\d+) generated", out)
-    server_errors = len(re.findall(r"ST101 Server error", out.split("SUMMARY")[0]))
+    server_errors = len(re.findall(r"ST\d+ Server error", out.split("SUMMARY")[0]))  # also on undeclared media types
     network = "Network Error" in out
     schema_errors = re.search(r"Schema Error: (\d+)", out)
     print(f"== {schema}: {tested.group(1) if tested else '?'} operations, {cases.group(1) if cases else '?'} test "

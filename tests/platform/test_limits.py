@@ -244,3 +244,13 @@ def test_a_json_body_that_is_not_an_object_is_400(served: Served) -> None:
                 r.text,
             )
     _alive(served)
+
+
+def test_a_body_that_is_not_json_is_refused_in_each_apis_format(served: Served) -> None:
+    """schemathesis found it: a STAC search posted as text/plain reached stac-pydantic as bytes (500)."""
+    body = '{"collections": [], "limit": 1}'
+    r = httpx.post(f"{served.url}/stac/search", content=body, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["code"] == "UnsupportedMediaType", r.text
+    r = httpx.post(f"{served.url}/openeo/result", content=body, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 400 and r.json()["code"] == "ContentTypeInvalid", r.text
+    assert httpx.post(f"{served.url}/stac/search", json={"limit": 1}).status_code == 200

@@ -9,6 +9,8 @@ error JSON, STAC API error JSON). It refuses:
   cost a minute of CPU downstream;
 - a JSON body that is not an object (400): every body of both APIs is one (a JSON Patch a list), and a parser
   behind assumed it;
+- a body whose `Content-Type` is not JSON (415, or openEO's 400 `ContentTypeInvalid`): a parser behind took
+  the raw bytes for an object;
 - a NUL character in the path, a query parameter or a string of a JSON body (400): no database stores one;
 - a CQL2 filter or free-text query (`filter`, `q`: query parameters, or members of a JSON body) longer than
   `max_filter_chars` or with parentheses nested deeper than `max_filter_depth` (400): the cql2 parser does not
@@ -140,10 +142,17 @@ def check_filter(name: str, value: Any, limits: Limits) -> None:
 class RequestLimits:
     """ASGI middleware that applies `limits` to every HTTP request of `app`; `error` formats its refusals."""
 
-    def __init__(self, app: ASGIApp, limits: Limits, error: ErrorBody):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Limits,
+        error: ErrorBody,
+        unsupported: tuple[int, str] = (415, "UnsupportedMediaType"),
+    ):
         self.app = app
         self.limits = limits
         self.error = error
+        self.unsupported = unsupported  # status and code of a body that is not JSON
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,6 +200,13 @@ class RequestLimits:
     def _check_json(self, scope: Scope, body: bytes) -> None:
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        if body and content_type and "json" not in content_type:  # every body of both APIs is JSON
+            status, code = self.unsupported
+            raise LimitExceeded(
+                status,
+                code,
+                f"the media type {content_type.split(';')[0]!r} is not supported. Allowed: application/json",
+            )
         if not body or ("json" not in content_type and body.lstrip()[:1] not in (b"{", b"[")):
             return
         try:

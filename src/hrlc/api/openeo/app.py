@@ -67,7 +67,12 @@ def create_openeo_app(settings: Settings | None = None) -> FastAPI:
     app.state.endpoints = discovery.endpoints(routers)
     errors.install(app)
     # inside CORS, so that a browser can read the refusals too
-    app.add_middleware(RequestLimits, limits=Limits.from_settings(settings), error=openeo_error)
+    app.add_middleware(
+        RequestLimits,
+        limits=Limits.from_settings(settings),
+        error=openeo_error,
+        unsupported=(400, "ContentTypeInvalid"),  # the openEO API's code for a media type it does not take
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origin_regex=".*",
