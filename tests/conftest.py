@@ -80,6 +80,20 @@ def migrate_hrlc(dsn: str) -> None:
     migrations.migrate(dsn, ingest.COMPONENT, ingest.MIGRATIONS)
 
 
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    """DSN of a fresh, empty database (no extension, no schema), dropped after the test."""
+    import psycopg
+
+    name = f"hrlc_test_empty_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        conn.execute(f'create database "{name}"')
+    yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
 @pytest.fixture(scope="session")
 def pgstac_dsn() -> str:
     """DSN of a fresh database migrated to pgstac, for this test session."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -11,18 +9,10 @@ import pytest
 
 from hrlc.db.migrations import MigrationError, current_version, migrate
 
-ADMIN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture
-def dsn() -> Iterator[str]:
-    name = f"hrlc_test_migrations_{os.getpid()}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    yield ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+def dsn(empty_db: str) -> str:
+    return empty_db
 
 
 def tables(dsn: str) -> set[str]:

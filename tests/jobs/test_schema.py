@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -16,22 +15,10 @@ import pytest
 from hrlc.jobs.broker import Topology, delete
 from subprocesses import spawn, stop
 
-ADMIN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 HRLC = [sys.executable, "-c", "import sys; from hrlc.cli import main; sys.argv[0] = 'hrlc'; main()"]
 
 # The job store as releases before versioned migrations (main until 2026-12-07) created it at process start.
 PRE_MIGRATION_DDL = (Path(__file__).parent / "pre_migration_job_store.sql").read_text()
-
-
-@pytest.fixture
-def empty_db() -> Iterator[str]:
-    name = f"hrlc_test_schema_{os.getpid()}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    yield ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _hrlc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -106,7 +106,9 @@ def test_bad_input_is_one_line_and_exit_2(training_dsn: str, tmp_path: Path) -> 
     )
 
 
-def test_names_that_are_not_utf8_are_refused_in_one_line_or_rejected(training_dsn: str, tmp_path: Path) -> None:
+def test_names_that_are_not_utf8_are_refused_in_one_line_or_rejected(
+    training_dsn: str, tmp_path: Path
+) -> None:
     import os
 
     root = os.fsencode(tmp_path) + b"/in"

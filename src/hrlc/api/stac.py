@@ -107,7 +107,15 @@ def _not_authorised(request: Request, exc: Exception) -> JSONResponse:
 
 def viewer_of(request: Request) -> Viewer:
     """Who is reading: anonymous without `Authorization`; the write token reads as an admin; a user token of
-    the openEO API (basic or OIDC) gives the user and their roles. A malformed or invalid token: 401."""
+    the openEO API (basic or OIDC) gives the user and their roles. A malformed or invalid token: 401. Decided
+    once per request (an item route asks twice: for its collection and for its items)."""
+    known: Viewer | None = getattr(request.state, "hrlc_viewer", None)
+    if known is None:
+        known = request.state.hrlc_viewer = _viewer(request)
+    return known
+
+
+def _viewer(request: Request) -> Viewer:
     state = request.app.state
     settings: Settings = state.hrlc_settings
     public = tuple(settings.stac_public_collections)
@@ -145,11 +153,10 @@ def _token_viewer(authenticator: Any, header: str, public: tuple[str, ...]) -> V
 
 
 def _check_readable(viewer: Viewer, collections: list[str] | None) -> None:
-    if viewer.user is not None:
-        return
-    if not viewer.public:
+    """401 when an anonymous caller asks for a collection that is not published (or for anything, when none is)."""
+    if viewer.user is None and not viewer.public:
         raise NotAuthorised("this catalogue needs authentication: log in through the openEO API", 401)
-    hidden = [c for c in collections or () if c not in viewer.public]
+    hidden = [c for c in collections or () if not viewer.may_read_collection(c)]
     if hidden:
         raise NotAuthorised(f"collection {hidden[0]!r} needs authentication", 401)
 

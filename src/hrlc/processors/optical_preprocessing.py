@@ -71,9 +71,10 @@ class OpticalPreprocessing(Processor[OpticalParams]):
     version = "0.1.0"
     Params = OpticalParams
 
-    def identity(self, params: OpticalParams) -> ProductId:
-        """The composites' identity: the target grid, and every parameter that changes their pixels."""
-        grid = target_grid(params)
+    def identity(self, params: OpticalParams, grid: GeoBox | None = None) -> ProductId:
+        """The composites' identity: the target grid (`grid`, made from `params` if not given), and every
+        parameter that changes their pixels."""
+        grid = grid or target_grid(params)
         pixels = params.model_dump(mode="json", exclude={"bbox", "bbox_crs", "crs", "resolution"})
         return ProductId(
             aoi_space(str(grid.crs), tuple(grid.transform)[:6], (grid.height, grid.width)),
@@ -219,7 +220,12 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         item_ids: list[str],
         items: list[pystac.Item],
     ) -> list[str]:
-        f = {"sensor": params.sensor, "year": params.year, "period": period, **self.identity(params).fields()}
+        f = {
+            "sensor": params.sensor,
+            "year": params.year,
+            "period": period,
+            **self.identity(params, grid).fields(),
+        }
         comp_key = layout.key("optical-composite", **f)
         mask_key = layout.key("optical-cloudmask", **f)
         crs = str(grid.crs)
