@@ -526,6 +526,21 @@ def secret_problem(settings: Any, host: str) -> str | None:
     return None
 
 
+HealthPort = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        min=1,
+        max=65535,
+        help="Serve /health/live and /health/ready on this port (default HRLC_HEALTH_PORT; unset: none); with "
+        "--concurrency N the processes take this port and the N-1 after it",
+        show_default=False,
+    ),
+]
+HealthHost = Annotated[
+    str, typer.Option(help="Interface of the health port (0.0.0.0 for probes from outside)")
+]
+
+
 @app.command()
 def worker(
     processor: Annotated[str, typer.Option(help="Name of the processor whose queue to consume")],
@@ -534,21 +549,23 @@ def worker(
         Optional[str],  # noqa: UP045
         typer.Option(help="module:Class of a processor outside the hrlc.processors entry points"),
     ] = None,
+    health_port: HealthPort = None,
+    health_host: HealthHost = "127.0.0.1",
 ) -> None:
     """Consume hrlc.tasks.<processor> from RabbitMQ (HRLC_BROKER_URL) and run the processor."""
     require("platform", "hrlc worker")
     from hrlc.jobs.worker import serve as serve_worker
 
-    raise typer.Exit(serve_worker(processor, concurrency, entry_point))
+    raise typer.Exit(serve_worker(processor, concurrency, entry_point, None, health_port, health_host))
 
 
 @app.command(name="status-consumer")
-def status_consumer() -> None:
+def status_consumer(health_port: HealthPort = None, health_host: HealthHost = "127.0.0.1") -> None:
     """Consume hrlc.status and update jobs and tasks in the job store (HRLC_JOBS_DSN)."""
     require("platform", "hrlc status-consumer")
     from hrlc.jobs.status_consumer import serve as serve_status
 
-    raise typer.Exit(serve_status())
+    raise typer.Exit(serve_status(health_port, health_host))
 
 
 def _command_path(args: list[str]) -> str:

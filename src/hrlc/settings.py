@@ -180,6 +180,13 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", description="Log level of the worker and status-consumer processes."
     )
+    health_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port on which a worker or status consumer answers /health/live and /health/ready "
+        "(`--health-port`); unset = no health server.",
+    )
     training_dsn: str = Field(
         default=DEFAULT_TRAINING_DSN,
         description="PostgreSQL + PostGIS DSN of the training-set and ancillary-data database (spec §3.4; "

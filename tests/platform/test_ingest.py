@@ -262,3 +262,58 @@ def test_kill_mid_batch_loses_nothing_duplicates_nothing(tmp_path: Path, dsn: st
 def test_catalogue_checkpoint_table_is_idempotent(dsn: str) -> None:
     with Catalogue(dsn) as a, Catalogue(dsn) as b:
         assert a.state("file:///nowhere") == b.state("file:///nowhere") == {}
+
+
+def test_polling_watcher_rides_out_a_database_restart(tmp_path: Path, dsn: str) -> None:
+    """The database drops every connection (what a PostgreSQL restart does to its clients): a polling watcher
+    logs one line, reconnects with back-off and goes on ingesting; it neither exits nor floods its log."""
+    store = LocalStore(tmp_path / "lake")
+    first = layout.key("optical-composite", sensor="sentinel2", year=2201, period="01")
+    _cog(store, first)
+    cmd = [
+        sys.executable,
+        "-m",
+        "hrlc.catalog.ingest",
+        "--store",
+        store.url,
+        "--dsn",
+        dsn,
+        "--interval",
+        "0.3",
+    ]
+    log = tmp_path / "watcher.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out
+        )
+    try:
+
+        def wait_loaded(key: str) -> None:
+            deadline = time.monotonic() + 60
+            while state(dsn, store).get(key, ("",))[0] != "loaded":
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+
+        wait_loaded(first)
+        for _ in range(2):  # twice: the second outage is announced again, once
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                (n,) = conn.execute(
+                    "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                    "where datname = current_database() and pid <> pg_backend_pid() and application_name = %s",
+                    ["hrlc-ingest"],
+                ).fetchone()
+            assert n >= 1
+            time.sleep(1.0)
+        second = layout.key("optical-composite", sensor="sentinel2", year=2201, period="02")
+        _cog(store, second)
+        wait_loaded(second)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert text.count("catalogue database or lake unavailable") == 2, text
+    assert text.count("catalogue database or lake back after") == 2, text
+    assert "Traceback" not in text, text
+    assert get_item(dsn, product_items.item_id(second), "hrlc-optical-composites")["id"]

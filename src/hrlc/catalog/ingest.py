@@ -51,6 +51,7 @@ from hrlc.catalog.items import COLLECTIONS
 from hrlc.db import migrations
 from hrlc.lake import layout
 from hrlc.lake.store import Store
+from hrlc.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ table, lock, partition statistics), so small batches load slowly (see docs/perfo
 redoes at most one batch."""
 
 COMPONENT = "ingest"
+CONNECT_TIMEOUT_S = 10
 MIGRATIONS = resources.files("hrlc.catalog") / "migrations"  # the checkpoint table; applied by `hrlc migrate`
 
 _UPSERT_STATE = """
@@ -312,21 +314,35 @@ class Catalogue:
     """The pgstac side of ingest: one connection, the checkpoint table, collections, loads in transactions."""
 
     def __init__(self, dsn: str):
+        import psycopg
         from psycopg_pool import ConnectionPool
         from pypgstac.db import PgstacDB
 
         self.dsn = dsn
-        self._pool = ConnectionPool(dsn, min_size=1, max_size=1, open=True)
-        # use_queue: pgstac queues the partition-statistics refresh of each load (a scan of the partition)
-        # instead of running it inside every batch; `run_queue` runs it once per scan.
-        self.db = PgstacDB(dsn=dsn, pool=self._pool, use_queue=True)
-        self.conn = self.db.connect()  # autocommit; search_path includes pgstac
-        migrations.check(self.conn, COMPONENT, MIGRATIONS)  # SchemaBehind: run `hrlc migrate` (no DDL here)
+        # unreachable: one OperationalError at once (a pool would retry for 30 s, logging every attempt)
+        psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S, application_name=PROCESSOR).close()
+        self._pool = ConnectionPool(
+            dsn, min_size=1, max_size=1, open=False, kwargs={"application_name": PROCESSOR}
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+            # use_queue: pgstac queues the partition-statistics refresh of each load (a scan of the partition)
+            # instead of running it inside every batch; `run_queue` runs it once per scan.
+            self.db = PgstacDB(dsn=dsn, pool=self._pool, use_queue=True)
+            self.conn = self.db.connect()  # autocommit; search_path includes pgstac
+            self.conn.execute(f"set application_name to '{PROCESSOR}'")  # pypgstac names it 'pgstac'
+            migrations.check(self.conn, COMPONENT, MIGRATIONS)  # SchemaBehind: `hrlc migrate` (no DDL here)
+        except BaseException:
+            self._pool.close()
+            raise
         self._loader: Any = None
         self._collections_ready = False
 
     def close(self) -> None:
+        import atexit
+
         self.db.disconnect()
+        atexit.unregister(self.db.disconnect)  # pypgstac registers one per connection: a watcher reconnects
         self._pool.close()
 
     def __enter__(self) -> Catalogue:
@@ -572,19 +588,43 @@ def watch(
     """Poll the lake every `interval_s` seconds and ingest what is new; `once` = one scan and return.
 
     Returns the report of the last scan. Stops after `max_scans` scans if given (else runs until killed;
-    a kill at any point is safe: the next run resumes from the checkpoint)."""
+    a kill at any point is safe: the next run resumes from the checkpoint). While the database or the lake
+    cannot be reached, a watcher that polls (not `once`) closes its connection and tries again with capped,
+    jittered back-off, logging one line per outage; the interrupted scan is redone from the checkpoint."""
     if prefix:
         layout.check_key(prefix.rstrip("/"))
     scans = 0
-    with Catalogue(dsn) as cat:
-        while True:
-            rep = scan(store, cat, prefix=prefix, batch=batch, on_batch=on_batch)
-            scans += 1
-            if on_scan is not None:
-                on_scan(rep)
-            if once or (max_scans is not None and scans >= max_scans):
-                return rep
-            time.sleep(interval_s)
+    outage = Outage("catalogue database or lake", log)
+    while True:
+        try:
+            with Catalogue(dsn) as cat:
+                outage.recovered()
+                while True:
+                    rep = scan(store, cat, prefix=prefix, batch=batch, on_batch=on_batch)
+                    scans += 1
+                    if on_scan is not None:
+                        on_scan(rep)
+                    if once or (max_scans is not None and scans >= max_scans):
+                        return rep
+                    time.sleep(interval_s)
+        except _outages() as e:
+            if once:
+                raise
+            time.sleep(outage.failed(e))
+
+
+def _outages() -> tuple[type[BaseException], ...]:
+    """What a polling watcher waits out: the database or the lake (S3) unreachable."""
+    import psycopg
+
+    kinds: list[type[BaseException]] = [psycopg.OperationalError, ConnectionError]
+    try:
+        from botocore.exceptions import ConnectionError as S3ConnectionError
+
+        kinds.append(S3ConnectionError)
+    except ModuleNotFoundError:
+        pass
+    return tuple(kinds)
 
 
 def status(dsn: str, store_url: str) -> dict[str, int]:

@@ -31,15 +31,17 @@ import psycopg
 from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology, connect, declare_common
+from hrlc.jobs.health import PORT_HELP, Health
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status, parse_task
-from hrlc.jobs.outage import Outage
 from hrlc.jobs.planner import publish_ready
+from hrlc.outage import Outage
 from hrlc.settings import Settings
 
 log = logging.getLogger("hrlc.status")
 
 RECOVERABLE = (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, psycopg.OperationalError)
+PING_S = 5.0  # seconds between checks of an idle job store connection
 LEVEL = {"queued": "warning", "running": "info", "finished": "info", "error": "error", "canceled": "warning"}
 
 
@@ -148,10 +150,10 @@ class StatusConsumer:
         self.url = url or settings.broker_url
         self.topo = topo or Topology.from_settings(settings)
         self.stopping = False
+        self.health = Health("status consumer", ["broker", "job store"])
 
     def run(self, max_messages: int | None = None) -> int:
-        with jobstore.connect(self.dsn, autocommit=True) as store:  # SchemaBehind: `hrlc migrate` first
-            jobstore.check_schema(store)
+        checked = False
         handled = 0
         outage = Outage("job store or broker", log)
         publisher = Publisher(self.url, self.topo)
@@ -160,29 +162,44 @@ class StatusConsumer:
                 db: psycopg.Connection[Any] | None = None
                 conn: Any = None
                 try:
+                    if not checked:  # SchemaBehind (not retried): `hrlc migrate` first
+                        with jobstore.connect(self.dsn, autocommit=True) as store:
+                            jobstore.check_schema(store)
+                        checked = True
                     db = jobstore.connect(self.dsn, application_name="hrlc-status-consumer")
+                    self.health.up("job store")
                     conn = connect(self.url, heartbeat=30)
                     ch = conn.channel()
                     declare_common(ch, self.topo)
                     ch.basic_qos(prefetch_count=50)
+                    self.health.up("broker")
                     log.info("status consumer on %s", self.topo.status_queue)
                     outage.recovered()
-                    last_dead = 0.0
+                    last_dead = last_ping = time.monotonic()
                     for method, _props, body in ch.consume(self.topo.status_queue, inactivity_timeout=1.0):
+                        self.health.tick()
                         if method is not None:
                             self._handle(db, ch, method, body, publisher)
                             handled += 1
                         if time.monotonic() - last_dead >= 1.0:
                             last_dead = time.monotonic()
                             self._drain_dead(db, ch, publisher)
+                        if (
+                            time.monotonic() - last_ping >= PING_S
+                        ):  # find a dropped session before a message does
+                            last_ping = time.monotonic()
+                            with db.transaction():
+                                db.execute("select 1")
                         if self.stopping or (max_messages is not None and handled >= max_messages):
                             break
                     ch.cancel()
                     break
                 except RECOVERABLE as e:
+                    self.health.down("job store" if isinstance(e, psycopg.Error) else "broker", e)
                     if self.stopping:
                         break
                     time.sleep(outage.failed(e))
+                    self.health.tick()
                 finally:
                     # one owner per connection, closed whatever happened: an abandoned broker connection would
                     # stay subscribed to the status queue, holding its unacknowledged messages (issue 11)
@@ -271,16 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="hrlc status-consumer", description=__doc__.splitlines()[0])
-    ap.parse_args(argv)
-    return serve()
+    ap.add_argument("--health-port", type=int, default=None, help=PORT_HELP)
+    ap.add_argument("--health-host", default="127.0.0.1", help="interface of the health port")
+    args = ap.parse_args(argv)
+    return serve(args.health_port, args.health_host)
 
 
-def serve() -> int:
+def serve(health_port: int | None = None, health_host: str = "127.0.0.1") -> int:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     consumer = StatusConsumer(settings=settings)
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)
+    port = settings.health_port if health_port is None else health_port
+    if port:
+        consumer.health.serve(port, health_host)
+        log.info("health on http://%s:%d/health/ready", health_host, port)
     try:
         consumer.run()
     except SchemaBehind as e:

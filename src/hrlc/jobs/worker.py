@@ -49,9 +49,10 @@ from pydantic import ValidationError
 from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore, staging
 from hrlc.jobs.broker import Topology, connect, declare_common, declare_task_queue, properties
+from hrlc.jobs.health import PORT_HELP, Health
 from hrlc.jobs.messages import MessageError, TaskMessage, now_iso, parse_task
-from hrlc.jobs.outage import Outage
 from hrlc.jobs.runner import item_key_of, log_key
+from hrlc.outage import Outage
 from hrlc.processors.base import Cancelled, Context, Processor, ProcessorError, registry
 from hrlc.settings import Settings
 
@@ -110,6 +111,7 @@ class Worker:
         self.heartbeat_s = heartbeat_s
         self.id = f"{socket.gethostname()}:{os.getpid()}:{processor.name}"
         self.stopping = False
+        self.health = Health(f"worker {processor.name}", ["broker"] + (["job store"] if self.dsn else []))
         self._db: Any = None
         self._db_lock = threading.Lock()
         self._lock_db: psycopg.Connection[Any] | None = (
@@ -145,9 +147,12 @@ class Worker:
             try:
                 if self._db is None or self._db.closed:
                     self._db = jobstore.connect(self.dsn, autocommit=True)
-                return fn(self._db, *args, **kw)
+                result = fn(self._db, *args, **kw)
+                self.health.up("job store")
+                return result
             except Exception as e:  # noqa: BLE001 - the registry is best effort; the queue is the contract
                 log.warning("job store unavailable: %s", e)
+                self.health.down("job store", e)
                 try:
                     if self._db is not None:
                         self._db.close()
@@ -367,6 +372,7 @@ class Worker:
             if not thread.is_alive():
                 break
             self.conn.process_data_events(time_limit=0)
+            self.health.tick()
             self._beat()
         for kind in ("ok", "canceled", "bad-input", "error"):
             if kind in result:
@@ -468,8 +474,10 @@ class Worker:
                 self._open()
                 assert self.ch is not None
                 outage.recovered()
+                self.health.up("broker")
                 log.info("worker %s consuming %s", self.id, self.queue)
                 for method, props, body in self.ch.consume(self.queue, inactivity_timeout=1.0):
+                    self.health.tick()
                     if method is not None:
                         self.handle(method, props, body)
                         handled += 1
@@ -481,9 +489,11 @@ class Worker:
                 break
             except (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, ConnectionError) as e:
                 self._close_broker()  # an abandoned connection would keep its unacknowledged task
+                self.health.down("broker", e)
                 if self.stopping:
                     break
                 time.sleep(outage.failed(e))
+                self.health.tick()
         self._db_call(jobstore.remove_worker, self.id)
         if self._lock_db is not None:
             self._lock_db.close()
@@ -517,22 +527,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=1, help="worker processes (each prefetch 1)")
     ap.add_argument("--entry-point", default=None, help="module:Class of a processor outside the registry")
     ap.add_argument("--max-tasks", type=int, default=None, help="exit after this many messages")
+    ap.add_argument("--health-port", type=int, default=None, help=PORT_HELP)
+    ap.add_argument("--health-host", default="127.0.0.1", help="interface of the health port")
     args = ap.parse_args(argv)
-    return serve(args.processor, args.concurrency, args.entry_point, args.max_tasks)
+    return serve(
+        args.processor, args.concurrency, args.entry_point, args.max_tasks, args.health_port, args.health_host
+    )
 
 
 def serve(
-    processor: str, concurrency: int = 1, entry_point: str | None = None, max_tasks: int | None = None
+    processor: str,
+    concurrency: int = 1,
+    entry_point: str | None = None,
+    max_tasks: int | None = None,
+    health_port: int | None = None,
+    health_host: str = "127.0.0.1",
 ) -> int:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    port = settings.health_port if health_port is None else health_port
     if concurrency > 1:
         cmd = [sys.executable, "-m", "hrlc.jobs.worker", "--processor", processor, "--concurrency", "1"]
+        cmd += ["--health-host", health_host]
         if entry_point:
             cmd += ["--entry-point", entry_point]
         if max_tasks is not None:
             cmd += ["--max-tasks", str(max_tasks)]
-        children = [subprocess.Popen(cmd) for _ in range(concurrency)]
+        children = [
+            subprocess.Popen(cmd + (["--health-port", str(port + i)] if port else []))
+            for i in range(concurrency)
+        ]
 
         def forward(signum: int, _frame: Any) -> None:
             for c in children:
@@ -561,6 +585,9 @@ def serve(
         return 2
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
+    if port:
+        worker.health.serve(port, health_host)
+        log.info("health on http://%s:%d/health/ready", health_host, port)
     worker.run(max_tasks)
     return 0
 
