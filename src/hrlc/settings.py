@@ -190,8 +190,8 @@ class Settings(BaseSettings):
     training_dsn: str = Field(
         default=DEFAULT_TRAINING_DSN,
         description="PostgreSQL + PostGIS DSN of the training-set and ancillary-data database (spec §3.4; "
-        "schemas `training` and `ancillary`, created by `hrlc training migrate` / `hrlc ancillary migrate` or on "
-        "first use).",
+        "schemas `training` and `ancillary`, created and upgraded by `hrlc migrate` (or `hrlc training migrate` / "
+        "`hrlc ancillary migrate`), never on use: a process refuses a schema that is behind).",
     )
     ancillary_stac_api: str = Field(
         default="",

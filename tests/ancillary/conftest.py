@@ -234,8 +234,13 @@ def stac_server(
 
 @pytest.fixture(scope="session")
 def ancillary_dsn(pgstac_db_factory: Callable[[str], str]) -> str:
-    """A fresh PostGIS database for the `ancillary` schema (the §3.4 database of these tests)."""
-    return pgstac_db_factory("ancillary_meta")
+    """A fresh PostGIS database with the `ancillary` schema (the §3.4 database of these tests), migrated explicitly
+    as `hrlc migrate` does: using the database only checks the schema, it never creates it."""
+    from hrlc.ancillary import db
+
+    dsn = pgstac_db_factory("ancillary_meta")
+    db.migrate(dsn)
+    return dsn
 
 
 @pytest.fixture
@@ -252,9 +257,6 @@ def env(
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
-    from hrlc.ancillary import db
-
-    db.migrate(ancillary_dsn)
     # each test starts with nothing put or cached
     with psycopg.connect(ancillary_dsn, autocommit=True) as conn:
         conn.execute("truncate ancillary.uploads, ancillary.cache")

@@ -13,6 +13,7 @@ import rasterio
 from pyproj import Transformer
 from typer.testing import CliRunner
 
+from cli_errors import one_line_error
 from hrlc.ancillary import Ancillary, AncillaryError, grid_id, product_grid
 from hrlc.chain.terrain import slope_degrees
 from hrlc.cli import app
@@ -136,15 +137,6 @@ def test_year_picks_an_edition(env: Settings) -> None:
         Ancillary().get("esa-worldcover", aoi=AOI, year=2019)
 
 
-def _assert_one_line_error(result, *fragments: str) -> None:  # noqa: ANN001
-    assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    assert "Traceback" not in result.output
-    for f in fragments:
-        assert f in errors[0], errors[0]
-
-
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
@@ -163,7 +155,7 @@ def _assert_one_line_error(result, *fragments: str) -> None:  # noqa: ANN001
 def test_bad_input_is_one_line_and_exit_2(
     env: Settings, stac_server: StacServer, args: list[object], fragments: list[str]
 ) -> None:
-    _assert_one_line_error(_get(*args), *fragments)
+    one_line_error(_get(*args), *fragments)
     with psycopg.connect(env.training_dsn) as conn:
         assert conn.execute("select count(*) from ancillary.cache").fetchone() == (0,)
     lake = Path(env.store)
@@ -172,6 +164,6 @@ def test_bad_input_is_one_line_and_exit_2(
 
 def test_unreachable_api_and_database_are_one_line(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HRLC_ANCILLARY_STAC_API", "http://127.0.0.1:9/stac")  # nothing listens on port 9
-    _assert_one_line_error(_get("copernicus-dem", "--aoi", AOI_ARG), "STAC search of cop-dem-glo-30")
+    one_line_error(_get("copernicus-dem", "--aoi", AOI_ARG), "STAC search of cop-dem-glo-30")
     monkeypatch.setenv("HRLC_TRAINING_DSN", "postgresql://postgres@127.0.0.1:9/none")
-    _assert_one_line_error(_get("copernicus-dem", "--aoi", AOI_ARG), "cannot reach the ancillary database")
+    one_line_error(_get("copernicus-dem", "--aoi", AOI_ARG), "cannot reach the ancillary database")

@@ -13,6 +13,8 @@ from hrlc.jobs.broker import Topology, connect, declare_common, delete, properti
 from hrlc.jobs.messages import StatusMessage
 from subprocesses import spawn, stop
 
+from .jobprocs import Sleepy
+
 
 def _consumers(ch, queue: str) -> int:  # noqa: ANN001
     return int(ch.queue_declare(queue, passive=True).method.consumer_count)
@@ -85,3 +87,35 @@ def test_status_consumer_reconnects_to_the_database_without_an_orphan_subscripti
         stop([consumer])
         broker.close()
         delete(topo, [])
+
+
+def test_a_worker_finds_its_idle_lock_connection_dropped_and_makes_a_new_one(
+    jobs_dsn: str, tmp_path: Path
+) -> None:
+    """The task thread's job store connection sits idle while a processor runs; a database restart meanwhile drops
+    it. The commit step then connects anew instead of failing the attempt (which would rerun the processor)."""
+    from hrlc.jobs.messages import TaskMessage
+    from hrlc.jobs.worker import Worker
+    from hrlc.lake.store import LocalStore
+
+    worker = Worker(Sleepy, dsn=jobs_dsn, store=LocalStore(tmp_path), catalog=object())
+    msg = TaskMessage(
+        message_version=2,
+        job_id="rc-lock",
+        run=1,
+        task_id="t1",
+        processor="sleepy",
+        processor_version=Sleepy.version,
+        params={},
+    )
+    first = worker._lock_connection(msg)
+    assert first is not None
+    pid = first.info.backend_pid
+    with psycopg.connect(jobs_dsn, autocommit=True) as conn:
+        assert conn.execute("select pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+    time.sleep(0.2)
+    with worker._task_lock(msg, ["a/key.tif"], row=False) as stopped:
+        assert stopped is None
+        again = worker._lock_db
+        assert again is not None and not again.closed and again.info.backend_pid != pid
+    again.close()

@@ -91,3 +91,46 @@ def test_open_catalog_chooses_the_back_end(tmp_path, pgstac_dsn: str) -> None:
     assert isinstance(pg, PgstacCatalog) and pg.dsn == pgstac_dsn
     with pytest.raises(ValueError, match="HRLC_CATALOG"):
         open_catalog(store, Settings(catalog="mysql://nope"))
+
+
+def _item(item_id: str) -> Any:
+    import datetime as dt
+
+    import pystac
+
+    box = [14.0, 46.0, 14.1, 46.1]
+    geometry = {
+        "type": "Polygon",
+        "coordinates": [[[14.0, 46.0], [14.1, 46.0], [14.1, 46.1], [14.0, 46.1], [14.0, 46.0]]],
+    }
+    item = pystac.Item(item_id, geometry, box, dt.datetime(2021, 6, 1, tzinfo=dt.UTC), {})
+    item.collection_id = "hrlc-class-maps"
+    return item
+
+
+def test_a_dropped_connection_costs_one_reconnect_not_a_failed_task(tmp_path, pgstac_db_factory: Any) -> None:
+    """A PostgreSQL restart drops the worker catalogue's idle connection: the next write reconnects at once (it
+    used to wait 30 s per retry for a pool of one whose broken connection pypgstac never gave back)."""
+    import time
+
+    dsn = pgstac_db_factory("reconnect")
+    with PgstacCatalog(LocalStore(tmp_path / "lake"), dsn) as catalog:
+        catalog.load([_item("before-restart")])
+        for call in range(3):  # the drop hits a write, a search and a count
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                (n,) = conn.execute(
+                    "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                    "where datname = current_database() and pid <> pg_backend_pid()"
+                ).fetchone()
+            assert n >= 1
+            t0 = time.monotonic()
+            if call == 0:
+                catalog.load([_item("after-restart")])
+            elif call == 1:
+                assert [i.id for i in catalog.search("hrlc-class-maps")] == [
+                    "after-restart",
+                    "before-restart",
+                ]
+            else:
+                assert catalog.count("hrlc-class-maps") == 2
+            assert time.monotonic() - t0 < 5

@@ -11,6 +11,7 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
+from cli_errors import one_line_error
 from hrlc.cli import app
 
 from .conftest import write_set
@@ -20,13 +21,6 @@ runner = CliRunner()
 
 def invoke(*args: object):  # noqa: ANN201
     return runner.invoke(app, ["training", *(str(a) for a in args)])
-
-
-def one_line_error(result, fragment: str) -> None:  # noqa: ANN001
-    assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1 and fragment in errors[0], result.output
-    assert "Traceback" not in result.output
 
 
 def test_migrate_provider_import_status(training_dsn: str, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@
     hrlc ancillary agreement classified_map_optical_2021_annual.tif --reference esa-worldcover
 
 Results are JSON on stdout. Bad input (unknown dataset, manual dataset not uploaded yet, AOI outside the
-data, bad AOI, unreachable database or source) ends with one line `error: ...` on stderr and exit code 2.
+data, bad AOI, unreachable database or source, a database whose `ancillary` schema is behind: run
+`hrlc migrate`) ends with one line `error: ...` on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def agreement(
 
 @ancillary_app.command()
 def migrate() -> None:
-    """Create or update the `ancillary` schema in HRLC_TRAINING_DSN (also done on first use)."""
+    """Create or update the `ancillary` schema in HRLC_TRAINING_DSN (`hrlc migrate` does it for every schema)."""
     require("platform", "hrlc ancillary migrate")
     import psycopg
 

@@ -2,15 +2,17 @@
 
 Three tables (`migrations/0001_create_ancillary.sql`): `datasets` (the registry, upserted from code on every
 connection), `uploads` (files put into the shared S3, PutData) and `cache` (layers retrieved and written to
-the lake, API Data Access). The schema is created by the versioned migration runner `hrlc.db.migrations`,
-applied on first use in a process (idempotent, under an advisory lock).
+the lake, API Data Access). The schema is created by the versioned migrations of the runner
+`hrlc.db.migrations`, applied only on purpose: `hrlc migrate` (and `scripts/services.sh`) or
+`hrlc ancillary migrate` (:func:`migrate`). :func:`connect` runs no DDL: the first connection of a process to a
+database checks the schema version and refuses one that is behind or missing with one line (`DatabaseError`:
+run `hrlc migrate`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
@@ -25,40 +27,47 @@ try:
     from psycopg.types.json import Jsonb
 except ModuleNotFoundError as e:  # a core install: say which extra, not which module
     raise MissingExtra("platform", "the ancillary-data registry", e.name) from e
-from hrlc.db.migrations import MigrationError
-from hrlc.db.migrations import migrate as run_migrations
+from hrlc.db import migrations
 
 COMPONENT = "ancillary"
+MIGRATIONS = files("hrlc.ancillary") / "migrations"  # NNNN_*.sql, applied by `hrlc migrate`
 
 
 class DatabaseError(RuntimeError):
-    """The ancillary database cannot be reached or refused a request (one line)."""
+    """The ancillary database cannot be reached, its schema is behind, or it refused a request (one line)."""
 
 
-_migrated: set[str] = set()
-_lock = threading.Lock()
+_checked: set[str] = set()  # the DSNs whose schema this process found current (checked once per process)
 
 
 def migrate(dsn: str) -> list[str]:
-    """Create or update the `ancillary` schema; returns the migrations applied."""
-    return run_migrations(dsn, COMPONENT, files("hrlc.ancillary") / "migrations")
+    """Create or update the `ancillary` schema; returns the migrations applied. Only the explicit commands call it
+    (`hrlc ancillary migrate`; `hrlc migrate` applies the same migrations)."""
+    return migrations.migrate(dsn, COMPONENT, MIGRATIONS)
+
+
+def check_schema(conn: psycopg.Connection[Any]) -> int:
+    """The `ancillary` schema version on `conn`; `DatabaseError` (one line: run `hrlc migrate`) when it is older
+    than this hrlc's migrations or missing. Reads only: no DDL, no lock."""
+    try:
+        return migrations.check(conn, COMPONENT, MIGRATIONS)
+    except migrations.SchemaBehind as e:
+        raise DatabaseError(str(e)) from None
 
 
 @contextlib.contextmanager
 def connect(dsn: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    """A connection (dict rows) to a migrated database whose registry is in sync with the code."""
+    """A connection (dict rows) to a database whose `ancillary` schema is current (checked on the first connection
+    of the process to `dsn`; `DatabaseError` when behind) and whose registry is in sync with the code."""
     try:
-        with _lock:
-            if dsn not in _migrated:
-                migrate(dsn)
-                _migrated.add(dsn)
         conn = psycopg.connect(dsn, row_factory=dict_row)
     except psycopg.OperationalError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DatabaseError(f"cannot reach the ancillary database ({_safe(dsn)}): {first}") from None
-    except MigrationError as e:
-        raise DatabaseError(f"cannot prepare the ancillary database ({_safe(dsn)}): {e}") from None
     with conn:
+        if dsn not in _checked:
+            check_schema(conn)  # no DDL: `hrlc migrate` applies the migrations
+            _checked.add(dsn)
         sync_registry(conn)
         yield conn
 

@@ -51,7 +51,7 @@ from hrlc.catalog.items import COLLECTIONS
 from hrlc.db import migrations
 from hrlc.lake import layout
 from hrlc.lake.store import Store
-from hrlc.outage import Outage
+from hrlc.outage import Outage, quiet_clients
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,8 @@ class Catalogue:
     def __init__(self, dsn: str):
         import psycopg
         from psycopg_pool import ConnectionPool
-        from pypgstac.db import PgstacDB
+
+        from hrlc.catalog.pgstac import pgstac_db
 
         self.dsn = dsn
         # unreachable: one OperationalError at once (a pool would retry for 30 s, logging every attempt)
@@ -328,7 +329,7 @@ class Catalogue:
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
             # use_queue: pgstac queues the partition-statistics refresh of each load (a scan of the partition)
             # instead of running it inside every batch; `run_queue` runs it once per scan.
-            self.db = PgstacDB(dsn=dsn, pool=self._pool, use_queue=True)
+            self.db = pgstac_db(dsn, self._pool, use_queue=True)
             self.conn = self.db.connect()  # autocommit; search_path includes pgstac
             self.conn.execute(f"set application_name to '{PROCESSOR}'")  # pypgstac names it 'pgstac'
             migrations.check(self.conn, COMPONENT, MIGRATIONS)  # SchemaBehind: `hrlc migrate` (no DDL here)
@@ -664,6 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(rep.as_dict()), flush=True)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_clients()
     watch(
         store,
         dsn,

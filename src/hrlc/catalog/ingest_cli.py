@@ -59,8 +59,10 @@ def watch(
     require("platform", "hrlc ingest watch")
     from hrlc.catalog.ingest import ScanReport
     from hrlc.catalog.ingest import watch as run_watch
+    from hrlc.outage import quiet_clients
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_clients()
 
     def report(rep: ScanReport) -> None:
         typer.echo(json.dumps(rep.as_dict()))

@@ -11,16 +11,21 @@ pgstac queryables (typed, so `hrlc:year = 2021` compares integers).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import pystac
 
 from hrlc.catalog.items import COLLECTION_TITLES, COLLECTIONS
 from hrlc.catalog.static import STAC_VERSION, StaticCatalog
 from hrlc.lake.store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Media type of the `data` asset of each family (for the collections' item_assets).
 _FAMILY_MEDIA: dict[str, str] = {
@@ -95,7 +100,7 @@ class PgstacCatalog(StaticCatalog):
     def __init__(self, store: Store, dsn: str):
         super().__init__(store)
         self.dsn = dsn
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._db: Any = None
         self._ready = False
 
@@ -103,11 +108,22 @@ class PgstacCatalog(StaticCatalog):
     def _connect(self) -> Any:
         if self._db is None:
             from psycopg_pool import ConnectionPool
-            from pypgstac.db import PgstacDB
 
             pool = ConnectionPool(self.dsn, min_size=1, max_size=1, open=True)
-            self._db = PgstacDB(dsn=self.dsn, pool=pool)
+            self._db = pgstac_db(self.dsn, pool)
         return self._db
+
+    def _reconnecting(self, fn: Callable[[], T]) -> T:
+        """`fn()`; when the database dropped the connection (a restart, an idle timeout), once more on a new one.
+        Every call here is a read or an idempotent upsert, so running it again is safe."""
+        import psycopg
+
+        try:
+            return fn()
+        except psycopg.OperationalError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            log.warning("catalogue database connection lost (%s): reconnecting once", first)
+            return fn()
 
     def close(self) -> None:
         """Give the connection back (the catalogue reconnects on next use)."""
@@ -167,21 +183,28 @@ class PgstacCatalog(StaticCatalog):
         for d in dicts:
             if not d.get("collection"):
                 raise ValueError(f"item {d.get('id')} has no collection")
-        with self._lock:
+
+        def load() -> None:
             if not self._ready:
                 self.ensure_collections()
             Loader(self._connect()).load_items(iter(dicts), insert_mode=Methods.upsert)
             self._update_extents(d["collection"] for d in dicts)
+
+        with self._lock:
+            self._reconnecting(load)
         return len(dicts)
 
     # -- reading (database side; the lake side is inherited)
     def count(self, collection: str | None = None) -> int:
         """Items in pgstac (of one collection, or all)."""
-        conn = self._connect().connect()
-        if collection is None:
-            row = conn.execute("SELECT count(*) FROM items").fetchone()
-        else:
-            row = conn.execute("SELECT count(*) FROM items WHERE collection = %s", [collection]).fetchone()
+
+        def count() -> Any:
+            conn = self._connect().connect()
+            if collection is None:
+                return conn.execute("SELECT count(*) FROM items").fetchone()
+            return conn.execute("SELECT count(*) FROM items WHERE collection = %s", [collection]).fetchone()
+
+        row = self._reconnecting(count)
         return int(row[0]) if row else 0
 
     def search(
@@ -200,21 +223,48 @@ class PgstacCatalog(StaticCatalog):
             body["bbox"] = list(bbox)
         if start is not None or end is not None:
             body["datetime"] = "/".join(t.isoformat() if t else ".." for t in (start, end))
-        conn = self._connect().connect()
-        items: list[pystac.Item] = []
-        while True:
-            row = conn.execute("SELECT search(%s::jsonb)", [_json(body)]).fetchone()
-            page = row[0] if row else {}
-            items += [pystac.Item.from_dict(f, preserve_dict=False) for f in page.get("features") or []]
-            token = page.get("next")  # pgstac's paging token of the next page
-            if not token:
-                return [i for i in items if item_matches(i, None, start, end)]  # end is exclusive
-            body["token"] = f"next:{token}"
+
+        def search() -> list[pystac.Item]:
+            conn = self._connect().connect()
+            items: list[pystac.Item] = []
+            page_body = dict(body)
+            while True:
+                row = conn.execute("SELECT search(%s::jsonb)", [_json(page_body)]).fetchone()
+                page = row[0] if row else {}
+                items += [pystac.Item.from_dict(f, preserve_dict=False) for f in page.get("features") or []]
+                token = page.get("next")  # pgstac's paging token of the next page
+                if not token:
+                    return [i for i in items if item_matches(i, None, start, end)]  # end is exclusive
+                page_body["token"] = f"next:{token}"
+
+        return self._reconnecting(search)
 
     def collection_ids(self) -> list[str]:
         """Collections that hold at least one item."""
-        conn = self._connect().connect()
-        return [r[0] for r in conn.execute("SELECT DISTINCT collection FROM items ORDER BY 1").fetchall()]
+
+        def ids() -> list[str]:
+            conn = self._connect().connect()
+            return [r[0] for r in conn.execute("SELECT DISTINCT collection FROM items ORDER BY 1").fetchall()]
+
+        return self._reconnecting(ids)
+
+
+def pgstac_db(dsn: str, pool: Any, **kwargs: Any) -> Any:
+    """pypgstac's `PgstacDB` on `pool`, made to survive a dropped connection: pypgstac keeps a broken connection
+    checked out and asks the pool for another, which a pool of one never gives (PoolTimeout after 30 s, retried);
+    here the broken one goes back to the pool first (which discards it and connects anew)."""
+    from pypgstac.db import PgstacDB
+
+    class _PgstacDB(PgstacDB):
+        def connect(self) -> Any:
+            conn = self.connection
+            if conn is not None and (conn.closed or conn.broken) and self.pool is not None:
+                self.connection = None
+                with contextlib.suppress(Exception):  # not the pool's any more: nothing to give back
+                    self.pool.putconn(conn)
+            return super().connect()
+
+    return _PgstacDB(dsn=dsn, pool=pool, **kwargs)
 
 
 def _json(value: Any) -> str:

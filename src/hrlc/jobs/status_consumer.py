@@ -35,7 +35,7 @@ from hrlc.jobs.health import PORT_HELP, Health
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status, parse_task
 from hrlc.jobs.planner import publish_ready
-from hrlc.outage import Outage
+from hrlc.outage import Outage, quiet_clients
 from hrlc.settings import Settings
 
 log = logging.getLogger("hrlc.status")
@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve(health_port: int | None = None, health_host: str = "127.0.0.1") -> int:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    quiet_clients(settings.log_level)
     consumer = StatusConsumer(settings=settings)
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)

@@ -52,7 +52,7 @@ from hrlc.jobs.broker import Topology, connect, declare_common, declare_task_que
 from hrlc.jobs.health import PORT_HELP, Health
 from hrlc.jobs.messages import MessageError, TaskMessage, now_iso, parse_task
 from hrlc.jobs.runner import item_key_of, log_key
-from hrlc.outage import Outage
+from hrlc.outage import Outage, quiet_clients
 from hrlc.processors.base import Cancelled, Context, Processor, ProcessorError, registry
 from hrlc.settings import Settings
 
@@ -384,12 +384,7 @@ class Worker:
         """A transaction of its own in the job store that holds advisory locks on the lake `keys` and (`row`) a
         share lock on the task's row, so a cancel waits until the block ends; yields why the task must stop
         (`_stop_reason`; None: go on). Without a reachable job store: no locks, None."""
-        if self.dsn is not None and (self._lock_db is None or self._lock_db.closed):
-            try:  # the task thread's own connection (the main thread's heartbeats use `_db`)
-                self._lock_db = jobstore.connect(self.dsn, autocommit=True)
-            except psycopg.OperationalError as e:
-                log.warning("job store unavailable (%s): task %s goes on without locks", e, msg.task_id)
-        conn = self._lock_db
+        conn = self._lock_connection(msg)
         if conn is None or conn.closed:
             yield None
             return
@@ -401,6 +396,28 @@ class Worker:
         except psycopg.OperationalError:
             conn.close()  # reconnect next time
             raise
+
+    def _lock_connection(self, msg: TaskMessage) -> psycopg.Connection[Any] | None:
+        """The task thread's own job store connection (the main thread's heartbeats use `_db`), alive: it sat idle
+        while the processor ran, so a database restart meanwhile dropped it; then one new connection is made
+        (one round trip per task, instead of a failed attempt that reruns the processor). None: unreachable."""
+        if self.dsn is None:
+            return None
+        for _ in range(2):
+            try:
+                if self._lock_db is None or self._lock_db.closed:
+                    self._lock_db = jobstore.connect(self.dsn, autocommit=True)
+                self._lock_db.execute("select 1")
+                return self._lock_db
+            except psycopg.OperationalError as e:
+                if self._lock_db is not None:
+                    self._lock_db.close()
+                self._lock_db = None
+                error = e
+        log.warning(
+            "job store unavailable (%s): task %s goes on without locks", _first_line(error), msg.task_id
+        )
+        return None
 
     def _discard(self, msg: TaskMessage, keys: list[str], recording: staging.RecordingStore) -> None:
         """Remove what a canceled task created in the lake (`hrlc.jobs.staging.discard`); best effort."""
@@ -545,6 +562,7 @@ def serve(
 ) -> int:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    quiet_clients(settings.log_level)
     port = settings.health_port if health_port is None else health_port
     if concurrency > 1:
         cmd = [sys.executable, "-m", "hrlc.jobs.worker", "--processor", processor, "--concurrency", "1"]

@@ -1,7 +1,8 @@
 """`hrlc training ...`: the training-set database (migrate, providers, import, status). Registered in `hrlc.cli`.
 
-Bad input (missing folder, unreachable database or S3) ends with one line on stderr and exit code 2. An import
-that rejected a training set prints every outcome and exits with 1.
+Bad input (missing folder, unreachable database or S3, a database whose `training` schema is behind: run
+`hrlc migrate`) ends with one line on stderr and exit code 2. An import that rejected a training set prints every
+outcome and exits with 1. Only `hrlc training migrate` (like `hrlc migrate`) changes the schema.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = N
 
 @training_app.command()
 def migrate(dsn: DsnOption = None) -> None:
-    """Create or update the `training` schema (versioned SQL migrations)."""
+    """Create or update the `training` schema (versioned SQL migrations; `hrlc migrate` does it for every schema)."""
     require("platform", "hrlc training migrate")
     from hrlc.training.db import TrainingDbError
     from hrlc.training.db import migrate as run_migrate
@@ -130,7 +131,6 @@ def status(
     from hrlc.training import db
 
     try:
-        db.migrate(dsn)
         if runs:
             frame = db.import_runs(dsn)
         elif run is not None:
@@ -202,7 +202,6 @@ def provider_list(dsn: DsnOption = None) -> None:
     from hrlc.training import db
 
     try:
-        db.migrate(dsn)
         frame = db.providers(dsn)
     except db.TrainingDbError as e:
         _fail(str(e))

@@ -1,8 +1,11 @@
 """The training-set database (spec §3.4.2.2): its migrations, its providers and label mappings, its import log.
 
 Schema `training` in a PostgreSQL + PostGIS database (`HRLC_TRAINING_DSN`), created by the plain-SQL
-migrations of `hrlc/training/migrations/` (applied by :func:`migrate`, `hrlc training migrate`, and by every
-import). The model is documented in `docs/training-db.md`.
+migrations of `hrlc/training/migrations/`, applied only on purpose: `hrlc migrate` (and `scripts/services.sh`),
+`hrlc training migrate`, :func:`migrate`. Every other use (import, providers, status, retirement, the
+classification's sample selection) connects through :func:`connect`, which checks the schema version and refuses
+a database whose schema is behind or missing with one line (`TrainingDbError`: run `hrlc migrate`); no DDL runs
+on use. The model is documented in `docs/training-db.md`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ __all__ = [
     "COMPONENT",
     "TrainingDbError",
     "add_provider",
+    "check_schema",
+    "connect",
     "dsn_or_default",
     "import_outcomes",
     "import_runs",
@@ -43,6 +48,7 @@ __all__ = [
 ]
 
 COMPONENT = "training"
+MIGRATIONS = resources.files("hrlc.training") / "migrations"  # NNNN_*.sql, applied by `hrlc migrate`
 
 
 class TrainingDbError(RuntimeError):
@@ -58,20 +64,41 @@ def dsn_or_default(dsn: str | None) -> str:
     return Settings().training_dsn
 
 
-def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+def connect(dsn: str, *, check: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection to the training database whose `training` schema is current (`check`, the default: see
+    :func:`check_schema`). `TrainingDbError` (one line) when the server is unreachable or the schema behind."""
     try:
-        return psycopg.connect(dsn, connect_timeout=10, **kwargs)
+        conn = psycopg.connect(dsn, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TrainingDbError(f"cannot connect to the training database: {first}") from None
+    if check:
+        try:
+            check_schema(conn)
+            if not conn.autocommit:
+                conn.rollback()  # end the check's read: the caller starts its own transaction
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def check_schema(conn: psycopg.Connection[Any]) -> int:
+    """The `training` schema version on `conn`; `TrainingDbError` (one line: run `hrlc migrate`) when it is older
+    than this hrlc's migrations or missing. Reads only: no DDL, no lock."""
+    try:
+        return migrations.check(conn, COMPONENT, MIGRATIONS)
+    except migrations.SchemaBehind as e:
+        raise TrainingDbError(str(e)) from None
 
 
 def migrate(dsn: str | None = None) -> list[str]:
-    """Create or update the `training` schema; returns the migrations applied (empty when up to date)."""
+    """Create or update the `training` schema; returns the migrations applied (empty when up to date). Only the
+    explicit commands call it (`hrlc training migrate`; `hrlc migrate` applies the same migrations)."""
     dsn = dsn_or_default(dsn)
-    connect(dsn).close()  # one clear line when the server is unreachable
+    connect(dsn, check=False).close()  # one clear line when the server is unreachable
     try:
-        return migrations.migrate(dsn, COMPONENT, resources.files("hrlc.training") / "migrations")
+        return migrations.migrate(dsn, COMPONENT, MIGRATIONS)
     except migrations.MigrationError as e:
         raise TrainingDbError(str(e)) from None
 
@@ -102,9 +129,9 @@ def add_provider(
 
     `mapping`: the provider's labels -> HRLC class codes (None = "not a class": those features are skipped).
     Given, it replaces the provider's whole mapping; a provider without one delivers HRLC codes.
+    `TrainingDbError` when the schema is behind (run `hrlc migrate`).
     """
     dsn = dsn_or_default(dsn)
-    migrate(dsn)
     if mapping is not None:
         bad = {k: v for k, v in mapping.items() if v is not None and int(v) not in legend.CODES}
         if bad:
@@ -222,7 +249,6 @@ def retire(dataset_name: str, reason: str, dsn: str | None = None) -> int:
     """Retire the current version of a training set: superseded without a successor (rows kept, no longer
     selected), recorded in the import log as `retired` with `reason`. Returns the version retired."""
     dsn = dsn_or_default(dsn)
-    migrate(dsn)
     with connect(dsn) as conn, conn.transaction():
         row = conn.execute(
             "select trainingmetadata_id, version, location, n_features, checksum from training.trainingmetadata "

@@ -52,7 +52,7 @@ from pyproj import CRS, Transformer
 
 from hrlc import legend
 from hrlc.training import naming
-from hrlc.training.db import IMPORTER_VERSION, TrainingDbError, connect, dsn_or_default, label_key, migrate
+from hrlc.training.db import IMPORTER_VERSION, TrainingDbError, connect, dsn_or_default, label_key
 from hrlc.training.samples import CLASS_COLUMNS
 
 __all__ = [
@@ -237,24 +237,24 @@ def import_training(
 ) -> ImportReport:
     """Import every training set under `source` (a folder or `s3://bucket/prefix`); see the module doc.
 
-    Applies the database's pending migrations first. Returns the outcome of each folder found; a rejected
-    set does not stop the others (see :attr:`ImportReport.ok`).
+    Checks the database's schema first and applies no migration (`hrlc migrate` does). Returns the outcome of
+    each folder found; a rejected set does not stop the others (see :attr:`ImportReport.ok`).
 
     Raises:
         TrainingImportError: `source` does not exist, cannot be listed or holds no training-set folder.
-        TrainingDbError: the database is unreachable.
+        TrainingDbError: the database is unreachable, or its `training` schema is behind or missing (one line:
+            run `hrlc migrate`); nothing is written then.
     """
     dsn = dsn_or_default(dsn)
-    migrate(dsn)
-    candidates = discover(source)
-    if not candidates:
-        raise TrainingImportError(
-            f"no training set under {source}: expected <area_name>/<area_name>_<type>_<ROI>_<year>_"
-            f"<source>_<provider>/ folders with {', '.join(naming.MEMBER_EXTENSIONS)} files"
-        )
-    label = str(source) if str(source).startswith("s3://") else str(Path(source).expanduser().resolve())
-    outcomes: list[DatasetOutcome] = []
-    with connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True) as conn:  # checks the schema version: no DDL here
+        candidates = discover(source)
+        if not candidates:
+            raise TrainingImportError(
+                f"no training set under {source}: expected <area_name>/<area_name>_<type>_<ROI>_<year>_"
+                f"<source>_<provider>/ folders with {', '.join(naming.MEMBER_EXTENSIONS)} files"
+            )
+        label = str(source) if str(source).startswith("s3://") else str(Path(source).expanduser().resolve())
+        outcomes: list[DatasetOutcome] = []
         row = conn.execute(
             "insert into training.import_run (source, importer_version, client_host) values (%s, %s, %s) "
             "returning import_run_id",

@@ -43,6 +43,8 @@ def select_samples(
 
     Raises:
         TrainingDataError: no sample matches.
+        TrainingDbError: the database is unreachable, or its `training` schema is behind or missing (one line:
+            run `hrlc migrate`; the selection never changes the schema).
     """
     q = query or TrainingQuery(
         area=area,
@@ -77,7 +79,7 @@ def select_samples(
         )
         params.update(dict(zip(("w", "s", "e", "n"), q.bbox, strict=True)))
         where.append("d.extent && st_makeenvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
-    from hrlc.training.db import connect, dsn_or_default  # psycopg: the platform extra
+    from hrlc.training.db import connect, dsn_or_default  # psycopg: the platform extra; checks the schema
 
     with connect(dsn_or_default(dsn)) as conn:
         datasets = conn.execute(
