@@ -106,3 +106,24 @@ class LateWriter(Processor[LateParams]):
             media_type="application/json",
         )
         return [ctx.register(item)]
+
+
+class Counted(Processor[LateParams]):
+    """Waits `wait_s`, then writes and registers `models/metadata/<name>.json` (its declared output, so a task whose
+    output is registered is not run again), and counts its runs: one key `test/runs/<name>/<uuid>` per run."""
+
+    name: ClassVar[str] = "counted"
+    version: ClassVar[str] = "1.0.0"
+    Params: ClassVar[type[LateParams]] = LateParams  # type: ignore[assignment]
+
+    def outputs(self, params: LateParams) -> list[str]:
+        return [LateWriter.key(params.name)]
+
+    def run(self, params: LateParams, ctx: Context) -> list[str]:
+        import uuid
+
+        ctx.store.write_bytes(f"test/runs/{params.name}/{uuid.uuid4().hex}", b"")
+        for i in range(10):
+            ctx.progress(i / 10, f"step {i + 1} of 10")
+            time.sleep(params.wait_s / 10)
+        return LateWriter().run(params.model_copy(update={"wait_s": 0.0}), ctx)

@@ -119,3 +119,86 @@ def test_a_worker_finds_its_idle_lock_connection_dropped_and_makes_a_new_one(
         again = worker._lock_db
         assert again is not None and not again.closed and again.info.backend_pid != pid
     again.close()
+
+
+def _close_connection(named: str) -> None:
+    """Have RabbitMQ close the connection whose client-given name starts with `named` (management API)."""
+    import httpx
+
+    api = "http://127.0.0.1:15672/api/connections"
+    deadline = time.monotonic() + 10
+    while True:
+        found = [
+            c["name"]
+            for c in httpx.get(api, auth=("guest", "guest"), timeout=10).json()
+            if str((c.get("client_properties") or {}).get("connection_name", "")).startswith(named)
+        ]
+        if found:
+            break
+        assert time.monotonic() < deadline, f"no broker connection named {named}"
+        time.sleep(0.2)
+    from urllib.parse import quote
+
+    for name in found:
+        r = httpx.delete(
+            f"{api}/{quote(name, safe='')}", auth=("guest", "guest"), headers={"X-Reason": "test"}
+        )
+        assert r.status_code == 204, r.text
+
+
+def test_a_worker_that_loses_the_broker_mid_task_keeps_the_work(jobs_dsn: str, tmp_path: Path) -> None:
+    """The broker drops a worker's connection while its processor runs: the processor finishes and commits, the
+    worker reconnects, and the redelivered task finds its output registered: computed once, not twice."""
+    from hrlc.jobs.broker import declare_task_queue
+    from hrlc.jobs.messages import TaskMessage, parse_status
+    from hrlc.lake.store import LocalStore
+
+    from .jobprocs import Counted
+
+    topo = Topology(f"hrlclost{os.getpid()}")
+    lake = tmp_path / "lake"
+    env = {**os.environ, "HRLC_JOBS_DSN": jobs_dsn, "HRLC_BROKER_PREFIX": topo.prefix, "HRLC_LOG_LEVEL": "INFO",
+           "HRLC_STORE": str(lake), "HRLC_CATALOG": "static",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # fmt: skip
+    broker = connect()
+    ch = broker.channel()
+    declare_common(ch, topo)
+    queue = declare_task_queue(ch, topo, "counted")
+    log = tmp_path / "worker.log"
+    worker = spawn(
+        ["hrlc.jobs.worker", "--processor", "counted", "--entry-point", "tests.jobs.jobprocs:Counted"],
+        env,
+        log,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "consuming" not in log.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        task = TaskMessage(message_version=2, job_id="lost-job", run=1, task_id="t1", processor="counted",
+                           processor_version=Counted.version, params={"name": "lost", "wait_s": 3.0})  # fmt: skip
+        ch.confirm_delivery()
+        ch.basic_publish("", queue, task.to_json(), properties(), mandatory=True)
+        states: list[str] = []
+        closed = False
+        deadline = time.monotonic() + 60
+        while not any(s.startswith("finished") for s in states):
+            assert time.monotonic() < deadline, f"{states}\n{log.read_text()}"
+            method, _props, body = ch.basic_get(topo.status_queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.05)
+                continue
+            status = parse_status(body)
+            states.append(f"{status.state}: {status.message}")
+            if status.state == "running" and not closed:
+                _close_connection("hrlc worker ")  # mid-task
+                closed = True
+        assert closed
+        assert states[-1] == "finished: outputs exist: not recomputed", states
+        assert len(list(LocalStore(lake).list("test/runs/lost/"))) == 1  # computed once
+        assert "broker lost while task t1 runs" in log.read_text()
+        assert worker.poll() is None
+    finally:
+        stop([worker])
+        broker.close()
+        delete(topo, ["counted"])

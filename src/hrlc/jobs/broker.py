@@ -76,8 +76,14 @@ class Topology:
         return f"{self.prefix}.dlx"
 
 
-def connect(url: str | None = None, *, heartbeat: int = 30, attempts: int = 1) -> pika.BlockingConnection:
+def connect(
+    url: str | None = None, *, heartbeat: int = 30, attempts: int = 1, name: str | None = None
+) -> pika.BlockingConnection:
+    """A blocking connection; `name` is shown by RabbitMQ (management UI, `rabbitmqctl list_connections
+    client_properties`) so an operator sees which process holds which connection."""
     params = pika.URLParameters(url or broker_url())
+    if name:
+        params.client_properties = {"connection_name": name}
     params.heartbeat = heartbeat
     params.connection_attempts = attempts
     params.retry_delay = 1.0

@@ -20,7 +20,9 @@ Accepted versions: `hrlc.jobs.messages.SUPPORTED_VERSIONS` (1 and 2).
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -168,7 +170,11 @@ class StatusConsumer:
                         checked = True
                     db = jobstore.connect(self.dsn, application_name="hrlc-status-consumer")
                     self.health.up("job store")
-                    conn = connect(self.url, heartbeat=30)
+                    conn = connect(
+                        self.url,
+                        heartbeat=30,
+                        name=f"hrlc status consumer {socket.gethostname()}:{os.getpid()}",
+                    )
                     ch = conn.channel()
                     declare_common(ch, self.topo)
                     ch.basic_qos(prefetch_count=50)

@@ -12,7 +12,9 @@ Consumes `hrlc.tasks.<NAME>` with prefetch 1 and manual acknowledgement. For eac
    for it) and advisory locks on the task's lake keys: canceled or superseded -> nothing is registered;
    else register the staged items, write the task's log record in the lake, commit, publish finished with
    the STAC item hrefs *with publisher confirms*, and only then ack. A worker killed before the ack leaves
-   the task unacknowledged, so RabbitMQ redelivers it to another worker; outputs are idempotent.
+   the task unacknowledged, so RabbitMQ redelivers it to another worker; outputs are idempotent. A worker
+   whose broker connection breaks while its processor runs lets the processor finish and commit, then
+   reconnects: the redelivered task finds its outputs registered instead of being computed twice.
    A canceled task (stopped by `ctx.check_cancelled()` or by that last check) registers nothing and removes
    the lake keys it created (`hrlc.jobs.staging.discard`: never a key that existed before or is registered).
 Bad input (`ProcessorError`, invalid params) -> error status + dead-letter, no retry. Other exceptions are
@@ -57,6 +59,7 @@ from hrlc.processors.base import Cancelled, Context, Processor, ProcessorError, 
 from hrlc.settings import Settings
 
 log = logging.getLogger("hrlc.worker")
+BROKER_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, ConnectionError)
 
 
 def load_entry_point(spec: str) -> type[Processor[Any]]:
@@ -361,19 +364,34 @@ class Worker:
         thread = threading.Thread(target=target, name=f"task-{msg.task_id}", daemon=True)
         thread.start()
         last_progress = 0.0
+        lost: BaseException | None = None  # the broker connection broke while the processor ran
         while True:
             thread.join(0.05)
             latest = None
             while not progress_q.empty():
                 latest = progress_q.get()
-            if latest is not None and time.monotonic() - last_progress > 0.5:
-                last_progress = time.monotonic()
-                self._status(msg, "running", latest[0], latest[1], attempt=attempt, confirmed=False)
-            if not thread.is_alive():
-                break
-            self.conn.process_data_events(time_limit=0)
+            try:
+                if lost is None and latest is not None and time.monotonic() - last_progress > 0.5:
+                    last_progress = time.monotonic()
+                    self._status(msg, "running", latest[0], latest[1], attempt=attempt, confirmed=False)
+                if not thread.is_alive():
+                    break
+                if lost is None:
+                    self.conn.process_data_events(time_limit=0)
+            except BROKER_ERRORS as e:
+                # let the processor finish and commit its outputs: the broker redelivers the task (its delivery
+                # tag died with the connection) and the next worker finds them registered, instead of computing
+                # them again while this thread still does
+                lost = e
+                self.health.down("broker", e)
+                log.warning(
+                    "broker lost while task %s runs: it finishes, its outputs wait for the redelivery",
+                    msg.task_id,
+                )
             self.health.tick()
             self._beat()
+        if lost is not None:
+            raise lost
         for kind in ("ok", "canceled", "bad-input", "error"):
             if kind in result:
                 return kind, result[kind]
@@ -460,7 +478,7 @@ class Worker:
             pass
 
     def _open(self) -> None:
-        self.conn = connect(self.url, heartbeat=30)
+        self.conn = connect(self.url, heartbeat=30, name=f"hrlc worker {self.id}")
         self.ch = self.conn.channel()
         declare_common(self.ch, self.topo)
         self.queue = declare_task_queue(self.ch, self.topo, self.cls.name)
@@ -504,7 +522,7 @@ class Worker:
                 self.ch.cancel()
                 self.conn.close()  # type: ignore[union-attr]
                 break
-            except (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, ConnectionError) as e:
+            except BROKER_ERRORS as e:
                 self._close_broker()  # an abandoned connection would keep its unacknowledged task
                 self.health.down("broker", e)
                 if self.stopping:
