@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pystac
+import rasterio
 import xarray as xr
 from odc.geo.geobox import GeoBox
 from pydantic import Field, field_validator
@@ -121,8 +122,19 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         periods = layout.periods_of(params.sensor)
         for p, period in enumerate(periods):
             ctx.check_cancelled()
-            ctx.progress(p / len(periods), f"{period}: reading")
             sel = np.flatnonzero(period_of == p)
+            comp_key, mask_key = self._keys(params, grid, period)
+            if ctx.store.exists(comp_key) and ctx.store.exists(mask_key):
+                # written whole (atomic writes) by an attempt killed before it registered them; the keys say what
+                # made them (processor, parameters, grid), so they hold what this attempt would write
+                ctx.progress(p / len(periods), f"{period}: composite of an earlier attempt reused")
+                with ctx.store.reading(mask_key) as path, rasterio.open(path) as src:
+                    valid_count, seen = src.read()
+                hrefs += self._register(
+                    ctx, params, period, grid, (comp_key, mask_key), valid_count, seen, sel, item_ids, items
+                )
+                continue
+            ctx.progress(p / len(periods), f"{period}: reading")
             data, invalid, seen = self._load_period(
                 cube, bands, sel, params, nodata, (grid.height, grid.width)
             )
@@ -220,16 +232,58 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         item_ids: list[str],
         items: list[pystac.Item],
     ) -> list[str]:
+        comp_key, mask_key = self._keys(params, grid, period)
+        write_cog(
+            ctx.store,
+            comp_key,
+            refl,
+            crs=str(grid.crs),
+            transform=grid.transform,
+            nodata=0,
+            band_names=bands,
+            scales=[REFLECTANCE_SCALE] * len(bands),
+            offsets=[0.0] * len(bands),
+            tags={"hrlc_product": "optical-composite", "method": params.method},
+        )
+        write_cog(
+            ctx.store,
+            mask_key,
+            np.stack([valid_count, seen]).astype(np.uint16),
+            crs=str(grid.crs),
+            transform=grid.transform,
+            nodata=None,
+            band_names=["clear_observations", "observations"],
+            tags={"hrlc_product": "optical-cloudmask"},
+        )
+        return self._register(
+            ctx, params, period, grid, (comp_key, mask_key), valid_count, seen, sel, item_ids, items
+        )
+
+    def _keys(self, params: OpticalParams, grid: GeoBox, period: str) -> tuple[str, str]:
+        """The lake keys of a period's composite and cloud mask."""
         f = {
             "sensor": params.sensor,
             "year": params.year,
             "period": period,
             **self.identity(params, grid).fields(),
         }
-        comp_key = layout.key("optical-composite", **f)
-        mask_key = layout.key("optical-cloudmask", **f)
-        crs = str(grid.crs)
-        transform = grid.transform
+        return layout.key("optical-composite", **f), layout.key("optical-cloudmask", **f)
+
+    def _register(
+        self,
+        ctx: Context,
+        params: OpticalParams,
+        period: str,
+        grid: GeoBox,
+        keys: tuple[str, str],
+        valid_count: np.ndarray,
+        seen: np.ndarray,
+        sel: np.ndarray,
+        item_ids: list[str],
+        items: list[pystac.Item],
+    ) -> list[str]:
+        """The STAC items of a period's composite and cloud mask (both written), registered."""
+        comp_key, mask_key = keys
         total_obs = int(seen.sum())
         cloud_ratio = 1.0 - (float(valid_count.sum()) / total_obs) if total_obs else 1.0
         no_clear = float((valid_count == 0).mean())
@@ -252,28 +306,6 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         }
         if scene_cc:
             common["hrlc:scene_cloud_cover_mean"] = round(float(np.mean(scene_cc)), 2)
-        write_cog(
-            ctx.store,
-            comp_key,
-            refl,
-            crs=crs,
-            transform=transform,
-            nodata=0,
-            band_names=bands,
-            scales=[REFLECTANCE_SCALE] * len(bands),
-            offsets=[0.0] * len(bands),
-            tags={"hrlc_product": "optical-composite", "method": params.method},
-        )
-        write_cog(
-            ctx.store,
-            mask_key,
-            np.stack([valid_count, seen]).astype(np.uint16),
-            crs=crs,
-            transform=transform,
-            nodata=None,
-            band_names=["clear_observations", "observations"],
-            tags={"hrlc_product": "optical-cloudmask"},
-        )
         start, end = period_range(params.year, period)
         hrefs = []
         comp_item = raster_item(
