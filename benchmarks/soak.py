@@ -499,7 +499,17 @@ def main() -> int:
         print(
             f"class maps: {same_bytes}/{n} byte-identical, {same_pixels}/{n} pixel-identical, differing {differ}"
         )
-        print(f"slowdown per job (s, disturbed - undisturbed): {slowdown}")
+        first = min(t for j in day.jobs.values() if (t := _ts(j.get("created"))) is not None)
+        print("job  submitted  undisturbed  disturbed  slowdown  disturbances during its life")
+        for i in sorted(day.jobs, key=int):
+            created, ended = _ts(day.jobs[i].get("created")), _ts(day.jobs[i].get("finished"))
+            if created is None or ended is None:
+                continue
+            start, end = created - first, ended - first
+            hits = [r["how"].split(" (")[0] for r in sorted(day.recoveries, key=lambda r: r["at_s"])
+                    if start <= r["at_s"] <= end]  # fmt: skip
+            print(f"{i:>3}  {start:7.1f} s  {twin.duration(i) or 0:9.1f} s  {day.duration(i) or 0:7.1f} s  "
+                  f"{slowdown.get(i, float('nan')):+6.1f} s  {', '.join(hits)}")  # fmt: skip
         for name, ok in checks.items():
             print(f"  {'ok  ' if ok else 'FAIL'} {name}")
         summary = {

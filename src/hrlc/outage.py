@@ -3,9 +3,10 @@
 A consumer loop calls `failed(error)` when a connection breaks (it gets the delay to sleep) and `recovered()`
 once it works again. The first failure of an outage logs one warning (what, the error, that it retries); further
 failures of the same outage log at debug level only; the recovery logs how long the outage lasted. Delays grow
-exponentially from `base_s` to `cap_s` (5 s: a service back from a restart is found within 5 s, and a
-hundred processes retrying cost it twenty connection attempts a second), each drawn from [delay/2, delay] so
-that many processes reconnecting after a restart do not arrive together.
+exponentially from `base_s` to `cap_s` (2 s: a service back from a restart is found within 2 s, which the
+soak benchmark showed to matter, as every second of it delays every job in flight; a hundred processes retrying
+cost RabbitMQ or PostgreSQL some 70 connection attempts a second, which both take in stride), each drawn from
+[delay/2, delay] so that many processes reconnecting after a restart do not arrive together.
 
 `quiet_clients()` silences the client libraries' own reports of a failed connection (pika logs a traceback at
 ERROR for every attempt; psycopg's pool one warning per attempt): `Outage` says it once, in one line.
@@ -19,7 +20,7 @@ import time
 
 
 class Outage:
-    def __init__(self, what: str, log: logging.Logger, *, base_s: float = 0.5, cap_s: float = 5.0):
+    def __init__(self, what: str, log: logging.Logger, *, base_s: float = 0.25, cap_s: float = 2.0):
         self.what = what
         self.log = log
         self.base_s = base_s

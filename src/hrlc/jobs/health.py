@@ -2,7 +2,7 @@
 given by `--health-port` (`HRLC_HEALTH_PORT`; off by default).
 
 - **live**: the process's main loop turned within `stall_s` seconds (a worker's loop turns every second while
-  idle and every 50 ms while its processor runs in a thread; the back-off of an outage is at most 5 s). A loop
+  idle and every 50 ms while its processor runs in a thread; the back-off of an outage is at most 2 s). A loop
   that stopped turning is a hung process: an orchestrator restarts it, and the broker redelivers its task.
 - **ready**: every connection the process needs is up *as the process itself last used it* (no probe connection of
   its own: what matters is whether this process can work), e.g. `{"broker": "ok", "job store": "down since 12 s:

@@ -117,7 +117,6 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         times = cube.time.values
         kind = "season" if params.sensor == "landsat" else "month"
         period_of = optical.period_index(times, params.year, kind)
-        item_ids = [i.id for i in items]
         hrefs: list[str] = []
         periods = layout.periods_of(params.sensor)
         for p, period in enumerate(periods):
@@ -131,7 +130,14 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                 with ctx.store.reading(mask_key) as path, rasterio.open(path) as src:
                     valid_count, seen = src.read()
                 hrefs += self._register(
-                    ctx, params, period, grid, (comp_key, mask_key), valid_count, seen, sel, item_ids, items
+                    ctx,
+                    params,
+                    period,
+                    grid,
+                    (comp_key, mask_key),
+                    valid_count,
+                    seen,
+                    [items[i] for i in sel],
                 )
                 continue
             ctx.progress(p / len(periods), f"{period}: reading")
@@ -165,7 +171,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                 refl = np.zeros((len(bands), grid.height, grid.width), np.uint16)
                 valid_count = np.zeros((grid.height, grid.width), np.uint16)
             hrefs += self._write(
-                ctx, params, period, grid, bands, refl, valid_count, seen, sel, item_ids, items
+                ctx, params, period, grid, bands, refl, valid_count, seen, [items[i] for i in sel]
             )
             ctx.progress((p + 1) / len(periods), f"{period}: {sel.size} scenes")
         return hrefs
@@ -228,9 +234,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         refl: np.ndarray,
         valid_count: np.ndarray,
         seen: np.ndarray,
-        sel: np.ndarray,
-        item_ids: list[str],
-        items: list[pystac.Item],
+        scenes: list[pystac.Item],
     ) -> list[str]:
         comp_key, mask_key = self._keys(params, grid, period)
         write_cog(
@@ -255,9 +259,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             band_names=["clear_observations", "observations"],
             tags={"hrlc_product": "optical-cloudmask"},
         )
-        return self._register(
-            ctx, params, period, grid, (comp_key, mask_key), valid_count, seen, sel, item_ids, items
-        )
+        return self._register(ctx, params, period, grid, (comp_key, mask_key), valid_count, seen, scenes)
 
     def _keys(self, params: OpticalParams, grid: GeoBox, period: str) -> tuple[str, str]:
         """The lake keys of a period's composite and cloud mask."""
@@ -278,23 +280,20 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         keys: tuple[str, str],
         valid_count: np.ndarray,
         seen: np.ndarray,
-        sel: np.ndarray,
-        item_ids: list[str],
-        items: list[pystac.Item],
+        scenes: list[pystac.Item],
     ) -> list[str]:
-        """The STAC items of a period's composite and cloud mask (both written), registered."""
+        """The STAC items of a period's composite and cloud mask (both written) from its `scenes`, registered."""
         comp_key, mask_key = keys
         total_obs = int(seen.sum())
         cloud_ratio = 1.0 - (float(valid_count.sum()) / total_obs) if total_obs else 1.0
         no_clear = float((valid_count == 0).mean())
-        period_items = [item_ids[i] for i in sel]
-        scene_cc = [items[i].properties.get("eo:cloud_cover") for i in sel]
-        scene_cc = [c for c in scene_cc if c is not None]
+        period_items = [i.id for i in scenes]
+        scene_cc = [float(c) for i in scenes if (c := i.properties.get("eo:cloud_cover")) is not None]
         common = {
             "hrlc:composite_method": params.method,
             "hrlc:cloud_ratio": round(cloud_ratio, 4),
             "hrlc:no_clear_ratio": round(no_clear, 4),
-            "hrlc:scenes": int(sel.size),
+            "hrlc:scenes": len(scenes),
             "hrlc:cloud_mask": ("QA_PIXEL" if params.sensor == "landsat" else "SCL")
             + (f" dilated {params.dilate_px} px" if params.dilate_px else "")
             + (" with snow" if params.mask_snow else ""),
