@@ -4,6 +4,7 @@ session reconnects without leaving a second subscription on the status queue hol
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def test_a_worker_that_loses_the_broker_mid_task_keeps_the_work(jobs_dsn: str, t
             status = parse_status(body)
             states.append(f"{status.state}: {status.message}")
             if status.state == "running" and not closed:
-                _close_connection("hrlc worker ")  # mid-task
+                _close_connection(f"hrlc worker {socket.gethostname()}:{worker.pid}:")  # mid-task
                 closed = True
         assert closed
         assert states[-1] == "finished: outputs exist: not recomputed", states
@@ -200,5 +201,56 @@ def test_a_worker_that_loses_the_broker_mid_task_keeps_the_work(jobs_dsn: str, t
         assert worker.poll() is None
     finally:
         stop([worker])
+        broker.close()
+        delete(topo, ["counted"])
+
+
+def test_two_tasks_with_the_same_outputs_compute_them_once(jobs_dsn: str, tmp_path: Path) -> None:
+    """Two jobs ask for the same product at once: one worker computes it, the other waits and finds it (single
+    flight); both tasks finish, the processor ran once."""
+    from hrlc.jobs.broker import declare_task_queue
+    from hrlc.jobs.messages import TaskMessage, parse_status
+    from hrlc.lake.store import LocalStore
+
+    from .jobprocs import Counted
+
+    topo = Topology(f"hrlcflight{os.getpid()}")
+    lake = tmp_path / "lake"
+    env = {**os.environ, "HRLC_JOBS_DSN": jobs_dsn, "HRLC_BROKER_PREFIX": topo.prefix, "HRLC_LOG_LEVEL": "INFO",
+           "HRLC_STORE": str(lake), "HRLC_CATALOG": "static",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # fmt: skip
+    broker = connect()
+    ch = broker.channel()
+    declare_common(ch, topo)
+    queue = declare_task_queue(ch, topo, "counted")
+    log = tmp_path / "workers.log"
+    args = ["--processor", "counted", "--entry-point", "tests.jobs.jobprocs:Counted"]
+    workers = [spawn(["hrlc.jobs.worker", *args], env, log) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_text().count("consuming") < 2:
+            assert all(w.poll() is None for w in workers) and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        ch.confirm_delivery()
+        for job in ("flight-a", "flight-b"):
+            task = TaskMessage(message_version=2, job_id=job, run=1, task_id="t1", processor="counted",
+                               processor_version=Counted.version, params={"name": "shared", "wait_s": 3.0})  # fmt: skip
+            ch.basic_publish("", queue, task.to_json(), properties(), mandatory=True)
+        finished: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while len(finished) < 2:
+            assert time.monotonic() < deadline, f"{finished}\n{log.read_text()}"
+            method, _props, body = ch.basic_get(topo.status_queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.05)
+                continue
+            status = parse_status(body)
+            if status.state in ("finished", "error"):
+                finished[status.job_id] = f"{status.state}: {status.message}"
+        assert sorted(finished.values()) == ["finished: 1 items", "finished: outputs exist: not recomputed"]
+        assert len(list(LocalStore(lake).list("test/runs/shared/"))) == 1  # computed once
+        assert log.read_text().count("waits: another task computes the same products") == 1
+    finally:
+        stop(workers)
         broker.close()
         delete(topo, ["counted"])

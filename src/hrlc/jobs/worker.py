@@ -5,7 +5,10 @@ Consumes `hrlc.tasks.<NAME>` with prefetch 1 and manual acknowledgement. For eac
    (header `x-hrlc-reason`, and logged), never crashes the worker;
 2. skip it (status canceled) if its task was canceled in the job store, or belongs to an older run of its job
    (the task row's `run` is newer than the message's: the job was started again);
-3. if every output of the task already exists (a redelivery after a crash), publish finished at once;
+3. if every output of the task already exists (a redelivery after a crash), publish finished at once; if another
+   task is computing the same outputs right now (two jobs asking for the same products, or a redelivery while an
+   earlier attempt still runs), wait for it (`_single_flight`: a session advisory lock in the job store, released
+   with a killed holder's session) and then find them;
 4. otherwise publish running, run the processor in a thread (the connection keeps serving heartbeats and
    publishes throttled progress); the processor's items are staged, not registered (`hrlc.jobs.staging`).
    When it returns, check the task's state once more, holding a share lock on the task row (a cancel waits
@@ -120,6 +123,7 @@ class Worker:
         self._lock_db: psycopg.Connection[Any] | None = (
             None  # used by the task thread only (one task at a time)
         )
+        self._flight_db: psycopg.Connection[Any] | None = None  # the main thread's: `_single_flight`
         self._last_beat = 0.0
         self.conn: pika.BlockingConnection | None = None
         self.ch: BlockingChannel | None = None  # consuming; advisory status (running/progress)
@@ -254,13 +258,22 @@ class Worker:
             self._dead_letter(body, reason)
             self.ch.basic_ack(tag)
             return
-        kind: str
-        value: Any
+        kind: str = "error"
+        value: Any = "the task ended without a result"
         try:
             owner = self._owner(msg)
+            if done is None:
+                self._status(
+                    msg, "running", 0.0, f"attempt {attempt} on {self.id}", attempt=attempt, confirmed=False
+                )
+                with self._single_flight(msg, keys, attempt) as done:
+                    if done is None:
+                        kind, value = self._run(msg, params, keys, attempt, owner)
             if done is not None and owner not in (None, staging.UNKNOWN_OWNER):
                 with self._task_lock(msg, keys, row=False):
                     staging.adopt(self.catalog, done, owner)
+        except BROKER_ERRORS:
+            raise  # the run loop reconnects; the task is redelivered
         except Exception as e:  # noqa: BLE001 - job store or catalogue down: retried like a failed run
             kind, value = "error", f"{type(e).__name__}: {e}"
         else:
@@ -268,10 +281,6 @@ class Worker:
                 self._status(msg, "finished", 1.0, "outputs exist: not recomputed", done, attempt=attempt)
                 self.ch.basic_ack(tag)
                 return
-            self._status(
-                msg, "running", 0.0, f"attempt {attempt} on {self.id}", attempt=attempt, confirmed=False
-            )
-            kind, value = self._run(msg, params, keys, attempt, owner)
         if kind == "ok":
             self._status(msg, "finished", 1.0, f"{len(value)} items", value, attempt=attempt)
             self.ch.basic_ack(tag)
@@ -415,6 +424,64 @@ class Worker:
             conn.close()  # reconnect next time
             raise
 
+    @contextlib.contextmanager
+    def _single_flight(self, msg: TaskMessage, keys: list[str], attempt: int) -> Iterator[list[str] | None]:
+        """Hold the cluster-wide "computing" lock of the task's outputs (a session advisory lock in the job store)
+        while the task runs, so that tasks with the same outputs (two jobs asking for the same products, or a
+        redelivery while an earlier attempt still runs) compute them once: the later one waits, heartbeating, and
+        then finds them registered. A killed holder's lock goes with its database session. Yields the output hrefs
+        when they were made meanwhile (nothing to run), else None; without a job store, None at once."""
+        conn = self._flight_connection()
+        if conn is None or not keys:
+            yield None
+            return
+        name = f"hrlc.compute:{min(keys)}"
+        waited = held = False
+        try:
+            while not _try_lock(conn, name):
+                if not waited:
+                    waited = True
+                    log.info("task %s waits: another task computes the same products", msg.task_id)
+                    self._status(msg, "running", 0.0, "waiting for another task computing the same products",
+                                 attempt=attempt, confirmed=False)  # fmt: skip
+                if self._stopped(msg) is not None:
+                    break  # canceled meanwhile: the run stops at its first check
+                assert self.conn is not None
+                self.conn.process_data_events(time_limit=0.5)
+                self.health.tick()
+                self._beat()
+            else:
+                held = True
+        except psycopg.OperationalError as e:
+            log.warning("job store unavailable (%s): task %s runs without waiting for others", _first_line(e),
+                        msg.task_id)  # fmt: skip
+            self._close_flight()
+        try:
+            yield self._finished_hrefs(keys) if waited else None
+        finally:
+            if held and self._flight_db is not None:
+                try:
+                    self._flight_db.execute("select pg_advisory_unlock(hashtext(%s))", (name,))
+                except psycopg.Error:
+                    self._close_flight()  # the session, and its lock, are gone
+
+    def _flight_connection(self) -> psycopg.Connection[Any] | None:
+        """The main thread's connection for `_single_flight` locks (the task thread has its own)."""
+        if self.dsn is None:
+            return None
+        if self._flight_db is None or self._flight_db.closed:
+            try:
+                self._flight_db = jobstore.connect(self.dsn, autocommit=True)
+            except psycopg.OperationalError:
+                return None
+        return self._flight_db
+
+    def _close_flight(self) -> None:
+        if self._flight_db is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._flight_db.close()
+        self._flight_db = None
+
     def _lock_connection(self, msg: TaskMessage) -> psycopg.Connection[Any] | None:
         """The task thread's own job store connection (the main thread's heartbeats use `_db`), alive: it sat idle
         while the processor ran, so a database restart meanwhile dropped it; then one new connection is made
@@ -532,10 +599,17 @@ class Worker:
         self._db_call(jobstore.remove_worker, self.id)
         if self._lock_db is not None:
             self._lock_db.close()
+        self._close_flight()
         return handled
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
+
+
+def _try_lock(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Take the session advisory lock `name` if it is free (job store rows are dicts)."""
+    row = conn.execute("select pg_try_advisory_lock(hashtext(%s)) as got", (name,)).fetchone()
+    return bool(row and row["got"])
 
 
 def _first_line(e: BaseException) -> str:
