@@ -3,10 +3,14 @@ session reconnects without leaving a second subscription on the status queue hol
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -122,135 +126,144 @@ def test_a_worker_finds_its_idle_lock_connection_dropped_and_makes_a_new_one(
     again.close()
 
 
-def _close_connection(named: str) -> None:
-    """Have RabbitMQ close the connection whose client-given name starts with `named` (management API)."""
+MANAGEMENT = "http://127.0.0.1:15672/api/connections"
+
+
+def _connections(named: str) -> list[str]:
+    """RabbitMQ's names of the connections whose client-given name starts with `named`, once it lists one (the
+    management API lists a new connection a few seconds late)."""
     import httpx
 
-    api = "http://127.0.0.1:15672/api/connections"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while True:
         found = [
             c["name"]
-            for c in httpx.get(api, auth=("guest", "guest"), timeout=10).json()
+            for c in httpx.get(MANAGEMENT, auth=("guest", "guest"), timeout=10).json()
             if str((c.get("client_properties") or {}).get("connection_name", "")).startswith(named)
         ]
         if found:
-            break
+            return found
         assert time.monotonic() < deadline, f"no broker connection named {named}"
         time.sleep(0.2)
+
+
+def _close_connections(names: list[str]) -> None:
+    """Have RabbitMQ close these connections (management API)."""
     from urllib.parse import quote
 
-    for name in found:
-        r = httpx.delete(
-            f"{api}/{quote(name, safe='')}", auth=("guest", "guest"), headers={"X-Reason": "test"}
-        )
+    import httpx
+
+    for name in names:
+        url = f"{MANAGEMENT}/{quote(name, safe='')}"
+        r = httpx.delete(url, auth=("guest", "guest"), headers={"X-Reason": "test"}, timeout=10)
         assert r.status_code == 204, r.text
+
+
+@dataclass
+class CountedWorkers:
+    """Worker processes of the test processor `counted` (tests/jobs/jobprocs.py) on a lake of their own, and a
+    channel that publishes its tasks and reads the status queue (no status consumer: the test reads statuses)."""
+
+    ch: Any
+    topo: Topology
+    queue: str
+    lake: Path
+    log: Path
+    procs: list[Any]
+
+    def publish(self, job_id: str, name: str, wait_s: float = 3.0) -> None:
+        from hrlc.jobs.messages import TaskMessage
+
+        from .jobprocs import Counted
+
+        task = TaskMessage(message_version=2, job_id=job_id, run=1, task_id="t1", processor="counted",
+                           processor_version=Counted.version, params={"name": name, "wait_s": wait_s})  # fmt: skip
+        self.ch.basic_publish("", self.queue, task.to_json(), properties(), mandatory=True)
+
+    def status(self) -> Any:
+        """The next status message (None: none waiting)."""
+        from hrlc.jobs.messages import parse_status
+
+        method, _props, body = self.ch.basic_get(self.topo.status_queue, auto_ack=True)
+        return None if method is None else parse_status(body)
+
+    def runs(self, name: str) -> int:
+        """How many times the processor ran for `name`."""
+        from hrlc.lake.store import LocalStore
+
+        return len(list(LocalStore(self.lake).list(f"test/runs/{name}/")))
+
+
+@contextlib.contextmanager
+def counted_workers(jobs_dsn: str, tmp_path: Path, prefix: str, n: int) -> Iterator[CountedWorkers]:
+    from hrlc.jobs.broker import declare_task_queue
+
+    topo = Topology(f"{prefix}{os.getpid()}")
+    lake = tmp_path / "lake"
+    env = {**os.environ, "HRLC_JOBS_DSN": jobs_dsn, "HRLC_BROKER_PREFIX": topo.prefix, "HRLC_LOG_LEVEL": "INFO",
+           "HRLC_STORE": str(lake), "HRLC_CATALOG": "static",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # fmt: skip
+    broker = connect()
+    ch = broker.channel()
+    declare_common(ch, topo)
+    queue = declare_task_queue(ch, topo, "counted")
+    ch.confirm_delivery()
+    log = tmp_path / "workers.log"
+    args = ["--processor", "counted", "--entry-point", "tests.jobs.jobprocs:Counted"]
+    procs = [spawn(["hrlc.jobs.worker", *args], env, log) for _ in range(n)]
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_text().count("consuming") < n:
+            assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield CountedWorkers(ch, topo, queue, lake, log, procs)
+    finally:
+        stop(procs)
+        broker.close()
+        delete(topo, ["counted"])
 
 
 def test_a_worker_that_loses_the_broker_mid_task_keeps_the_work(jobs_dsn: str, tmp_path: Path) -> None:
     """The broker drops a worker's connection while its processor runs: the processor finishes and commits, the
     worker reconnects, and the redelivered task finds its output registered: computed once, not twice."""
-    from hrlc.jobs.broker import declare_task_queue
-    from hrlc.jobs.messages import TaskMessage, parse_status
-    from hrlc.lake.store import LocalStore
-
-    from .jobprocs import Counted
-
-    topo = Topology(f"hrlclost{os.getpid()}")
-    lake = tmp_path / "lake"
-    env = {**os.environ, "HRLC_JOBS_DSN": jobs_dsn, "HRLC_BROKER_PREFIX": topo.prefix, "HRLC_LOG_LEVEL": "INFO",
-           "HRLC_STORE": str(lake), "HRLC_CATALOG": "static",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # fmt: skip
-    broker = connect()
-    ch = broker.channel()
-    declare_common(ch, topo)
-    queue = declare_task_queue(ch, topo, "counted")
-    log = tmp_path / "worker.log"
-    worker = spawn(
-        ["hrlc.jobs.worker", "--processor", "counted", "--entry-point", "tests.jobs.jobprocs:Counted"],
-        env,
-        log,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while "consuming" not in log.read_text():
-            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        task = TaskMessage(message_version=2, job_id="lost-job", run=1, task_id="t1", processor="counted",
-                           processor_version=Counted.version, params={"name": "lost", "wait_s": 3.0})  # fmt: skip
-        ch.confirm_delivery()
-        ch.basic_publish("", queue, task.to_json(), properties(), mandatory=True)
+    with counted_workers(jobs_dsn, tmp_path, "hrlclost", 1) as w:
+        connections = _connections(f"hrlc worker {socket.gethostname()}:{w.procs[0].pid}:")
+        w.publish("lost-job", "lost")
         states: list[str] = []
         closed = False
         deadline = time.monotonic() + 60
         while not any(s.startswith("finished") for s in states):
-            assert time.monotonic() < deadline, f"{states}\n{log.read_text()}"
-            method, _props, body = ch.basic_get(topo.status_queue, auto_ack=True)
-            if method is None:
+            assert time.monotonic() < deadline, f"{states}\n{w.log.read_text()}"
+            status = w.status()
+            if status is None:
                 time.sleep(0.05)
                 continue
-            status = parse_status(body)
             states.append(f"{status.state}: {status.message}")
             if status.state == "running" and not closed:
-                _close_connection(f"hrlc worker {socket.gethostname()}:{worker.pid}:")  # mid-task
+                _close_connections(connections)  # mid-task
                 closed = True
         assert closed
         assert states[-1] == "finished: outputs exist: not recomputed", states
-        assert len(list(LocalStore(lake).list("test/runs/lost/"))) == 1  # computed once
-        assert "broker lost while task t1 runs" in log.read_text()
-        assert worker.poll() is None
-    finally:
-        stop([worker])
-        broker.close()
-        delete(topo, ["counted"])
+        assert w.runs("lost") == 1  # computed once
+        assert "broker lost while task t1 runs" in w.log.read_text()
+        assert w.procs[0].poll() is None
 
 
 def test_two_tasks_with_the_same_outputs_compute_them_once(jobs_dsn: str, tmp_path: Path) -> None:
     """Two jobs ask for the same product at once: one worker computes it, the other waits and finds it (single
     flight); both tasks finish, the processor ran once."""
-    from hrlc.jobs.broker import declare_task_queue
-    from hrlc.jobs.messages import TaskMessage, parse_status
-    from hrlc.lake.store import LocalStore
-
-    from .jobprocs import Counted
-
-    topo = Topology(f"hrlcflight{os.getpid()}")
-    lake = tmp_path / "lake"
-    env = {**os.environ, "HRLC_JOBS_DSN": jobs_dsn, "HRLC_BROKER_PREFIX": topo.prefix, "HRLC_LOG_LEVEL": "INFO",
-           "HRLC_STORE": str(lake), "HRLC_CATALOG": "static",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # fmt: skip
-    broker = connect()
-    ch = broker.channel()
-    declare_common(ch, topo)
-    queue = declare_task_queue(ch, topo, "counted")
-    log = tmp_path / "workers.log"
-    args = ["--processor", "counted", "--entry-point", "tests.jobs.jobprocs:Counted"]
-    workers = [spawn(["hrlc.jobs.worker", *args], env, log) for _ in range(2)]
-    try:
-        deadline = time.monotonic() + 30
-        while log.read_text().count("consuming") < 2:
-            assert all(w.poll() is None for w in workers) and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        ch.confirm_delivery()
+    with counted_workers(jobs_dsn, tmp_path, "hrlcflight", 2) as w:
         for job in ("flight-a", "flight-b"):
-            task = TaskMessage(message_version=2, job_id=job, run=1, task_id="t1", processor="counted",
-                               processor_version=Counted.version, params={"name": "shared", "wait_s": 3.0})  # fmt: skip
-            ch.basic_publish("", queue, task.to_json(), properties(), mandatory=True)
+            w.publish(job, "shared")
         finished: dict[str, str] = {}
         deadline = time.monotonic() + 60
         while len(finished) < 2:
-            assert time.monotonic() < deadline, f"{finished}\n{log.read_text()}"
-            method, _props, body = ch.basic_get(topo.status_queue, auto_ack=True)
-            if method is None:
+            assert time.monotonic() < deadline, f"{finished}\n{w.log.read_text()}"
+            status = w.status()
+            if status is None:
                 time.sleep(0.05)
-                continue
-            status = parse_status(body)
-            if status.state in ("finished", "error"):
+            elif status.state in ("finished", "error"):
                 finished[status.job_id] = f"{status.state}: {status.message}"
         assert sorted(finished.values()) == ["finished: 1 items", "finished: outputs exist: not recomputed"]
-        assert len(list(LocalStore(lake).list("test/runs/shared/"))) == 1  # computed once
-        assert log.read_text().count("waits: another task computes the same products") == 1
-    finally:
-        stop(workers)
-        broker.close()
-        delete(topo, ["counted"])
+        assert w.runs("shared") == 1  # computed once
+        assert w.log.read_text().count("waits: another task computes the same products") == 1
