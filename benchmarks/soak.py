@@ -73,13 +73,17 @@ def _ts(value: str | None) -> float | None:
 # ------------------------------------------------------------------------------------------------ the jobs
 
 
-def processes(repo: sample.SampleRepository, n: int) -> list[dict[str, Any]]:
-    """N distinct land-cover jobs: four AOIs (the repository, its western, eastern and southern half) x seeds;
-    jobs of one AOI share their composites and features (the same products: made once, reused)."""
+def processes(repo: sample.SampleRepository, n: int, shared: bool = True) -> list[dict[str, Any]]:
+    """N distinct land-cover jobs. `shared`: four AOIs (the repository, its western, eastern and southern half) x
+    seeds, so jobs of one AOI share their composites and features (made once, reused: a later job inherits the
+    delays of the earlier one); else N AOIs (the repository less 0..N-1 pixel columns on its east), each job
+    computing its own products."""
     t = repo.transform
     w, s, e, north = t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f
     mid_x, mid_y = (w + e) / 2, (s + north) / 2
     aois = [(w, s, e, north), (w, s, mid_x, north), (mid_x, s, e, north), (w, s, e, mid_y)]
+    if not shared:
+        aois = [(w, s, e - k * t.a, north) for k in range(n)]
     out = []
     for i in range(n):
         west, south, east, top = aois[i % len(aois)]
@@ -434,12 +438,17 @@ def same_maps(a: Stack, b: Stack) -> tuple[int, int, list[str]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=20)
+    ap.add_argument("--jobs", type=int, default=20, help="land-cover jobs per run")
     ap.add_argument("--kills", type=int, default=20, help="kill -9 of workers during the disturbed run")
     ap.add_argument("--window", type=float, default=90.0, help="seconds over which the jobs are submitted")
     ap.add_argument("--size", type=int, default=96, help="pixels of the synthetic repository's side")
-    ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=11, help="seed of the choice of workers to kill")
+    ap.add_argument(
+        "--independent", action="store_true", help="one AOI per job (no products shared between jobs)"
+    )
+    ap.add_argument(
+        "--workdir", type=Path, default=None, help="where lakes and logs go (default: a new temp dir)"
+    )
     ap.add_argument(
         "--skip",
         action="append",
@@ -452,7 +461,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"soak: {args.jobs} jobs over {args.window:g} s, {args.kills} kills; work in {workdir}", flush=True)
     repo = sample.generate(workdir / "external", size=args.size, year=YEAR, landsat_year=LANDSAT_YEAR)
-    jobs = processes(repo, args.jobs)
+    jobs = processes(repo, args.jobs, shared=not args.independent)
     reports: dict[str, RunReport] = {}
     stacks: dict[str, Stack] = {}
     try:
