@@ -12,7 +12,9 @@ Prints one line per run (jobs/min, longest stall, the API's answers by status co
 recovery time: until the processes it hit answer 200 on /health/ready again, the API included for the broker
 and the database), then the checks of issue 11: 0 jobs lost, 0 failed, class maps byte-identical to the twin's,
 0 API 500s (503s are allowed during an outage: the client retries them), never more than one consumer on the
-status queue, no job more than 20 s slower than its twin. Exit 1 when a check fails; the last line is JSON.
+status queue, the longest job of the day at most 20 s longer than the twin run's longest (the issue's measure:
+"jobs waited up to 77 s (15 s undisturbed)") and, stricter, no job more than 20 s slower than its own twin.
+Exit 1 when a check fails; the last line is JSON.
 
     .venv/bin/python benchmarks/soak.py [--jobs 20] [--kills 20] [--window 90] [--size 96]
 
@@ -496,6 +498,8 @@ def main() -> int:
             if (d := day.duration(i)) is not None and (u := twin.duration(i)) is not None
         }
         worst = max(slowdown.values(), default=float("nan"))
+        longest = {name: max((d for i in r.jobs if (d := r.duration(i)) is not None), default=float("nan"))
+                   for name, r in reports.items()}  # fmt: skip
         n = len(jobs)
         checks = {
             "0 lost": len(day.jobs) == n and all(j["status"] in TERMINAL for j in day.jobs.values()),
@@ -503,7 +507,14 @@ def main() -> int:
             "byte-identical class maps": same_bytes == n and not differ,
             "0 API 500s": not any(k >= 500 and k != 503 for k in day.codes),
             "one status-queue consumer": day.most_status_consumers <= 1,
-            f"no job > {SLOWDOWN_BOUND_S:g} s slower than its twin": worst <= SLOWDOWN_BOUND_S,
+            # the issue's measure ("jobs waited up to 77 s (15 s undisturbed)"): the longest wait of the day
+            f"longest job <= undisturbed longest + {SLOWDOWN_BOUND_S:g} s "
+            f"({longest['disturbed']:.1f} vs {longest['undisturbed']:.1f} s)": longest["disturbed"]
+            <= longest["undisturbed"] + SLOWDOWN_BOUND_S,
+            # stricter, job by job: a job of 0.4 s (its AOI's products made by an earlier job) that lives through
+            # the broker restart and a kill of its worker fails it by itself
+            f"no job > {SLOWDOWN_BOUND_S:g} s slower than its own twin (worst {worst:+.1f} s)": worst
+            <= SLOWDOWN_BOUND_S,
         }
         print(
             f"class maps: {same_bytes}/{n} byte-identical, {same_pixels}/{n} pixel-identical, differing {differ}"
@@ -532,6 +543,7 @@ def main() -> int:
             "api_codes": {k: r.codes for k, r in reports.items()},
             "recoveries": day.recoveries,
             "worst_slowdown_s": worst,
+            "longest_job_s": {k: round(v, 1) for k, v in longest.items()},
             "byte_identical": same_bytes,
             "checks": checks,
         }
