@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+import dbstate
 from cli_errors import one_line_error
 from hrlc.ancillary import Ancillary, AncillaryError, db
 from hrlc.cli import app
@@ -37,15 +38,8 @@ def empty_env(empty_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def tables(dsn: str) -> set[str]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_schema not in ('pg_catalog', 'information_schema') and table_name <> 'spatial_ref_sys' "
-            "and table_name not in ('geometry_columns', 'geography_columns')"
-        ).fetchall()
-        schema = conn.execute("select to_regnamespace('ancillary') is not null").fetchone()
-    assert schema is not None
-    return {r[0] for r in rows} | ({"ancillary"} if schema[0] else set())
+    """The database's tables, and `ancillary` when that schema exists (even empty)."""
+    return dbstate.tables(dsn) | ({"ancillary"} if dbstate.has_schema(dsn, "ancillary") else set())
 
 
 def test_using_a_database_without_the_schema_refuses_in_one_line_and_creates_nothing(

@@ -118,3 +118,26 @@ def test_worker_and_status_consumer_answer_probes(jobs_dsn: str, tmp_path: Path)
     finally:
         stop(procs)
         delete(topo, ["features"])
+
+
+def test_a_health_port_that_is_taken_is_one_line_and_exit_2(jobs_dsn: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HRLC_JOBS_DSN": jobs_dsn,
+        "HRLC_CATALOG": "static",
+        "HRLC_STORE": str(tmp_path / "lake"),
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for module in (["hrlc.jobs.worker", "--processor", "features"], ["hrlc.jobs.status_consumer"]):
+            done = subprocess.run([sys.executable, "-m", *module, "--health-port", port], env=env,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+            assert done.returncode == 2, done.stderr
+            assert len(errors) == 1 and f"cannot serve health on 127.0.0.1:{port}" in errors[0], done.stderr
+            assert "Traceback" not in done.stderr

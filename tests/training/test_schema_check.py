@@ -16,6 +16,7 @@ import shapely
 from typer.testing import CliRunner
 
 from cli_errors import one_line_error
+from dbstate import tables
 from hrlc.cli import app
 from hrlc.db import migrations
 from hrlc.training import db
@@ -26,17 +27,6 @@ from .conftest import write_set
 
 runner = CliRunner()
 SET = "koper_static_MIG_2019_photo-interpreted_UniTN"
-
-
-def tables(dsn: str) -> set[str]:
-    """Every table and view of the database outside PostgreSQL's and PostGIS's own, as schema.name."""
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_schema not in ('pg_catalog', 'information_schema') and table_name <> 'spatial_ref_sys' "
-            "and table_name not in ('geometry_columns', 'geography_columns')"
-        ).fetchall()
-    return {r[0] for r in rows}
 
 
 def has_schema(dsn: str, name: str) -> bool:

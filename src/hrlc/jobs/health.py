@@ -15,6 +15,8 @@ no request body and gives up on a connection after 5 s, so a probe can never hol
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -130,3 +132,15 @@ class Health:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def serve_health(health: Health, port: int, host: str) -> bool:
+    """Start `health`'s server for a process's entry point; False (and one line on stderr) when the port cannot be
+    had (taken, out of range, an unknown interface): the process should not start half-observable."""
+    try:
+        health.serve(port, host)
+    except (OSError, OverflowError) as e:
+        print(f"error: cannot serve health on {host}:{port}: {e}", file=sys.stderr)
+        return False
+    logging.getLogger("hrlc.health").info("health on http://%s:%d/health/ready", host, port)
+    return True

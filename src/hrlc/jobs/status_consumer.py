@@ -33,7 +33,7 @@ import psycopg
 from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology, connect, declare_common
-from hrlc.jobs.health import PORT_HELP, Health
+from hrlc.jobs.health import PORT_HELP, Health, serve_health
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status, parse_task
 from hrlc.jobs.planner import publish_ready
@@ -190,9 +190,8 @@ class StatusConsumer:
                         if time.monotonic() - last_dead >= 1.0:
                             last_dead = time.monotonic()
                             self._drain_dead(db, ch, publisher)
-                        if (
-                            time.monotonic() - last_ping >= PING_S
-                        ):  # find a dropped session before a message does
+                        # find a dropped session before a message does
+                        if time.monotonic() - last_ping >= PING_S:
                             last_ping = time.monotonic()
                             with db.transaction():
                                 db.execute("select 1")
@@ -308,9 +307,8 @@ def serve(health_port: int | None = None, health_host: str = "127.0.0.1") -> int
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)
     port = settings.health_port if health_port is None else health_port
-    if port:
-        consumer.health.serve(port, health_host)
-        log.info("health on http://%s:%d/health/ready", health_host, port)
+    if port and not serve_health(consumer.health, port, health_host):
+        return 2
     try:
         consumer.run()
     except SchemaBehind as e:

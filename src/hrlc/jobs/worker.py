@@ -54,7 +54,7 @@ from pydantic import ValidationError
 from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore, staging
 from hrlc.jobs.broker import Topology, connect, declare_common, declare_task_queue, properties
-from hrlc.jobs.health import PORT_HELP, Health
+from hrlc.jobs.health import PORT_HELP, Health, serve_health
 from hrlc.jobs.messages import MessageError, TaskMessage, now_iso, parse_task
 from hrlc.jobs.runner import item_key_of, log_key
 from hrlc.outage import Outage, quiet_clients
@@ -695,9 +695,8 @@ def serve(
         return 2
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
-    if port:
-        worker.health.serve(port, health_host)
-        log.info("health on http://%s:%d/health/ready", health_host, port)
+    if port and not serve_health(worker.health, port, health_host):
+        return 2
     worker.run(max_tasks)
     return 0
 
