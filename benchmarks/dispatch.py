@@ -41,11 +41,12 @@ class NoOp(Processor[NoOpParams]):
 
 
 def worker_main(prefix: str) -> None:
+    from hrlc.catalog.static import StaticCatalog
     from hrlc.jobs.worker import Worker
     from hrlc.lake.store import LocalStore
 
     store = LocalStore(tempfile.mkdtemp(prefix="hrlc-dispatch-"))
-    w = Worker(NoOp, topo=Topology(prefix), dsn=None, store=store, catalog=object())
+    w = Worker(NoOp, topo=Topology(prefix), dsn=None, store=store, catalog=StaticCatalog(store))
     import signal
 
     signal.signal(signal.SIGTERM, w.stop)

@@ -209,10 +209,10 @@ class Stack:
         """Start the worker or status consumer `name` (again, on its health port)."""
         port = ["--health-port", str(self.ports[name])]
         if name == "status-consumer":
-            self.procs[name] = self._spawn([sys.executable, "-m", "hrlc.jobs.status_consumer", *port])
+            self.procs[name] = self._spawn([sys.executable, "-m", "hrlc.cli", "status-consumer", *port])
         else:
             processor = name.rsplit("-", 1)[0]
-            cmd = [sys.executable, "-m", "hrlc.jobs.worker", "--processor", processor, *port]
+            cmd = [sys.executable, "-m", "hrlc.cli", "worker", "--processor", processor, *port]
             self.procs[name] = self._spawn(cmd)
 
     def kill(self, name: str) -> None:

@@ -22,6 +22,7 @@ from rich.console import Console
 from hrlc import sample
 from hrlc.catalog.static import StaticCatalog
 from hrlc.jobs.dag import Dag, land_cover_dag, output_keys
+from hrlc.jobs.request import BoundingBox, LandCoverRequest
 from hrlc.jobs.runner import InProcessRunner, RunResult
 from hrlc.lake import layout
 from hrlc.lake.store import LocalStore, Store
@@ -50,18 +51,18 @@ def chain_dag(
     **options: Any,
 ) -> Dag:
     """The land-cover DAG over the whole repository (`source`/`training` default to the repository's catalogue
-    and training points; `options` go to `land_cover_dag`, e.g. composite_method, classifier)."""
-    return land_cover_dag(
-        bbox=utm_bbox(repo),
-        bbox_crs=f"EPSG:{repo.epsg}",
-        crs=f"EPSG:{repo.epsg}",
-        resolution=resolution,
-        year=year,
-        source=str(source or repo.catalog),
-        training=str(training or repo.training_points),
-        sensor=sensor,
+    and training points; `options` are more fields of the `LandCoverRequest`, e.g. composite, classifier)."""
+    request = {
+        "spatial_extent": BoundingBox.of(utm_bbox(repo), f"EPSG:{repo.epsg}"),
+        "crs": f"EPSG:{repo.epsg}",
+        "resolution": resolution,
+        "year": year,
+        "source": str(source or repo.catalog),
+        "training": str(training or repo.training_points),
+        "sensor": sensor,
         **options,
-    )
+    }
+    return land_cover_dag(LandCoverRequest.model_validate(request))
 
 
 def chain_key(repo: sample.SampleRepository, family: str, period: str | None = None, **options: Any) -> str:

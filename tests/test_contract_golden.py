@@ -31,6 +31,7 @@ def _normalise(value: Any, root: str) -> Any:
 
 def _snapshot(workdir: Path) -> dict[str, Any]:
     from hrlc.jobs.dag import land_cover_dag
+    from hrlc.jobs.request import BoundingBox, LandCoverRequest
 
     lake = workdir / "lake"
     keys = sorted(str(p.relative_to(lake)) for p in lake.rglob("*") if p.is_file())
@@ -39,9 +40,8 @@ def _snapshot(workdir: Path) -> dict[str, Any]:
         for k in keys
         if k.startswith("metadata/stac/")
     }
-    dag = land_cover_dag(
-        bbox=(430000.0, 5138720.0, 431280.0, 5140000.0),
-        bbox_crs="EPSG:32633",
+    request = LandCoverRequest(
+        spatial_extent=BoundingBox.of((430000.0, 5138720.0, 431280.0, 5140000.0), "EPSG:32633"),
         crs="EPSG:32633",
         resolution=10.0,
         year=2021,
@@ -49,6 +49,7 @@ def _snapshot(workdir: Path) -> dict[str, Any]:
         training="{workdir}/external/training.gpkg",
         sensor="sentinel2",
     )
+    dag = land_cover_dag(request)
     tasks = [
         {"id": t.id, "processor": t.processor, "params": t.params, "depends_on": list(t.depends_on)}
         for t in dag.order()
@@ -64,11 +65,12 @@ def test_demo_keys_items_and_tasks_are_unchanged() -> None:
     from rich.console import Console
 
     from hrlc.demo import run_demo
+    from hrlc.settings import Settings
 
     workdir = Path(tempfile.gettempdir()).resolve() / "hrlc-contract-golden"
     shutil.rmtree(workdir, ignore_errors=True)
     try:
-        run_demo(workdir, size=128, console=Console(quiet=True))
+        run_demo(workdir, size=128, console=Console(quiet=True), settings=Settings())
         got = json.loads(json.dumps(_snapshot(workdir)))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

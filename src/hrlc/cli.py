@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from pydantic import ValidationError
@@ -22,6 +22,11 @@ from hrlc import __version__
 from hrlc.aoi import parse_aoi
 from hrlc.errors import InputError
 from hrlc.extras import MissingExtra, extra_of, require
+from hrlc.jobs.request import BoundingBox, LandCoverRequest
+from hrlc.settings import Settings
+
+if TYPE_CHECKING:
+    pass
 
 app = typer.Typer(
     name="hrlc",
@@ -43,6 +48,16 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _help(field: str) -> str | None:
+    """The help of a `run` option: the description of its field of the land-cover request."""
+    return LandCoverRequest.model_fields[field].description
+
+
+def _default(field: str) -> Any:  # noqa: ANN401 - the field's own type
+    """The default of a `run` option: the default of its field of the land-cover request."""
+    return LandCoverRequest.model_fields[field].default
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -56,10 +71,8 @@ def run(
     aoi: Annotated[
         str, typer.Option(help="AOI: 'left,bottom,right,top' in lon/lat (or --aoi-crs), or a GeoJSON file")
     ],
-    year: Annotated[int, typer.Option(help="Year to map")],
-    source: Annotated[
-        str, typer.Option(help="STAC API URL, or path of a static catalog.json / item collection")
-    ],
+    year: Annotated[int, typer.Option(help=_help("year"))],
+    source: Annotated[str, typer.Option(help=_help("source"))],
     workdir: Annotated[
         Path, typer.Option(help="Working folder; the Data Lake is DIR/lake unless HRLC_STORE is set")
     ],
@@ -74,23 +87,25 @@ def run(
             "'area=...,year=...,type=...,source=...,provider=...,roi=...,bbox=W,S,E,N' (any subset)"
         ),
     ] = None,
-    sensor: Annotated[
-        str | None, typer.Option(help="sentinel2 or landsat; default: Landsat before 2020")
-    ] = None,  # noqa: UP045
+    sensor: Annotated[Optional[str], typer.Option(help=_help("sensor"))] = _default("sensor"),  # noqa: UP045
     aoi_crs: Annotated[str, typer.Option(help="CRS of a numeric --aoi")] = "EPSG:4326",
-    crs: Annotated[Optional[str], typer.Option(help="Output CRS; default: UTM zone of the AOI")] = None,  # noqa: UP045
-    resolution: Annotated[Optional[float], typer.Option(help="Output pixel size in metres")] = None,  # noqa: UP045
-    composite: Annotated[
-        str, typer.Option(help="Compositing: median or bap (best available pixel)")
-    ] = "median",
-    dilate: Annotated[int, typer.Option(help="Grow cloud and shadow masks by this many pixels")] = 0,
-    mask_snow: Annotated[bool, typer.Option(help="Also mask snow (SCL 11 / QA_PIXEL bit 5)")] = False,
-    classifier: Annotated[str, typer.Option(help="lightgbm or rf (random forest)")] = "lightgbm",
+    crs: Annotated[Optional[str], typer.Option(help=_help("crs"))] = _default("crs"),  # noqa: UP045
+    resolution: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(help=_help("resolution")),
+    ] = _default("resolution"),
+    composite: Annotated[str, typer.Option(help=_help("composite"))] = _default("composite"),
+    dilate: Annotated[int, typer.Option(help=_help("dilate"))] = _default("dilate"),
+    mask_snow: Annotated[bool, typer.Option(help=_help("mask_snow"))] = _default("mask_snow"),
+    classifier: Annotated[str, typer.Option(help=_help("classifier"))] = _default("classifier"),
     resume: Annotated[bool, typer.Option(help="Skip tasks whose outputs already exist")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens")] = False,
 ) -> None:
-    """Run the optical land-cover chain (composites -> features -> classification) for one AOI and year."""
-    from hrlc.catalog import open_catalog
+    """Run the optical land-cover chain (composites -> features -> classification) for one AOI and year.
+
+    The options are the arguments of the openEO process `hrlc_land_cover`, with its defaults; --aoi and
+    --aoi-crs give its spatial_extent, --training or --training-db its training samples."""
+    from hrlc.backends import Backends
     from hrlc.catalog.sources import SourceError
     from hrlc.demo import lake_for
     from hrlc.jobs.dag import land_cover_dag
@@ -100,6 +115,7 @@ def run(
     from hrlc.training.samples import TrainingDataError, read_training
 
     _setup_logging(verbose)
+    backends: Backends | None = None
     try:
         bbox, bbox_crs = parse_aoi(aoi, aoi_crs)
         if (training is None) == (training_db is None):
@@ -111,48 +127,59 @@ def run(
         else:
             require("platform", "hrlc run --training-db")
             query = _training_query(str(training_db))
-        dag = land_cover_dag(
-            bbox=bbox,
-            bbox_crs=bbox_crs,
-            crs=crs,
-            resolution=resolution,
-            year=year,
-            source=source,
-            training=str(training.resolve()) if training is not None else query.filters(),
-            sensor=sensor,
-            composite_method=composite,
-            dilate_px=dilate,
-            mask_snow=mask_snow,
-            classifier=classifier,
+        request = LandCoverRequest.model_validate(
+            {
+                "spatial_extent": BoundingBox.of(bbox, bbox_crs),
+                "year": year,
+                "source": source,
+                "training": str(training.resolve()) if training is not None else query,
+                "sensor": sensor,
+                "crs": crs,
+                "resolution": resolution,
+                "composite": composite,
+                "dilate": dilate,
+                "mask_snow": mask_snow,
+                "classifier": classifier,
+            }
         )
+        dag = land_cover_dag(request)
+        settings = Settings()
         workdir.mkdir(parents=True, exist_ok=True)
-        store = lake_for(workdir)
-        if isinstance(store, S3Store):
-            store.check()  # unreachable endpoint or missing bucket: one line now, not a traceback later
-        result = InProcessRunner(store, open_catalog(store), resume=resume, console=console).run(dag)
+        backends = Backends.from_settings(settings, store=lake_for(workdir, settings))  # no connection yet
+        if training_db is not None and backends.training is not None:
+            backends.training.select(query)  # validate at the edge: the selection has samples
+        if isinstance(backends.store, S3Store):
+            backends.store.check()  # unreachable endpoint or missing bucket: one line now, not a traceback later
+        runner = InProcessRunner(
+            backends.store,
+            backends.catalog,
+            training=backends.training,
+            ancillary=backends.ancillary,
+            resume=resume,
+            console=console,
+        )
+        result = runner.run(dag)
     except (InputError, ProcessorError, SourceError, TrainingDataError, StoreError) as e:
         _fail(str(e))
     except ValidationError as e:
         first = e.errors()[0]
-        _fail(f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        where, what = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
+        _fail(f"invalid {where}: {what}")
+    finally:
+        if backends is not None:
+            backends.close()
     typer.echo(json.dumps({"items": result.items}, indent=1))
 
 
 def _training_query(text: str):  # noqa: ANN202 - TrainingQuery, imported lazily
-    """Parse and check a --training-db selection: it must select samples in the training database."""
-    from hrlc.training.db import TrainingDbError
+    """Parse a --training-db selection (`InputError` with one line)."""
     from hrlc.training.query import parse_query
-    from hrlc.training.select import select_samples
 
     try:
         query = parse_query(text)
     except (ValueError, ValidationError) as e:
         first = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
         raise InputError(f"--training-db {text!r}: {first}") from None
-    try:
-        select_samples(query=query)  # validate at the edge: the selection has samples
-    except TrainingDbError as e:
-        raise InputError(str(e)) from None
     return query
 
 
@@ -164,7 +191,7 @@ def demo(
     size: Annotated[int, typer.Option(min=64, max=8192, help="Grid size in pixels (10 m)")] = 1024,
     year: Annotated[int, typer.Option(help="Year of the synthetic Sentinel-2 scenes")] = 2021,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic repository")] = 42,
-    classifier: Annotated[str, typer.Option(help="lightgbm or rf")] = "lightgbm",
+    classifier: Annotated[str, typer.Option(help=_help("classifier"))] = _default("classifier"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Generate a synthetic repository with a known answer, run the whole chain, and report the accuracy."""
@@ -173,7 +200,15 @@ def demo(
 
     _setup_logging(verbose)
     try:
-        report = run_demo(workdir, size=size, year=year, seed=seed, classifier=classifier, console=console)
+        report = run_demo(
+            workdir,
+            size=size,
+            year=year,
+            seed=seed,
+            classifier=classifier,
+            console=console,
+            settings=Settings(),
+        )
     except StoreError as e:
         _fail(str(e))
     console.print(
@@ -216,8 +251,6 @@ UsersFile = Annotated[
 
 
 def _users_file(file: Path | None) -> Path:
-    from hrlc.settings import Settings
-
     configured = Settings().users_file
     path = file or (Path(configured) if configured else None)
     if path is None:
@@ -497,7 +530,16 @@ def serve(
     if processes == 1:
         uvicorn.run(application, **options)
     else:
-        uvicorn.run("hrlc.api.app:create_app", factory=True, workers=processes, **options)
+        uvicorn.run("hrlc.cli:api_app", factory=True, workers=processes, **options)
+
+
+def api_app() -> Any:
+    """The web application of one `hrlc serve --workers N` process (uvicorn's factory): the settings of this
+    process (`HRLC_*`), the back ends they name."""
+    from hrlc.api import create_app
+    from hrlc.settings import get_settings
+
+    return create_app(get_settings())
 
 
 MIN_SECRET_CHARS = 32
@@ -554,9 +596,23 @@ def worker(
 ) -> None:
     """Consume hrlc.tasks.<processor> from RabbitMQ (HRLC_BROKER_URL) and run the processor."""
     require("platform", "hrlc worker")
+    from hrlc.backends import Backends
     from hrlc.jobs.worker import serve as serve_worker
 
-    raise typer.Exit(serve_worker(processor, concurrency, entry_point, None, health_port, health_host))
+    ports = Backends.from_settings(Settings())
+    code = serve_worker(
+        processor,
+        settings=ports.settings,
+        store=ports.store,
+        catalog=ports.catalog,
+        training=ports.training,
+        ancillary=ports.ancillary,
+        concurrency=concurrency,
+        entry_point=entry_point,
+        health_port=health_port,
+        health_host=health_host,
+    )
+    raise typer.Exit(code)
 
 
 @app.command(name="status-consumer")
@@ -565,7 +621,7 @@ def status_consumer(health_port: HealthPort = None, health_host: HealthHost = "1
     require("platform", "hrlc status-consumer")
     from hrlc.jobs.status_consumer import serve as serve_status
 
-    raise typer.Exit(serve_status(health_port, health_host))
+    raise typer.Exit(serve_status(Settings(), health_port, health_host))
 
 
 def _command_path(args: list[str]) -> str:

@@ -17,22 +17,22 @@ import rasterio
 from rich.console import Console
 
 from hrlc import sample
-from hrlc.catalog import open_catalog
+from hrlc.backends import Backends
 from hrlc.chain.classification import accuracy_report
 from hrlc.jobs.dag import land_cover_dag
+from hrlc.jobs.request import BoundingBox, LandCoverRequest
 from hrlc.jobs.runner import InProcessRunner
 from hrlc.lake.store import LocalStore, Store, open_store
 from hrlc.processors.classification import Classification
 from hrlc.products.quicklook import write_quicklook
+from hrlc.settings import Settings
 
 
-def lake_for(workdir: Path) -> Store:
-    """The Data Lake of a run: `HRLC_STORE` when it is set, else `DIR/lake`."""
-    import os
-
-    if os.environ.get("HRLC_STORE"):
-        return open_store(os.environ["HRLC_STORE"])  # not the cached settings: tests change it
-    return LocalStore(workdir / "lake")
+def lake_for(workdir: Path, settings: Settings) -> Store:
+    """The Data Lake of a run: `HRLC_STORE` when the settings set it, else `DIR/lake`."""
+    if "store" in settings.model_fields_set and settings.store:
+        return open_store(settings.store, settings)
+    return LocalStore(workdir / "lake", settings)
 
 
 def run_demo(
@@ -41,15 +41,36 @@ def run_demo(
     size: int = 1024,
     year: int = 2021,
     seed: int = 42,
-    classifier: str = "lightgbm",
+    classifier: str = LandCoverRequest.model_fields["classifier"].default,
     console: Console | None = None,
+    settings: Settings,
 ) -> dict[str, Any]:
+    """Run the demo in `workdir` on the back ends of `settings` (`Backends.from_settings`; the lake is
+    `HRLC_STORE`, else `workdir/lake`). Its DAG reads the training samples from a file and asks for no
+    ancillary layer, so the demo needs no database (a core install)."""
     console = console or Console(stderr=True)
     t0 = time.perf_counter()
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    store = lake_for(workdir)  # a misconfigured lake or catalogue fails now, not after the generation
-    catalog = open_catalog(store)
+    # a misconfigured lake or catalogue fails now, not after generating
+    backends = Backends.from_settings(settings, store=lake_for(workdir, settings))
+    try:
+        return _run(workdir, backends, size, year, seed, classifier, console, t0)
+    finally:
+        backends.close()
+
+
+def _run(
+    workdir: Path,
+    backends: Backends,
+    size: int,
+    year: int,
+    seed: int,
+    classifier: str,
+    console: Console,
+    t0: float,
+) -> dict[str, Any]:
+    store = backends.store
 
     with console.status(f"generating the synthetic repository ({size}x{size} px, {year})"):
         repo = sample.generate(workdir / "external", size=size, year=year, seed=seed)
@@ -60,19 +81,24 @@ def run_demo(
     top = repo.transform.f
     res = repo.transform.a
     bbox = (left, top - res * repo.size, left + res * repo.size, top)
-    dag = land_cover_dag(
-        bbox=bbox,
-        bbox_crs=f"EPSG:{repo.epsg}",
-        crs=f"EPSG:{repo.epsg}",
-        resolution=res,
-        year=year,
-        source=str(repo.catalog),
-        training=str(repo.training_points),
-        sensor="sentinel2",
-        classifier=classifier,
-        seed=seed,
+    request = LandCoverRequest.model_validate(
+        {
+            "spatial_extent": BoundingBox.of(bbox, f"EPSG:{repo.epsg}"),
+            "crs": f"EPSG:{repo.epsg}",
+            "resolution": res,
+            "year": year,
+            "source": str(repo.catalog),
+            "training": str(repo.training_points),
+            "sensor": "sentinel2",
+            "classifier": classifier,
+            "seed": seed,
+        }
     )
-    result = InProcessRunner(store, catalog, console=console).run(dag)
+    dag = land_cover_dag(request)
+    runner = InProcessRunner(
+        store, backends.catalog, training=backends.training, ancillary=backends.ancillary, console=console
+    )
+    result = runner.run(dag)
 
     cls_task = next(t for t in dag.tasks if t.processor == Classification.name)
     proc = Classification()

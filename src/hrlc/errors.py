@@ -1,6 +1,6 @@
-"""Errors that cross layers: raised low (AOI parsing, a cancel check in a processor or a graph evaluation)
-and caught high (the CLI, the worker, the API). They live here, below everything, so that no layer imports
-upward to name them."""
+"""Errors that cross layers: raised low (AOI parsing, a processor refusing its input, a cancel check in a
+processor or a graph evaluation) and caught high (the CLI, the worker, the API). They live here, below
+everything, so that no layer imports upward to name them."""
 
 from __future__ import annotations
 
@@ -11,3 +11,7 @@ class InputError(ValueError):
 
 class Cancelled(Exception):
     """The task was cancelled while running."""
+
+
+class ProcessorError(Exception):
+    """Bad input or an impossible request to a processor: the message is one line a user can act on."""

@@ -201,16 +201,26 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _platform_defaults(self) -> Settings:
-        # an empty variable means "the default", as it did when these were read with os.environ.get(...) or
-        self.broker_url = self.broker_url.strip() or DEFAULT_BROKER_URL
-        self.broker_prefix = self.broker_prefix.strip() or "hrlc"
-        self.jobs_dsn = self.jobs_dsn.strip() or pg_dsn(self.catalog) or DEFAULT_JOBS_DSN
-        self.training_dsn = self.training_dsn.strip() or DEFAULT_TRAINING_DSN
-        return self
+        return _fill_defaults(self)
 
     def pixel_budget(self, user: str) -> int:
         """The pixel budget of one batch job of `user`."""
         return int(self.job_max_pixels_by_user.get(user, self.job_max_pixels))
+
+
+def _fill_defaults(s: Settings) -> Settings:
+    # an empty variable means "the default", as it did when these were read with os.environ.get(...) or
+    s.broker_url = s.broker_url.strip() or DEFAULT_BROKER_URL
+    s.broker_prefix = s.broker_prefix.strip() or "hrlc"
+    s.jobs_dsn = s.jobs_dsn.strip() or pg_dsn(s.catalog) or DEFAULT_JOBS_DSN
+    s.training_dsn = s.training_dsn.strip() or DEFAULT_TRAINING_DSN
+    return s
+
+
+def defaults() -> Settings:
+    """The settings' defaults, without reading the environment: what library code falls back to when the
+    process that uses it gives it no settings (only entry points read `HRLC_*`: `hrlc.backends`)."""
+    return _fill_defaults(Settings.model_construct())
 
 
 @lru_cache(maxsize=1)

@@ -32,6 +32,7 @@ import uvicorn
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
+from hrlc.ancillary import Ancillary
 from hrlc.settings import Settings
 
 AOI = (-27.58, -57.59, -27.50, -57.55)  # lon/lat, inside the WorldCover tile S60W030, UTM zone 26 south
@@ -241,6 +242,16 @@ def ancillary_dsn(pgstac_db_factory: Callable[[str], str]) -> str:
     dsn = pgstac_db_factory("ancillary_meta")
     db.migrate(dsn)
     return dsn
+
+
+def service(settings: Settings) -> Ancillary:
+    """The ancillary component over the lake, catalogue and database of `settings`, built as the composition
+    root (`hrlc.backends`) builds it."""
+    from hrlc.catalog.factory import open_catalog
+    from hrlc.lake.store import open_store
+
+    store = open_store(settings.store, settings)
+    return Ancillary(settings, store=store, catalog=open_catalog(store, settings))
 
 
 @pytest.fixture

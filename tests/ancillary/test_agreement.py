@@ -12,12 +12,12 @@ import rasterio
 from typer.testing import CliRunner
 
 from hrlc import legend
-from hrlc.ancillary import Ancillary, AncillaryError
+from hrlc.ancillary import AncillaryError
 from hrlc.ancillary.agreement import agreement_report
 from hrlc.cli import app
 from hrlc.settings import Settings
 
-from .conftest import AOI, StacServer
+from .conftest import AOI, StacServer, service
 
 runner = CliRunner()
 
@@ -57,7 +57,7 @@ def _write_class_map(path: Path, codes: np.ndarray, like: str) -> Path:
 def test_synthetic_class_map_against_worldcover(
     env: Settings, stac_server: StacServer, tmp_path: Path
 ) -> None:
-    svc = Ancillary()
+    svc = service(env)
     ref_layer = svc.get("esa-worldcover", aoi=AOI, resolution=30)
     ref = legend.crosswalk(ref_layer.read().values, legend.WORLDCOVER_TO_HRLC)
     # the class map: the reference in HRLC codes, with trees mapped as evergreen needleleaf (same group), and
@@ -100,7 +100,7 @@ def test_synthetic_class_map_against_worldcover(
 
 
 def test_bad_agreement_input(env: Settings, stac_server: StacServer, tmp_path: Path) -> None:
-    layer = Ancillary().get("esa-worldcover", aoi=AOI, resolution=30)
+    layer = service(env).get("esa-worldcover", aoi=AOI, resolution=30)
     bad = _write_class_map(tmp_path / "bad.tif", np.full(layer.shape, 7, np.uint8), layer.href)
     cases = [
         ([str(bad)], "not HRLC codes: [7]"),
@@ -121,4 +121,4 @@ def test_bad_agreement_input(env: Settings, stac_server: StacServer, tmp_path: P
             p, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8", crs="EPSG:32633", transform=far
         ) as dst:
             dst.write(np.full((1, 8, 8), 80, np.uint8))
-        Ancillary().agreement(p)
+        service(env).agreement(p)

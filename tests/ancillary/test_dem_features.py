@@ -1,18 +1,23 @@
 """The DEM in the classification features: `FeaturesParams(ancillary=["dem"])` adds `elevation` and `slope` on
-the stack's grid, equal to the known plane of the test DEM, and changes nothing else; the default adds nothing."""
+the stack's grid, equal to the known plane of the test DEM, and changes nothing else; the default adds nothing.
+The processor gets the DEM only through `ctx.ancillary`: without that port it refuses in one line."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from hrlc.ancillary import product_grid
-from hrlc.catalog.items import period_range, raster_item
+import numpy as np
+import pytest
+
+from hrlc.ancillary import Ancillary, product_grid
+from hrlc.catalog.items import raster_item
 from hrlc.catalog.sources import CANONICAL_LANDSAT
 from hrlc.catalog.static import StaticCatalog
 from hrlc.chain.features import to_matrix
 from hrlc.lake import layout
 from hrlc.lake.store import LocalStore
-from hrlc.processors.base import Context
+from hrlc.periods import period_range, periods_of
+from hrlc.processors.base import Context, ProcessorError
 from hrlc.processors.features import Features, FeaturesParams
 from hrlc.products.cog import write_cog
 from hrlc.products.netcdf import read_feature_stack
@@ -27,7 +32,7 @@ def _composites(store: LocalStore, catalog: StaticCatalog) -> tuple[int, int]:
     gbox = product_grid(AOI, resolution=30)
     ny, nx = gbox.shape
     rng = np.random.default_rng(7)
-    for season in layout.periods_of("landsat"):
+    for season in periods_of("landsat"):
         key = layout.key("optical-composite", sensor="landsat", year=YEAR, period=season)
         dn = rng.integers(300, 4000, (len(CANONICAL_LANDSAT), ny, nx)).astype(np.uint16)
         dn[:, :3, :3] = 0  # a gap, filled along the year
@@ -57,7 +62,7 @@ def test_dem_features_equal_the_truth_and_leave_the_rest_alone(
     store = LocalStore(env.store)
     catalog = StaticCatalog(store)
     _composites(store, catalog)
-    ctx = Context(store=store, catalog=catalog)
+    ctx = Context(store=store, catalog=catalog, ancillary=Ancillary(env, store=store, catalog=catalog))
     key = layout.key("features", stack="optical_landsat", year=YEAR)
 
     assert FeaturesParams(year=YEAR, sensor="landsat").ancillary == []
@@ -90,3 +95,17 @@ def test_dem_features_equal_the_truth_and_leave_the_rest_alone(
     stac_server.reset()  # again: the DEM comes from the lake cache
     Features().run(FeaturesParams(year=YEAR, sensor="landsat", ancillary=["dem"]), ctx)
     assert stac_server.requests == []
+
+
+def test_dem_without_the_ancillary_port_is_one_line(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "lake")
+    catalog = StaticCatalog(store)
+    _composites(store, catalog)
+    with pytest.raises(ProcessorError) as info:  # a Context without `ancillary`: no database, no request
+        Features().run(
+            FeaturesParams(year=YEAR, sensor="landsat", ancillary=["dem"]),
+            Context(store=store, catalog=catalog),
+        )
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("ancillary DEM: no ancillary data"), message
+    assert not store.exists(layout.key("features", stack="optical_landsat", year=YEAR))

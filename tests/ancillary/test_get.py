@@ -14,13 +14,13 @@ from pyproj import Transformer
 from typer.testing import CliRunner
 
 from cli_errors import one_line_error
-from hrlc.ancillary import Ancillary, AncillaryError, grid_id, product_grid
+from hrlc.ancillary import AncillaryError, grid_id, product_grid
 from hrlc.chain.terrain import slope_degrees
 from hrlc.cli import app
 from hrlc.lake import layout
 from hrlc.settings import Settings
 
-from .conftest import AOI, DEM_SLOPE_DEG, UTM, StacServer, dem_truth, worldcover_truth
+from .conftest import AOI, DEM_SLOPE_DEG, UTM, StacServer, dem_truth, service, worldcover_truth
 
 runner = CliRunner()
 AOI_ARG = ",".join(str(v) for v in AOI)
@@ -103,7 +103,7 @@ def test_dem_is_retrieved_reprojected_cached_and_read_back_without_requests(
 
 
 def test_worldcover_nearest_at_10m_mode_at_30m(env: Settings, stac_server: StacServer) -> None:
-    svc = Ancillary()
+    svc = service(env)
     to_lonlat = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
     for resolution, want_method in ((10.0, "nearest"), (30.0, "mode")):
         layer = svc.get("esa-worldcover", aoi=AOI, resolution=resolution)
@@ -132,9 +132,9 @@ def test_worldcover_nearest_at_10m_mode_at_30m(env: Settings, stac_server: StacS
 
 def test_year_picks_an_edition(env: Settings) -> None:
     with pytest.raises(AncillaryError, match="no item there for 2020"):  # the test API holds 2021 only
-        Ancillary().get("esa-worldcover", aoi=AOI, year=2020)
+        service(env).get("esa-worldcover", aoi=AOI, year=2020)
     with pytest.raises(AncillaryError, match="no 2019 edition"):
-        Ancillary().get("esa-worldcover", aoi=AOI, year=2019)
+        service(env).get("esa-worldcover", aoi=AOI, year=2019)
 
 
 @pytest.mark.parametrize(

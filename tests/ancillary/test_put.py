@@ -16,11 +16,11 @@ from rasterio.transform import from_origin
 from shapely.geometry import Point, box
 from typer.testing import CliRunner
 
-from hrlc.ancillary import Ancillary, AncillaryError
+from hrlc.ancillary import AncillaryError
 from hrlc.cli import app
 from hrlc.settings import Settings
 
-from .conftest import AOI, UTM, WC_EXTENT
+from .conftest import AOI, UTM, WC_EXTENT, service
 
 runner = CliRunner()
 RES = 0.00025  # degrees, ~27 m north-south
@@ -91,7 +91,7 @@ def _uploads(dsn: str) -> list[tuple]:
 
 def test_put_once_then_get_from_the_upload(s3_env: Settings, s3_server, tmp_path: Path) -> None:  # noqa: ANN001
     tile = make_tile(tmp_path / "GLC_FCS30D_2020_W030S55.tif")
-    svc = Ancillary()
+    svc = service(s3_env)
     up = svc.put("glc-fcs30d", tile, year=2020, source_url="https://example.org/GLC_FCS30D")
     assert up.created and up.edition == "2020" and up.bytes == tile.stat().st_size
     assert up.key == f"ancillary/glc-fcs30d/source/{up.sha256[:16]}/GLC_FCS30D_2020_W030S55.tif"
@@ -162,7 +162,7 @@ def test_vector_upload_is_clipped_and_reprojected(s3_env: Settings, tmp_path: Pa
     )
     path = tmp_path / "glance_training.geojson"
     points.to_file(path, driver="GeoJSON")
-    svc = Ancillary()
+    svc = service(s3_env)
     assert svc.put("glance", path).created
     layer = svc.get("glance", aoi=AOI, resolution=30)
     assert layer.key.endswith(".gpkg") and layer.kind == "vector"
@@ -206,14 +206,14 @@ def test_bad_puts_change_nothing(s3_env: Settings, s3_server, tmp_path: Path) ->
     assert _uploads(s3_env.training_dsn) == []
     assert _objects(s3_server, s3_env, "ancillary/") == []
     # the same bytes under another edition
-    assert Ancillary().put("glc-fcs30d", tile, year=2020).created
+    assert service(s3_env).put("glc-fcs30d", tile, year=2020).created
     with pytest.raises(AncillaryError, match="already uploaded to glc-fcs30d as edition 2020"):
-        Ancillary().put("glc-fcs30d", tile, year=2021)
+        service(s3_env).put("glc-fcs30d", tile, year=2021)
     assert len(_uploads(s3_env.training_dsn)) == 1
 
 
 def test_manual_dataset_outside_its_uploads(s3_env: Settings, tmp_path: Path) -> None:
-    Ancillary().put("glc-fcs30d", make_tile(tmp_path / "tile.tif"), year=2020)
+    service(s3_env).put("glc-fcs30d", make_tile(tmp_path / "tile.tif"), year=2020)
     result = runner.invoke(
         app, ["ancillary", "get", "glc-fcs30d", "--aoi", "14.50,45.85,14.60,45.90", "--year", "2020"]
     )

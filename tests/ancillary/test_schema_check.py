@@ -13,11 +13,12 @@ from typer.testing import CliRunner
 
 import dbstate
 from cli_errors import one_line_error
-from hrlc.ancillary import Ancillary, AncillaryError, db
+from hrlc.ancillary import AncillaryError, db
 from hrlc.cli import app
 from hrlc.db import migrations
+from hrlc.settings import Settings
 
-from .conftest import AOI
+from .conftest import AOI, service
 
 runner = CliRunner()
 AOI_ARG = ",".join(str(v) for v in AOI)
@@ -53,10 +54,10 @@ def test_using_a_database_without_the_schema_refuses_in_one_line_and_creates_not
     assert message.endswith("is at version 0, this hrlc needs 1: run `hrlc migrate`"), message
     # what the features processor calls in a worker (a ProcessorError "ancillary DEM: ..." there)
     with pytest.raises(AncillaryError, match=r"needs 1: run `hrlc migrate`\Z"):
-        Ancillary().get("copernicus-dem", aoi=AOI, resolution=30)
+        service(Settings()).get("copernicus-dem", aoi=AOI, resolution=30)
     assert empty_env not in db._checked
     assert tables(empty_env) == set()  # no schema, not even the migration ledger
-    assert not (tmp_path / "lake").exists()
+    assert not any((tmp_path / "lake").rglob("*"))  # the lake its caller opened stays empty
 
 
 def test_the_cli_exits_2_with_one_line_then_works_after_hrlc_migrate(empty_env: str) -> None:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from hrlc.api.openeo.app import create_openeo_app
 from hrlc.api.openeo.users import load_users, verify_password
+from hrlc.backends import Backends
 from hrlc.settings import Settings
 
 SECRET = "test-token-secret-of-at-least-32-bytes"
@@ -38,7 +39,7 @@ def users_file(tmp_path: Path) -> Path:
 def _app(users_file: Path, **limits: float) -> TestClient:
     settings = Settings(catalog="static", store=str(users_file.parent / "lake"), users_file=str(users_file),
                         token_secret=SECRET, **limits)  # fmt: skip
-    return TestClient(create_openeo_app(settings))
+    return TestClient(create_openeo_app(settings, Backends.from_settings(settings)))
 
 
 def test_users_command_manages_the_file(users_file: Path) -> None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from hrlc.api.openeo.app import create_openeo_app
 from hrlc.api.openeo.users import hash_password
+from hrlc.backends import Backends
 from hrlc.settings import Settings
 
 SECRET = "unavailable-token-secret-of-32-characters"
@@ -30,15 +31,10 @@ GRAPH = {
 def _client(tmp_path: Path, **settings: str) -> TestClient:
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"alice": hash_password("pw")}))
-    app = create_openeo_app(
-        Settings(
-            catalog="static",
-            store=str(tmp_path / "lake"),
-            users_file=str(users),
-            token_secret=SECRET,
-            **settings,
-        )
+    config = Settings(
+        catalog="static", store=str(tmp_path / "lake"), users_file=str(users), token_secret=SECRET, **settings
     )
+    app = create_openeo_app(config, Backends.from_settings(config))
     client = TestClient(app, raise_server_exceptions=False)
     token = client.get("/credentials/basic", auth=("alice", "pw")).json()["access_token"]
     client.headers["Authorization"] = f"Bearer basic//{token}"

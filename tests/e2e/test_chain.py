@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from hrlc import periods
 from hrlc.catalog.validate import OfflineSchemas, validate
 from hrlc.chain import optical
 from hrlc.chain.classification import accuracy_report
@@ -54,10 +55,8 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
         assert item.properties["hrlc:inputs"], item.id
     for key in ("metadata/stac/catalog.json", "metadata/stac/hrlc-class-maps/collection.json"):
         validate(json.loads(chain.store.read_bytes(key)), schemas)
-    from hrlc.catalog.items import item_id
-
     comp = chain.catalog.get(
-        "hrlc-optical-composites", item_id(chain_key(chain.repo, "optical-composite", "07"))
+        "hrlc-optical-composites", layout.item_id(chain_key(chain.repo, "optical-composite", "07"))
     )
     assert comp is not None
     assert 0 <= comp.properties["hrlc:cloud_ratio"] <= 1
@@ -66,10 +65,8 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
 
 
 def test_every_task_leaves_a_log_record(chain: ChainRun) -> None:
-    from hrlc.jobs.runner import log_key
-
     for task in chain.result.tasks:
-        record = json.loads(chain.store.read_bytes(log_key(task.task_id)))
+        record = json.loads(chain.store.read_bytes(layout.log_key(task.task_id)))
         assert record["task_id"] == task.task_id and record["items"] == task.items
         assert record["processor_version"] and record["params"]["year"] == YEAR
 
@@ -128,11 +125,11 @@ def test_landsat_seasonal_bap_chain_with_polygons(repo, fresh_lake) -> None:
         "resolution": 30,
         "training": repo.training_polygons,
         "sensor": "landsat",
-        "composite_method": "bap",
+        "composite": "bap",
         "classifier": "rf",
     }
     run_chain(repo, fresh_lake, **options)
-    for season in layout.SEASONS:
+    for season in periods.SEASONS:
         key = chain_key(repo, "optical-composite", season, **options)
         with rasterio.open(fresh_lake.gdal_path(key)) as src:
             assert src.res == (30.0, 30.0)

@@ -11,6 +11,7 @@ import pytest
 from hrlc.catalog.items import item_id
 from hrlc.catalog.static import StaticCatalog
 from hrlc.jobs.dag import land_cover_dag, product_key
+from hrlc.jobs.request import BoundingBox, LandCoverRequest
 from hrlc.lake import layout
 from hrlc.lake.store import LocalStore
 from landcover import chain_dag, read_class_map, run_chain, utm_bbox
@@ -28,9 +29,8 @@ def lake(repo, tmp_path_factory: pytest.TempPathFactory) -> ChainRun:
 
 def _half_dag(lake: ChainRun):  # the western half of the repository
     w, s, e, n = utm_bbox(lake.repo)
-    return land_cover_dag(
-        bbox=(w, s, w + (e - w) / 2, n),
-        bbox_crs=f"EPSG:{lake.repo.epsg}",
+    request = LandCoverRequest(
+        spatial_extent=BoundingBox.of((w, s, w + (e - w) / 2, n), f"EPSG:{lake.repo.epsg}"),
         crs=f"EPSG:{lake.repo.epsg}",
         resolution=10,
         year=YEAR,
@@ -38,6 +38,7 @@ def _half_dag(lake: ChainRun):  # the western half of the repository
         training=str(lake.repo.training_points),
         sensor="sentinel2",
     )
+    return land_cover_dag(request)
 
 
 def test_two_aois_in_one_lake_give_two_maps_each_as_in_an_empty_lake(lake: ChainRun, tmp_path: Path) -> None:
@@ -73,6 +74,6 @@ def test_a_pixel_changing_parameter_recomputes_only_what_it_changes(lake: ChainR
     item = lake.catalog.get("hrlc-class-maps", item_id(rf_key))
     assert item is not None and item.properties["hrlc:config"] == layout.parse(rf_key).fields["config"]
 
-    dilated = chain_dag(lake.repo, dilate_px=2)  # a composite parameter changes every key downstream
+    dilated = chain_dag(lake.repo, dilate=2)  # a composite parameter changes every key downstream
     assert product_key(dilated, "features") != product_key(chain_dag(lake.repo), "features")
     assert product_key(dilated, "class-map") != lgbm_key

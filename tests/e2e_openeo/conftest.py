@@ -96,11 +96,11 @@ def stack(
     log = tmp / "processes.log"
     penv = {**os.environ, "HRLC_LOG_LEVEL": "INFO"}  # with the S3 variables of s3_server
     procs = [
-        spawn(["hrlc.jobs.status_consumer"], penv, log),
-        spawn(["hrlc.jobs.worker", "--processor", "optical-preprocessing"], penv, log),
-        spawn(["hrlc.jobs.worker", "--processor", "features"], penv, log),
-        spawn(["hrlc.jobs.worker", "--processor", "classification", "--concurrency", "2"], penv, log),
-        spawn(["hrlc.jobs.worker", "--processor", "process-graph"], penv, log),
+        spawn(["hrlc.cli", "status-consumer"], penv, log),
+        spawn(["hrlc.cli", "worker", "--processor", "optical-preprocessing"], penv, log),
+        spawn(["hrlc.cli", "worker", "--processor", "features"], penv, log),
+        spawn(["hrlc.cli", "worker", "--processor", "classification", "--concurrency", "2"], penv, log),
+        spawn(["hrlc.cli", "worker", "--processor", "process-graph"], penv, log),
     ]
     uv: uvicorn.Server | None = None
     thread: threading.Thread | None = None

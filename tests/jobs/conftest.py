@@ -79,8 +79,8 @@ def cluster(
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # test processors: tests.jobs.jobprocs
     }
     service = JobService(jobs_dsn, topology=topo)
-    procs = [spawn(["hrlc.jobs.status_consumer"], env, log)]
-    procs += [spawn(["hrlc.jobs.worker", *args], env, log) for args in workers]
+    procs = [spawn(["hrlc.cli", "status-consumer"], env, log)]
+    procs += [spawn(["hrlc.cli", "worker", *args], env, log) for args in workers]
     try:
         yield service
     finally:

@@ -3,11 +3,15 @@ import graphlib
 import pytest
 
 from hrlc.jobs.dag import Dag, Task, default_sensor, land_cover_dag
+from hrlc.jobs.request import BoundingBox, LandCoverRequest
 from hrlc.processors.base import registry
 
 
 def test_land_cover_dag_order_and_processors() -> None:
-    dag = land_cover_dag(bbox=(14.5, 45.8, 14.6, 45.9), year=2021, source="cat.json", training="t.gpkg")
+    extent = BoundingBox.of((14.5, 45.8, 14.6, 45.9))
+    dag = land_cover_dag(
+        LandCoverRequest(spatial_extent=extent, year=2021, source="cat.json", training="t.gpkg")
+    )
     order = [t.processor for t in dag.order()]
     assert order == ["optical-preprocessing", "features", "classification"]
     procs = registry()

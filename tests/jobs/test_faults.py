@@ -48,9 +48,9 @@ from .jobprocs import LateWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "faults"
-CONSUMER = ["hrlc.jobs.status_consumer"]
-SLEEPY = ["hrlc.jobs.worker", "--processor", "sleepy", "--entry-point", "tests.jobs.jobprocs:Sleepy"]
-LATE = ["hrlc.jobs.worker", "--processor", "late-writer", "--entry-point", "tests.jobs.jobprocs:LateWriter"]
+CONSUMER = ["hrlc.cli", "status-consumer"]
+SLEEPY = ["hrlc.cli", "worker", "--processor", "sleepy", "--entry-point", "tests.jobs.jobprocs:Sleepy"]
+LATE = ["hrlc.cli", "worker", "--processor", "late-writer", "--entry-point", "tests.jobs.jobprocs:LateWriter"]
 
 Task = tuple[str, str, dict[str, Any], list[str]]  # id, processor, params, depends_on
 
@@ -447,6 +447,7 @@ def test_registry_through_the_api(
 
     from hrlc.api.openeo.app import create_openeo_app
     from hrlc.api.openeo.auth import hash_password
+    from hrlc.backends import Backends
     from hrlc.settings import Settings
 
     monkeypatch.setenv("HRLC_JOBS_DSN", jobs_dsn)
@@ -467,7 +468,7 @@ def test_registry_through_the_api(
     with jobstore.connect(jobs_dsn, autocommit=True) as conn:
         jobstore.register_processor(conn, "sleepy", "1.0.0", "tests.jobs.jobprocs:Sleepy")
         jobstore.heartbeat(conn, worker_id, "sleepy", "1.0.0", host="registry-test", pid=4242, capacity=3)
-    app = create_openeo_app(settings)
+    app = create_openeo_app(settings, Backends.from_settings(settings))
     try:
         client = TestClient(app)
         assert "/processors" in {e["path"] for e in client.get("/").json()["endpoints"]}
@@ -488,5 +489,4 @@ def test_registry_through_the_api(
     finally:
         with jobstore.connect(jobs_dsn, autocommit=True) as conn:
             jobstore.remove_worker(conn, worker_id)
-        if app.state.openeo._jobs is not None:
-            app.state.openeo._jobs.close()
+        app.state.openeo.backends.close()

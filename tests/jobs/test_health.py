@@ -87,9 +87,11 @@ def test_worker_and_status_consumer_answer_probes(jobs_dsn: str, tmp_path: Path)
     ports = [_free_port() for _ in range(3)]
     nobroker = {**env, "HRLC_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{_free_port()}/%2F"}
     procs = [
-        spawn(["hrlc.jobs.worker", "--processor", "features", "--health-port", str(ports[0])], env, log),
-        spawn(["hrlc.jobs.status_consumer", "--health-port", str(ports[1])], env, log),
-        spawn(["hrlc.jobs.worker", "--processor", "features", "--health-port", str(ports[2])], nobroker, log),
+        spawn(["hrlc.cli", "worker", "--processor", "features", "--health-port", str(ports[0])], env, log),
+        spawn(["hrlc.cli", "status-consumer", "--health-port", str(ports[1])], env, log),
+        spawn(
+            ["hrlc.cli", "worker", "--processor", "features", "--health-port", str(ports[2])], nobroker, log
+        ),
     ]
     try:
         body = _wait_ready(ports[0], procs[0], log)
@@ -134,7 +136,7 @@ def test_a_health_port_that_is_taken_is_one_line_and_exit_2(jobs_dsn: str, tmp_p
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        for module in (["hrlc.jobs.worker", "--processor", "features"], ["hrlc.jobs.status_consumer"]):
+        for module in (["hrlc.cli", "worker", "--processor", "features"], ["hrlc.cli", "status-consumer"]):
             done = subprocess.run([sys.executable, "-m", *module, "--health-port", port], env=env,
                                   capture_output=True, text=True, timeout=120)  # fmt: skip
             errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]

@@ -56,7 +56,7 @@ def test_status_consumer_reconnects_to_the_database_without_an_orphan_subscripti
     ch = broker.channel()
     declare_common(ch, topo)
     log = tmp_path / "status-consumer.log"
-    consumer = spawn(["hrlc.jobs.status_consumer"], env, log)
+    consumer = spawn(["hrlc.cli", "status-consumer"], env, log)
     try:
         deadline = time.monotonic() + 30
         while _consumers(ch, topo.status_queue) < 1:
@@ -99,11 +99,13 @@ def test_a_worker_finds_its_idle_lock_connection_dropped_and_makes_a_new_one(
 ) -> None:
     """The task thread's job store connection sits idle while a processor runs; a database restart meanwhile drops
     it. The commit step then connects anew instead of failing the attempt (which would rerun the processor)."""
+    from hrlc.catalog.static import StaticCatalog
     from hrlc.jobs.messages import TaskMessage
     from hrlc.jobs.worker import Worker
     from hrlc.lake.store import LocalStore
 
-    worker = Worker(Sleepy, dsn=jobs_dsn, store=LocalStore(tmp_path), catalog=object())
+    store = LocalStore(tmp_path)
+    worker = Worker(Sleepy, dsn=jobs_dsn, store=store, catalog=StaticCatalog(store))
     msg = TaskMessage(
         message_version=2,
         job_id="rc-lock",
@@ -210,7 +212,7 @@ def counted_workers(jobs_dsn: str, tmp_path: Path, prefix: str, n: int) -> Itera
     ch.confirm_delivery()
     log = tmp_path / "workers.log"
     args = ["--processor", "counted", "--entry-point", "tests.jobs.jobprocs:Counted"]
-    procs = [spawn(["hrlc.jobs.worker", *args], env, log) for _ in range(n)]
+    procs = [spawn(["hrlc.cli", "worker", *args], env, log) for _ in range(n)]
     try:
         deadline = time.monotonic() + 30
         while log.read_text().count("consuming") < n:

@@ -74,7 +74,7 @@ def test_a_starting_worker_takes_no_lock_a_job_transaction_holds(empty_db: str, 
         holder.execute("insert into hrlc_jobs.jobs (id, user_id, process) values ('j1', 'alice', '{}')")
         holder.execute("select * from hrlc_jobs.jobs where id = 'j1' for update")
         holder.execute("lock table hrlc_jobs.jobs, hrlc_jobs.tasks, hrlc_jobs.logs in access exclusive mode")
-        worker = spawn(["hrlc.jobs.worker", "--processor", "features"], env, log)
+        worker = spawn(["hrlc.cli", "worker", "--processor", "features"], env, log)
         try:
             deadline = time.monotonic() + 30
             while "consuming" not in log.read_text(errors="replace"):

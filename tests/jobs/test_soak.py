@@ -91,11 +91,11 @@ def test_soak_loses_nothing_and_stalls_little(
            "HRLC_BROKER_PREFIX": topo.prefix, "HRLC_LOG_LEVEL": "INFO", "HRLC_RETRY_BACKOFF_S": "0.5"}  # fmt: skip
     log = tmp_path / "processes.log"
     workers = {
-        f"{p}-{i}": spawn(["hrlc.jobs.worker", "--processor", p], env, log)
+        f"{p}-{i}": spawn(["hrlc.cli", "worker", "--processor", p], env, log)
         for p in PROCESSORS
         for i in (0, 1)
     }
-    consumer = spawn(["hrlc.jobs.status_consumer"], env, log)
+    consumer = spawn(["hrlc.cli", "status-consumer"], env, log)
     service = JobService(jobs_dsn, topology=topo)
     broker = connect()
     ch = broker.channel()
@@ -119,14 +119,14 @@ def test_soak_loses_nothing_and_stalls_little(
                     workers[name].send_signal(signal.SIGKILL)
                     workers[name].wait()
                     workers[name] = spawn(
-                        ["hrlc.jobs.worker", "--processor", name.rsplit("-", 1)[0]], env, log
+                        ["hrlc.cli", "worker", "--processor", name.rsplit("-", 1)[0]], env, log
                     )
                     events.append(f"{now:.1f}s kill -9 {name}")
                 elif what == "consumer":
                     consumer.send_signal(signal.SIGKILL)
                     consumer.wait()
                     time.sleep(1)
-                    consumer = spawn(["hrlc.jobs.status_consumer"], env, log)
+                    consumer = spawn(["hrlc.cli", "status-consumer"], env, log)
                     events.append(f"{now:.1f}s kill -9 status consumer")
                 elif what == "database":
                     with psycopg.connect(jobs_dsn, autocommit=True) as conn:

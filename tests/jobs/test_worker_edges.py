@@ -53,7 +53,7 @@ def test_malformed_message_dead_lettered_and_failure_retried(tmp_path: Path) -> 
     declare(ch, topo, ["flaky"])
     ch.confirm_delivery()
     worker = spawn(
-        ["hrlc.jobs.worker", "--processor", "flaky", "--entry-point", "tests.jobs.jobprocs:Flaky"],
+        ["hrlc.cli", "worker", "--processor", "flaky", "--entry-point", "tests.jobs.jobprocs:Flaky"],
         env,
         tmp_path / "worker.log",
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from hrlc.catalog.items import item_id
 from hrlc.lake import layout
 from hrlc.lake.identity import aoi_space, config_hash
 from hrlc.processors.classification import Classification, model_id
@@ -21,10 +20,13 @@ def test_identity_levels_sit_below_the_spec_folder_and_parse_back() -> None:
     parsed = layout.parse(k)
     assert parsed.family == "class-map" and parsed["space"] == "aoi-0a1b2c3d4e5f" and parsed["config"] == CFG
     assert layout.key(parsed.family, **parsed.fields) == k
-    assert item_id(k) == f"classified_map_optical_2021_annual_aoi-0a1b2c3d4e5f_{CFG}"
+    assert layout.item_id(k) == f"classified_map_optical_2021_annual_aoi-0a1b2c3d4e5f_{CFG}"
     spec = layout.key("class-map", kind="optical", year=2021, period="annual")  # made elsewhere
     assert spec == "classification/2021/final/classified_map_optical_2021_annual.tif"
-    assert "space" not in layout.parse(spec).fields and item_id(spec) == "classified_map_optical_2021_annual"
+    assert (
+        "space" not in layout.parse(spec).fields
+        and layout.item_id(spec) == "classified_map_optical_2021_annual"
+    )
     tile = layout.key("optical-composite", sensor="sentinel2", year=2021, period=5, space="32TQM", config=CFG)
     assert layout.parse(tile)["space"] == "32TQM"  # a tile id of the product grid fits the same level
 

@@ -2,7 +2,9 @@
 
 import pytest
 
+from hrlc import periods
 from hrlc.lake import layout
+from hrlc.lake.stac_collections import COLLECTION_TITLES, COLLECTIONS
 
 SPEC_EXAMPLES = {
     # file names quoted in the spec, with their Table 3-1 folders
@@ -95,14 +97,70 @@ def test_check_key_refuses_escapes(key: str) -> None:
         layout.check_key(key)
 
 
-def test_periods() -> None:
-    assert layout.periods_of("sentinel2") == tuple(f"{m:02d}" for m in range(1, 13))
-    assert layout.periods_of("landsat") == ("season1", "season2", "season3", "season4")
-    assert [layout.optical_period("landsat", m) for m in (1, 3, 4, 9, 10, 12)] == [
-        "season1",
-        "season1",
-        "season2",
-        "season3",
-        "season4",
-        "season4",
-    ]
+def test_period_fields_take_exactly_the_period_labels() -> None:
+    for label in periods.LABELS:
+        assert (
+            layout.parse(f"classification/2021/probabilities/class_probs_2021_{label}.tif")["period"] == label
+        )
+    for month in periods.MONTHS:
+        assert layout.parse(f"preprocessed/sar/2021/{month}/sar_sentinel1_2021_{month}.tif")["month"] == month
+    for season in periods.SEASONS:
+        assert layout.parse(f"raw/landsat/2018/{season}/LC08_x.tif")["season"] == season
+    for bad in ("1", "00", "13", "season0", "season5", "Annual", "annual2"):
+        with pytest.raises(layout.LayoutError):
+            layout.key("class-probabilities", year=2021, period=bad)
+    with pytest.raises(layout.LayoutError):
+        layout.key("raw-landsat", year=2018, season="01", name="x.tif")
+
+
+CFG = "0123456789abcdef"
+
+
+def test_item_id_is_the_file_stem_plus_the_identity() -> None:
+    spec = "classification/2021/final/classified_map_optical_2021_annual.tif"
+    assert layout.item_id(spec) == "classified_map_optical_2021_annual"
+    made = f"classification/2021/final/aoi-0a1b2c3d4e5f/{CFG}/classified_map_optical_2021_annual.tif"
+    assert layout.item_id(made) == f"classified_map_optical_2021_annual_aoi-0a1b2c3d4e5f_{CFG}"
+    assert layout.item_id("somewhere/else/file.tif") == "file"  # not a layout key: the stem
+
+
+def test_item_key_of_a_product_is_in_its_family_collection() -> None:
+    composite = layout.key(
+        "optical-composite", sensor="sentinel2", year=2021, period="07", space="aoi-1", config=CFG
+    )
+    expected = f"metadata/stac/hrlc-optical-composites/optical_sentinel2_2021_07_aoi-1_{CFG}.json"
+    assert layout.item_key(composite) == layout.item_key_of(composite) == expected
+    assert layout.parse(expected).family == "stac-item"
+    mask = layout.key("optical-cloudmask", sensor="landsat", year=2018, period="season2")
+    assert (
+        layout.item_key(mask)
+        == "metadata/stac/hrlc-optical-composites/optical_landsat_2018_season2_cloudmask.json"
+    )
+    for product_key in (k for k in SPEC_EXAMPLES if layout.parse(k).family in COLLECTIONS):
+        assert layout.item_key(product_key).startswith(
+            f"metadata/stac/{COLLECTIONS[layout.parse(product_key).family]}/"
+        )
+
+
+@pytest.mark.parametrize("key", ["metadata/stac/hrlc-class-maps/x.json", "logs/task_a.json"])
+def test_files_without_items_have_no_item_key(key: str) -> None:
+    assert layout.item_key_of(key) is None
+    with pytest.raises(layout.LayoutError, match="no STAC Item"):
+        layout.item_key(key)
+
+
+def test_item_key_of_refuses_keys_outside_the_layout() -> None:
+    with pytest.raises(layout.LayoutError):
+        layout.item_key_of("results/x.tif")
+
+
+def test_log_key_is_one_file_per_task_under_logs() -> None:
+    assert layout.log_key("job-1/optical-preprocessing") == "logs/task_job-1_optical-preprocessing.json"
+    assert layout.log_key("a b/c..d") == "logs/task_a_b_c..d.json"
+    assert layout.parse(layout.log_key("x")).family == "log"
+
+
+def test_every_family_collection_has_a_title_and_every_family_is_in_the_layout() -> None:
+    assert set(COLLECTIONS) <= set(layout.PATTERNS)
+    assert set(COLLECTIONS.values()) == set(COLLECTION_TITLES)
+    assert "stac-item" not in COLLECTIONS and "log" not in COLLECTIONS

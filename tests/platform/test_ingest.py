@@ -26,6 +26,7 @@ from hrlc.catalog.ingest import Catalogue, list_objects, watch
 from hrlc.catalog.static import StaticCatalog
 from hrlc.lake import layout
 from hrlc.lake.store import LocalStore, S3Store, Store
+from hrlc.periods import periods_of
 from hrlc.products.cog import write_cog
 from hrlc.settings import Settings
 
@@ -218,13 +219,23 @@ def test_kill_mid_batch_loses_nothing_duplicates_nothing(tmp_path: Path, dsn: st
     expected = set()
     for year in range(2101, 2116):  # 15 years x 16 products = 240 objects
         for sensor in ("sentinel2", "landsat"):
-            for period in layout.periods_of(sensor)[:8]:
+            for period in periods_of(sensor)[:8]:
                 for family in ("optical-composite", "optical-cloudmask"):
                     k = layout.key(family, sensor=sensor, year=year, period=period)
                     store.write_bytes(k, cog)
                     expected.add(product_items.item_id(k))
     n_objects = len(list(store.list()))
-    cmd = [sys.executable, "-m", "hrlc.catalog.ingest", "--store", store.url, "--dsn", dsn, "--batch", "10"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hrlc.catalog.ingest_cli",
+        "--store",
+        store.url,
+        "--dsn",
+        dsn,
+        "--batch",
+        "10",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def loaded() -> int:
@@ -273,7 +284,7 @@ def test_polling_watcher_rides_out_a_database_restart(tmp_path: Path, dsn: str) 
     cmd = [
         sys.executable,
         "-m",
-        "hrlc.catalog.ingest",
+        "hrlc.catalog.ingest_cli",
         "--store",
         store.url,
         "--dsn",

@@ -86,7 +86,7 @@ def runs(s3_server, tmp_path_factory: pytest.TempPathFactory) -> Runs:  # noqa: 
 
     bucket = s3_server.new_bucket("hrlc-chain")
     s3_source = _inputs_on_s3(repo, s3_server.client(), bucket, tmp_path_factory.mktemp("s3-catalog") / "c")
-    store = open_store(f"s3://{bucket}/prod/lake")
+    store = open_store(f"s3://{bucket}/prod/lake", Settings())
     assert isinstance(store, S3Store)
     run_chain(repo, store, year=YEAR, source=s3_source)
     return Runs(repo, local, store, s3_source)
@@ -212,7 +212,7 @@ def test_cog_window_read_uses_range_requests(s3_server, counting_endpoint) -> No
 
 @pytest.fixture(scope="module")
 def lake(s3_server) -> S3Store:  # noqa: ANN001
-    return S3Store(f"s3://{s3_server.new_bucket('hrlc-lake')}/prefix")
+    return S3Store(f"s3://{s3_server.new_bucket('hrlc-lake')}/prefix", Settings())
 
 
 def test_presigned_get_and_range(lake: S3Store) -> None:
@@ -316,9 +316,9 @@ def test_s3_store_roundtrip_and_atomic_writing(lake: S3Store) -> None:
         lake.read_bytes("logs/a.txt")
 
 
-def test_s3_store_settings_are_read_fresh(s3_server, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_s3_store_takes_its_settings(s3_server, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("HRLC_PRESIGN_TTL_S", "60")
-    store = S3Store("s3://b/p")
+    store = S3Store("s3://b/p", Settings())
     assert store.endpoint == s3_server.endpoint and store.presign_ttl_s == 60
     env = gdal_env(store.settings)
     assert env["AWS_S3_ENDPOINT"] == s3_server.host_port

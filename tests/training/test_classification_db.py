@@ -20,6 +20,7 @@ from hrlc.lake.store import LocalStore
 from hrlc.processors.classification import Classification, ClassificationParams, model_id
 from hrlc.training.importer import import_training
 from hrlc.training.query import TrainingQuery, parse_query
+from hrlc.training.select import TrainingDb
 from landcover import Reference, chain_dag, class_map_of, utm_bbox
 
 from .conftest import write_set
@@ -77,7 +78,14 @@ def test_run_with_training_db_equals_the_file_run(
     del cls.params["training"]
     w, s, e, n = repo_lonlat_bounds(land_cover_reference)
     cls.params["training_query"] = {"area": "synthetic", "bbox": [w, s, e, n]}
-    InProcessRunner(store, StaticCatalog(store), resume=True, console=Console(quiet=True)).run(dag)
+    runner = InProcessRunner(
+        store,
+        StaticCatalog(store),
+        training=TrainingDb(synthetic_in_db),
+        resume=True,
+        console=Console(quiet=True),
+    )
+    runner.run(dag)
     models = sorted(p.name for p in (tmp_path / "lake" / "models" / "checkpoints").iterdir())
     assert len(models) == 2 and f"{mid}.joblib" in models
 

@@ -19,6 +19,7 @@ import xarray as xr
 from rasterio.transform import from_bounds
 
 from hrlc.chain import classification, features, optical
+from hrlc.settings import Settings
 from hrlc.training import db
 from hrlc.training.importer import ImportReport, import_training
 from hrlc.training.samples import TrainingDataError, extract_samples
@@ -67,7 +68,7 @@ def imported(
         )
     return {
         "local": import_training(local, dsn=training_dsn),
-        "s3": import_training(f"s3://{BUCKET}/incoming", dsn=training_dsn),
+        "s3": import_training(f"s3://{BUCKET}/incoming", dsn=training_dsn, settings=Settings()),
     }
 
 
@@ -148,7 +149,7 @@ def test_worldcereal_points_imported_from_s3(imported: dict[str, ImportReport], 
 
 def test_reimport_from_s3_is_a_no_op(imported: dict[str, ImportReport], training_dsn: str) -> None:
     before = snapshot(training_dsn)
-    report = import_training(f"s3://{BUCKET}/incoming", dsn=training_dsn)
+    report = import_training(f"s3://{BUCKET}/incoming", dsn=training_dsn, settings=Settings())
     assert [o.outcome for o in report.outcomes] == ["unchanged"]
     assert snapshot(training_dsn) == before
     status = db.import_status(training_dsn).set_index("dataset_name")

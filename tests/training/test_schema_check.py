@@ -21,7 +21,9 @@ from hrlc.cli import app
 from hrlc.db import migrations
 from hrlc.training import db
 from hrlc.training.importer import import_training
-from hrlc.training.select import select_samples
+from hrlc.training.query import TrainingQuery
+from hrlc.training.samples import TrainingDataError
+from hrlc.training.select import TrainingDb, select_samples
 
 from .conftest import write_set
 
@@ -55,9 +57,10 @@ def test_every_use_of_a_database_without_the_schema_refuses_in_one_line_and_crea
         lambda: db.providers(empty_db),
         lambda: db.import_status(empty_db),
         lambda: db.import_runs(empty_db),
-        lambda: select_samples(empty_db, area="koper"),  # the classification processor's selection
+        lambda: select_samples(empty_db, area="koper"),
+        lambda: TrainingDb(empty_db).select(TrainingQuery(area="koper")),  # the classification's port
     ):
-        with pytest.raises(db.TrainingDbError) as info:
+        with pytest.raises((db.TrainingDbError, TrainingDataError)) as info:
             use()
         message = str(info.value)
         assert "\n" not in message and message.endswith("run `hrlc migrate`"), message

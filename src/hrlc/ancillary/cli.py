@@ -12,9 +12,11 @@ data, bad AOI, unreachable database or source, a database whose `ancillary` sche
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -22,6 +24,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from hrlc.extras import require
+from hrlc.settings import Settings
+
+if TYPE_CHECKING:
+    from hrlc.ancillary.agreement import Level
+    from hrlc.ancillary.service import Ancillary
 
 ancillary_app = typer.Typer(
     name="ancillary",
@@ -44,10 +51,25 @@ def _echo(data: Any) -> None:
     typer.echo(json.dumps(data, indent=1, default=str))
 
 
-def _service() -> Any:
-    from hrlc.ancillary.service import Ancillary
+def _settings() -> Settings:
+    """The settings of this command (`HRLC_*`): the entry point reads them, nothing below it does."""
+    return Settings()
 
-    return Ancillary()
+
+@contextlib.contextmanager
+def _service() -> Iterator[Ancillary]:
+    """The ancillary component over the lake, catalogue and database of the settings; closes the catalogue."""
+    from hrlc.ancillary.service import Ancillary
+    from hrlc.catalog.factory import open_catalog
+    from hrlc.lake.store import open_store
+
+    settings = _settings()
+    store = open_store(settings.store, settings)
+    catalog = open_catalog(store, settings)
+    try:
+        yield Ancillary(settings, store=store, catalog=catalog)
+    finally:
+        catalog.close()
 
 
 @ancillary_app.command("list")
@@ -179,7 +201,9 @@ def agreement(
         _fail(f"--level must be group or class, not {level!r}")
     try:
         with _service() as svc:
-            report = svc.agreement(class_map, reference=reference, year=year, level=level, api=api)
+            report = svc.agreement(
+                class_map, reference=reference, year=year, level=cast("Level", level), api=api
+            )
     except AncillaryError as e:
         _fail(str(e))
     if output is not None:
@@ -195,9 +219,8 @@ def migrate() -> None:
 
     from hrlc.ancillary import db
     from hrlc.db.migrations import MigrationError
-    from hrlc.settings import Settings
 
-    dsn = Settings().training_dsn
+    dsn = _settings().training_dsn
     try:
         applied = db.migrate(dsn)
     except (MigrationError, psycopg.OperationalError) as e:

@@ -37,19 +37,17 @@ from odc.geo.geobox import GeoBox
 from hrlc import __version__, legend
 from hrlc.ancillary import db
 from hrlc.ancillary.agreement import Level, agreement_report
+from hrlc.ancillary.errors import AncillaryError
 from hrlc.ancillary.registry import DATASETS, Dataset, UnknownDataset
 from hrlc.ancillary.registry import dataset as registry_dataset
-from hrlc.catalog.items import file_item, period_range, raster_item
+from hrlc.catalog.items import file_item, raster_item
+from hrlc.catalog.port import Catalog
 from hrlc.lake import layout
-from hrlc.lake.store import Store, StoreError, configure_odc_s3, open_store
+from hrlc.lake.store import Store, StoreError, configure_odc_s3
+from hrlc.periods import period_range
 from hrlc.settings import Settings
 
 PROCESSOR = "ancillary"
-
-
-class AncillaryError(Exception):
-    """A request the registry cannot serve: unknown dataset, nothing uploaded yet, AOI outside the data, bad
-    AOI or grid, unreachable source (one line a user can act on)."""
 
 
 # --------------------------------------------------------------------------------------------------- grid
@@ -248,51 +246,21 @@ def _is_nodata(data: np.ndarray, nodata: float | None) -> np.ndarray:
 
 
 class Ancillary:
-    """The ancillary data component for one lake, one database and one set of settings.
+    """The ancillary data component over one lake, its catalogue and one database: the `AncillaryLayers` port
+    (`hrlc.ancillary.port`: `get`) and the other interfaces of spec §3.4 (`put`, `status`, `agreement`).
 
-    Every argument is optional: the settings default to the environment (`HRLC_*`), the lake to `HRLC_STORE`,
-    the database to `HRLC_TRAINING_DSN`, the catalogue of the cached layers' items to `HRLC_CATALOG`.
+    Everything comes as an argument; the composition root (`hrlc.backends`) builds it from `Settings`.
+    `settings` give the STAC API that replaces the datasets' own (`HRLC_ANCILLARY_STAC_API`) and the S3 options
+    of reads; `store` is the lake of the cached layers and uploads, `catalog` registers their items, `dsn` is the
+    database (default: `settings.training_dsn`). Building it opens no connection; whoever opened `store` and
+    `catalog` closes them.
     """
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        store: Store | None = None,
-        catalog: Any = None,
-        dsn: str | None = None,
-    ):
-        self.settings = settings or Settings()
-        self._store = store
-        self._catalog = catalog
-        self._own_catalog = catalog is None
-        self.dsn = dsn or self.settings.training_dsn
-
-    def close(self) -> None:
-        """Close the catalogue this object opened (a pgstac connection pool); it reopens on next use."""
-        if self._own_catalog and self._catalog is not None and hasattr(self._catalog, "close"):
-            self._catalog.close()
-            self._catalog = None
-
-    def __enter__(self) -> Ancillary:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings.store, self.settings)
-        return self._store
-
-    @property
-    def catalog(self) -> Any:
-        if self._catalog is None:
-            from hrlc.catalog import open_catalog
-
-            self._catalog = open_catalog(self.store, self.settings)
-        return self._catalog
+    def __init__(self, settings: Settings, *, store: Store, catalog: Catalog, dsn: str | None = None):
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.dsn = dsn or settings.training_dsn
 
     # -- registry
     def dataset(self, name: str) -> Dataset:
@@ -934,28 +902,3 @@ def _inspect(ds: Dataset, path: Path) -> tuple[str, str]:
     if not all(np.isfinite(bounds)) or west > east or south > north:
         raise AncillaryError(f"{path.name}: cannot work out its footprint in lon/lat")
     return crs, box(west, south, east, north).wkt
-
-
-# ------------------------------------------------------------------------------- module-level shortcuts
-
-
-def get(name: str, **kwargs: Any) -> Layer:
-    """`Ancillary().get(...)` with the settings of the environment (for notebooks)."""
-    with Ancillary() as a:
-        return a.get(name, **kwargs)
-
-
-def put(name: str, path: str | Path, **kwargs: Any) -> Upload:
-    """`Ancillary().put(...)` with the settings of the environment (for notebooks)."""
-    with Ancillary() as a:
-        return a.put(name, path, **kwargs)
-
-
-def agreement(class_map: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """`Ancillary().agreement(...)` with the settings of the environment (for notebooks)."""
-    with Ancillary() as a:
-        return a.agreement(class_map, **kwargs)
-
-
-def datasets() -> list[Dataset]:
-    return list(DATASETS.values())

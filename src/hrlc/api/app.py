@@ -21,7 +21,8 @@ from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hrlc import __version__
-from hrlc.settings import Settings, get_settings
+from hrlc.backends import Backends
+from hrlc.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +73,24 @@ def check_schemas(settings: Settings) -> None:
             raise ValueError(str(e)) from None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The application served by `hrlc serve`."""
+def create_app(settings: Settings, backends: Backends | None = None) -> FastAPI:
+    """The application served by `hrlc serve`, configured by `settings`, over `backends` (default: the back ends
+    `settings` name, `Backends.from_settings`; route tests give in-memory fakes)."""
     from hrlc.api.health import router as health_router
     from hrlc.api.openeo import create_openeo_app
     from hrlc.api.openeo.discovery import well_known
     from hrlc.api.stac import create_stac_app
 
-    settings = settings or get_settings()
     if not settings.token_secret:  # one secret for both APIs (the STAC API checks the openEO API's tokens)
         import secrets
 
         settings = settings.model_copy(update={"token_secret": secrets.token_urlsafe(32)})
-    check_schemas(settings)
+    if backends is None:
+        check_schemas(settings)
+        backends = Backends.from_settings(settings)
     mounts: dict[str, FastAPI] = {
-        STAC_MOUNT: create_stac_app(settings),
-        OPENEO_MOUNT: create_openeo_app(settings),
+        STAC_MOUNT: create_stac_app(settings, backends.store),
+        OPENEO_MOUNT: create_openeo_app(settings, backends),
     }
 
     @asynccontextmanager
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with AsyncExitStack() as stack:
             for sub in mounts.values():
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
+            stack.callback(backends.close)  # the catalogue's and the jobs' connections
             yield
 
     app = FastAPI(title="hrlc", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

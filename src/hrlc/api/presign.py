@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hrlc.settings import Settings
+from hrlc.lake.store import Store
 
 
 class Presigner:
@@ -13,25 +13,21 @@ class Presigner:
 
     Only objects inside the lake's bucket and prefix (`HRLC_STORE` on S3) are signed, by the lake's store
     (`S3Store.presign`); any other href, another bucket's included, is left as it is: the lake's credentials
-    never sign what a catalogue item merely names. Signing is local."""
+    never sign what a catalogue item merely names (a lake in a folder signs nothing). Signing is local."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.ttl_s = settings.presign_ttl_s
-        self._lake: Any = None
-        if settings.store.startswith("s3://"):
-            from hrlc.lake.store import open_store
-
-            self._lake = open_store(settings.store, settings)
+    def __init__(self, lake: Store, ttl_s: int):
+        self.lake = lake
+        self.ttl_s = ttl_s
+        self.signs = lake.url.startswith("s3://")
 
     def __call__(self, href: str) -> str:
-        if self._lake is None or not href.startswith("s3://"):
+        if not self.signs or not href.startswith("s3://"):
             return href
         try:
-            key = self._lake.key_of(href)
+            key = self.lake.key_of(href)
         except ValueError:  # outside the lake (or a key with '..'): not ours to sign
             return href
-        return str(self._lake.presign(key, self.ttl_s))
+        return str(self.lake.presign(key, self.ttl_s))
 
     def item(self, item: dict[str, Any]) -> None:
         """Presign the lake's `s3://` hrefs of an item's assets, in place."""

@@ -46,7 +46,8 @@ from hrlc import __version__
 from hrlc.api.limits import Limits, RequestLimits, stac_error
 from hrlc.api.presign import Presigner
 from hrlc.catalog.visibility import Viewer, restrict
-from hrlc.settings import Settings, get_settings
+from hrlc.lake.store import Store
+from hrlc.settings import Settings
 
 # The routes of the transaction and bulk-transaction extensions: every write of the API.
 WRITE_SCOPES: list[Scope] = [
@@ -230,9 +231,9 @@ def catalog_dsn(settings: Settings) -> str:
     return dsn
 
 
-def create_stac_app(settings: Settings | None = None) -> FastAPI:
-    """The STAC API application (not yet mounted; `hrlc.api.app.create_app` mounts it under `/stac`)."""
-    settings = settings or get_settings()
+def create_stac_app(settings: Settings, lake: Store) -> FastAPI:
+    """The STAC API application over the pgstac catalogue of `settings`, whose items' `s3://` hrefs in `lake`
+    are presigned (not yet mounted; `hrlc.api.app.create_app` mounts it under `/stac`)."""
     pg = postgres_settings(catalog_dsn(settings))
     api_settings = ApiSettings(
         stac_fastapi_title="hrlc STAC API",
@@ -261,7 +262,7 @@ def create_stac_app(settings: Settings | None = None) -> FastAPI:
     )
     app = api.app
     api.client.landing_page_id = "hrlc"
-    app.state.presigner = Presigner(settings)
+    app.state.presigner = Presigner(lake, settings.presign_ttl_s)
     app.state.hrlc_settings = settings
     from hrlc.api.openeo.auth import Authenticator
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from hrlc.catalog.static import StaticCatalog
 from hrlc.extras import require
 from hrlc.lake.store import Store
-from hrlc.settings import Settings, get_settings
+from hrlc.settings import Settings
 
 
-def open_catalog(store: Store, settings: Settings | None = None) -> StaticCatalog:
+def open_catalog(store: Store, settings: Settings) -> StaticCatalog:
     """The catalogue of a lake: `StaticCatalog` for `HRLC_CATALOG=static`, `PgstacCatalog` for a
     `postgresql://` (or `postgres://`) DSN. Both keep the item JSON in the lake."""
-    value = (settings or get_settings()).catalog.strip()
+    value = settings.catalog.strip()
     if value in {"", "static"}:
         return StaticCatalog(store)
     if value.startswith(("postgresql://", "postgres://")):

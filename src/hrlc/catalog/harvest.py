@@ -37,6 +37,7 @@ import pystac
 from hrlc.catalog.ingest import Catalogue, ObjectInfo, Outcome, stat_object
 from hrlc.lake import layout
 from hrlc.lake.store import Store
+from hrlc.periods import season_of_month
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def raw_key(item: pystac.Item, asset_key: str, href: str) -> str:
     ext = PurePosixPath(urlparse(href).path).suffix.lower() or ".bin"
     name = f"{item.id}_{asset_key}{ext}"
     if sensor == "landsat":
-        return layout.key("raw-landsat", year=when.year, season=layout.season_of_month(when.month), name=name)
+        return layout.key("raw-landsat", year=when.year, season=season_of_month(when.month), name=name)
     return layout.key(f"raw-{sensor}", year=when.year, month=when.month, name=name)
 
 

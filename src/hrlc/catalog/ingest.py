@@ -1,7 +1,7 @@
 """The ingest watcher (spec §3.3 steps 1–4): objects in the Data Lake -> STAC Items in pgstac.
 
-1. **Notice** new or changed objects: poll `list` of the lake (S3: ETag and size from ListObjectsV2; local:
-   mtime and size) and compare with a durable checkpoint in PostgreSQL, `hrlc.ingest_state` (one row per
+1. **Notice** new or changed objects: poll `list_info` of the lake (S3: ETag and size from ListObjectsV2;
+   local: mtime and size) and compare with a durable checkpoint in PostgreSQL, `hrlc.ingest_state` (one row per
    lake object: its ETag, the item it became, status `loaded` / `error` / `skipped` / `harvested`).
 2. **Extract** metadata from each new object: rasters through rio-stac (projection, raster, eo, read from
    the file, so a corrupt COG fails here), NetCDF feature stacks from their ACDD bounds, JSON products
@@ -10,10 +10,11 @@
    richer item is loaded instead, once the file itself has been read successfully. Objects outside the layout
    (and logs) are recorded as `skipped`.
 3. **Create** the item (id = file stem, collection of the family, `hrlc:` properties).
-4. **Load** it into pgstac with pypgstac's loader (upsert) — in the SAME transaction as the checkpoint rows
-   of its batch. A watcher killed mid-batch loses the whole batch's transaction, and the next run redoes it:
-   no object is lost and no item is duplicated (ids are unique per collection anyway; upsert). A corrupt
-   object gets status `error` with the message and no item; it is retried only when its ETag changes.
+4. **Load** it into pgstac with pypgstac's loader (upsert; collections and items as the catalogue back end
+   `hrlc.catalog.pgstac` writes them) — in the SAME transaction as the checkpoint rows of its batch. A
+   watcher killed mid-batch loses the whole batch's transaction, and the next run redoes it: no object is
+   lost and no item is duplicated (ids are unique per collection anyway; upsert). A corrupt object gets
+   status `error` with the message and no item; it is retried only when its ETag changes.
 
 One watcher (or harvest) works on a lake at a time: each scan holds a PostgreSQL advisory lock of the lake's
 URL, so two watchers (or a watcher and a harvest) never interleave their batches.
@@ -24,16 +25,14 @@ per deployment (SQS, or MinIO's AMQP/webhook targets), are at-least-once and uno
 objects written while the queue or the consumer is down — a periodic full listing would still be needed as
 the safety net. The poll is cheap (one LIST page per 1 000 objects, one indexed SELECT of the checkpoint).
 
-Run: `hrlc ingest watch [--once] [--interval 10]` or `python -m hrlc.catalog.ingest --store URL --dsn DSN`.
+Run: `hrlc ingest watch [--once] [--interval 10]` or `python -m hrlc.catalog.ingest_cli --store URL --dsn DSN`.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -47,11 +46,13 @@ import pystac
 
 from hrlc import __version__
 from hrlc.catalog import items as product_items
-from hrlc.catalog.items import COLLECTIONS
+from hrlc.catalog.pgstac import pgstac_db, pgstac_item, update_extents, write_collections
 from hrlc.db import migrations
 from hrlc.lake import layout
-from hrlc.lake.store import Store
-from hrlc.outage import Outage, quiet_clients
+from hrlc.lake.stac_collections import COLLECTIONS
+from hrlc.lake.store import ObjectInfo, Store, StoreError
+from hrlc.outage import Outage
+from hrlc.periods import ANNUAL, period_range
 
 log = logging.getLogger(__name__)
 
@@ -84,51 +85,10 @@ ON CONFLICT (store, key) DO UPDATE SET
 # ------------------------------------------------------------------------------------------- the lake side
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
-    """One object of the lake as a listing shows it: key, change token (ETag), size, modification time."""
-
-    key: str
-    etag: str
-    size: int
-    mtime: dt.datetime
-
-
 def list_objects(store: Store, prefix: str = "") -> Iterator[ObjectInfo]:
-    """Every object under `prefix` with its ETag (S3) or mtime+size token (local), sorted by key.
-
-    The `Store` interface lists keys only; the change token comes from the same LIST call on S3 (no HEAD per
-    object) and from `stat` locally. Other stores fall back to a CRC of the bytes."""
-    from hrlc.lake.store import LocalStore, S3Store
-
-    if isinstance(store, S3Store):
-        base = f"{store.prefix}/" if store.prefix else ""
-        strip = len(base)
-        paginator = store.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=store.bucket, Prefix=base + prefix):
-            for obj in page.get("Contents", []):
-                yield ObjectInfo(
-                    key=obj["Key"][strip:],
-                    etag=str(obj.get("ETag", "")).strip('"'),
-                    size=int(obj.get("Size", 0)),
-                    mtime=obj["LastModified"].astimezone(dt.UTC),
-                )
-    elif isinstance(store, LocalStore):
-        for k in store.list(prefix):
-            try:
-                st = store.path(k).stat()
-            except FileNotFoundError:  # removed between list and stat
-                continue
-            yield ObjectInfo(
-                key=k,
-                etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
-                size=st.st_size,
-                mtime=dt.datetime.fromtimestamp(st.st_mtime, dt.UTC),
-            )
-    else:  # pragma: no cover - any other Store: content token
-        for k in store.list(prefix):
-            data = store.read_bytes(k)
-            yield ObjectInfo(k, f"crc-{zlib.crc32(data):08x}", len(data), dt.datetime.now(dt.UTC))
+    """Every object under `prefix` with its change token: the ETag on S3 (from the LIST pages, no HEAD per
+    object), mtime and size locally (`Store.list_info`)."""
+    return store.list_info(prefix)
 
 
 def stat_object(store: Store, key: str) -> ObjectInfo | None:
@@ -168,8 +128,8 @@ def _time_range(fields: dict[str, str], mtime: dt.datetime) -> tuple[dt.datetime
     if year is None:  # models: no year in the name; the object's time stands for the product's
         t = mtime.replace(microsecond=0)
         return t, t
-    period = fields.get("period") or fields.get("month") or fields.get("season") or "annual"
-    return product_items.period_range(int(year), period)
+    period = fields.get("period") or fields.get("month") or fields.get("season") or ANNUAL
+    return period_range(int(year), period)
 
 
 def _lake_json(store: Store, collection: str, item_id: str) -> dict[str, Any] | None:
@@ -186,14 +146,6 @@ def _lake_json(store: Store, collection: str, item_id: str) -> dict[str, Any] | 
         return None
     if d.get("type") != "Feature" or d.get("id") != item_id or d.get("collection") != collection:
         return None
-    return d
-
-
-def _to_pgstac(d: dict[str, Any]) -> dict[str, Any]:
-    d = dict(d)
-    d["links"] = [
-        link for link in d.get("links", []) if link.get("rel") not in {"root", "parent", "collection", "self"}
-    ]
     return d
 
 
@@ -236,12 +188,12 @@ class ItemBuilder:
         if cid not in set(COLLECTIONS.values()):
             raise IngestError(f"{key}: unknown collection {cid}")
         pystac.Item.from_dict(d)  # structural check
-        return _to_pgstac(d)
+        return pgstac_item(d)
 
     def _product(self, info: ObjectInfo, parsed: layout.ParsedKey) -> dict[str, Any]:
         key = info.key
         cid = COLLECTIONS[parsed.family]
-        iid = product_items.item_id(key)
+        iid = layout.item_id(key)
         start, end = _time_range(parsed.fields, info.mtime)
         suffix = PurePosixPath(key).suffix.lower()
         if suffix in RASTER_SUFFIXES:
@@ -258,7 +210,7 @@ class ItemBuilder:
         d = item.to_dict(include_self_link=False, transform_hrefs=False)
         # The file is readable: prefer the chain's own item (lineage) when it wrote one into the lake.
         chain = _lake_json(self.store, cid, iid)
-        return _to_pgstac(chain if chain is not None else d)
+        return pgstac_item(chain if chain is not None else d)
 
     def _common(self) -> dict[str, Any]:
         return {"processor": PROCESSOR, "processor_version": __version__}
@@ -311,13 +263,13 @@ class ItemBuilder:
 
 
 class Catalogue:
-    """The pgstac side of ingest: one connection, the checkpoint table, collections, loads in transactions."""
+    """The pgstac side of ingest: one connection, the checkpoint table and the lake's lock, and loads of items
+    in transactions with their checkpoint rows (collections, items and extents written by the functions of
+    `hrlc.catalog.pgstac`)."""
 
     def __init__(self, dsn: str):
         import psycopg
         from psycopg_pool import ConnectionPool
-
-        from hrlc.catalog.pgstac import pgstac_db
 
         self.dsn = dsn
         # unreachable: one OperationalError at once (a pool would retry for 30 s, logging every attempt)
@@ -372,27 +324,11 @@ class Catalogue:
             self.conn.execute("SELECT pg_advisory_unlock(%s::bigint)", [lock_id])
 
     def ensure_collections(self) -> None:
-        """Create the hrlc collections that are missing (existing ones are left as they are)."""
-        if self._collections_ready:
-            return
-        from pypgstac.load import Loader, Methods
-
-        from hrlc.catalog.pgstac import collection_document, collection_ids
-
-        have = {r[0] for r in self.conn.execute("SELECT id FROM collections").fetchall()}
-        missing = [collection_document(c) for c in collection_ids() if c not in have]
-        if missing:
-            Loader(self.db).load_collections(iter(missing), insert_mode=Methods.ignore)
-            try:  # queryables as the catalogue back end declares them (typed hrlc: properties)
-                from hrlc.catalog.pgstac import QUERYABLES
-
-                self.conn.execute(
-                    "SELECT upsert_queryables(%s::jsonb, NULL, %s::text[], false)",
-                    [json.dumps({"type": "object", "properties": QUERYABLES}), ["hrlc:product", "hrlc:year"]],
-                )
-            except Exception as e:  # noqa: BLE001 - queryables are an optimisation, never block ingest
-                log.warning("could not register queryables: %s", e)
-        self._collections_ready = True
+        """Create the hrlc collections that are missing (existing ones are left as they are) and the queryables
+        with them (in the caller's transaction, if any)."""
+        if not self._collections_ready:
+            write_collections(self.db, replace=False)
+            self._collections_ready = True
 
     def state(self, store_url: str, prefix: str = "") -> dict[str, str]:
         """key -> ETag of every object of the lake the checkpoint knows (under `prefix`)."""
@@ -437,12 +373,7 @@ class Catalogue:
 
     def update_extents(self, collections: Iterable[str]) -> None:
         """Recompute the spatial/temporal extent of collections from their items (derived data)."""
-        for cid in sorted(set(collections)):
-            self.conn.execute(
-                "UPDATE collections SET content = content || jsonb_build_object('extent', e.x) "
-                "FROM (SELECT collection_extent(%s, true) AS x) e WHERE id = %s AND e.x IS NOT NULL",
-                [cid, cid],
-            )
+        update_extents(self.conn, collections)
 
     def extent(self, year: int | None) -> tuple[float, float, float, float]:
         """The bbox of the catalogued products of a year (else of all products, else the globe)."""
@@ -608,14 +539,15 @@ def watch(
                     if once or (max_scans is not None and scans >= max_scans):
                         return rep
                     time.sleep(interval_s)
-        except _outages() as e:
-            if once:
+        except Exception as e:
+            if once or not _is_outage(e):
                 raise
             time.sleep(outage.failed(e))
 
 
-def _outages() -> tuple[type[BaseException], ...]:
-    """What a polling watcher waits out: the database or the lake (S3) unreachable."""
+def _is_outage(e: BaseException) -> bool:
+    """Whether a polling watcher waits `e` out: the database or the lake (S3) unreachable (the store reports
+    an unreachable endpoint as a `StoreError` caused by the connection error)."""
     import psycopg
 
     kinds: list[type[BaseException]] = [psycopg.OperationalError, ConnectionError]
@@ -625,7 +557,8 @@ def _outages() -> tuple[type[BaseException], ...]:
         kinds.append(S3ConnectionError)
     except ModuleNotFoundError:
         pass
-    return tuple(kinds)
+    cause = e.__cause__ if isinstance(e, StoreError) else e
+    return isinstance(cause, tuple(kinds))
 
 
 def status(dsn: str, store_url: str) -> dict[str, int]:
@@ -635,49 +568,3 @@ def status(dsn: str, store_url: str) -> dict[str, int]:
             "SELECT status, count(*) FROM hrlc.ingest_state WHERE store = %s GROUP BY status", [store_url]
         ).fetchall()
     return {s: int(n) for s, n in rows}
-
-
-# ----------------------------------------------------------------------------------------------- __main__
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m hrlc.catalog.ingest --store URL --dsn DSN [--once] [--interval S] [--batch N]`."""
-    from hrlc.lake.store import open_store
-    from hrlc.settings import Settings
-
-    p = argparse.ArgumentParser(prog="python -m hrlc.catalog.ingest", description=__doc__.splitlines()[0])
-    p.add_argument("--store", default=None, help="lake URL (default HRLC_STORE)")
-    p.add_argument("--dsn", default=None, help="pgstac DSN (default HRLC_CATALOG)")
-    p.add_argument("--prefix", default="")
-    p.add_argument("--interval", type=float, default=10.0)
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
-    p.add_argument("--once", action="store_true")
-    p.add_argument("--max-scans", type=int, default=None)
-    a = p.parse_args(argv)
-    settings = Settings()
-    dsn = a.dsn or settings.catalog
-    if not dsn.startswith(("postgresql://", "postgres://")):
-        print("error: --dsn (or HRLC_CATALOG) must be a postgresql:// DSN", file=sys.stderr)
-        return 2
-    store = open_store(a.store, settings)
-
-    def progress(rep: ScanReport) -> None:
-        print(json.dumps(rep.as_dict()), flush=True)
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    quiet_clients()
-    watch(
-        store,
-        dsn,
-        prefix=a.prefix,
-        interval_s=a.interval,
-        once=a.once,
-        batch=a.batch,
-        max_scans=a.max_scans,
-        on_batch=progress,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-from typing import Annotated
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from hrlc.extras import require
+from hrlc.settings import Settings
+
+if TYPE_CHECKING:
+    from hrlc.lake.store import Store
 
 ingest_app = typer.Typer(
     name="ingest",
@@ -26,20 +33,18 @@ def _fail(message: str) -> None:
 
 
 def _dsn(dsn: str | None) -> str:
-    from hrlc.settings import Settings
-
     value = dsn or Settings().catalog
     if not value.startswith(("postgresql://", "postgres://")):
         _fail("ingest needs a pgstac catalogue: give --dsn or set HRLC_CATALOG=postgresql://...")
     return value
 
 
-def _store(url: str | None):  # noqa: ANN202
+def _store(url: str | None) -> Store:
     from hrlc.lake.store import open_store
-    from hrlc.settings import Settings
 
+    settings = Settings()
     try:
-        return open_store(url, Settings())
+        return open_store(url or settings.store, settings)
     except ValueError as e:
         _fail(str(e))
         raise  # unreachable
@@ -129,3 +134,49 @@ def harvest(
     typer.echo(json.dumps(rep.as_dict()))
     if rep.errors:
         raise typer.Exit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m hrlc.catalog.ingest_cli --store URL --dsn DSN [--once] [--interval S] [--batch N]`: the watcher
+    without typer, one JSON line per batch (the fault test kills it between batches)."""
+    from hrlc.catalog.ingest import DEFAULT_BATCH, ScanReport, watch
+    from hrlc.outage import quiet_clients
+
+    p = argparse.ArgumentParser(prog="python -m hrlc.catalog.ingest_cli", description="The ingest watcher.")
+    p.add_argument("--store", default=None, help="lake URL (default HRLC_STORE)")
+    p.add_argument("--dsn", default=None, help="pgstac DSN (default HRLC_CATALOG)")
+    p.add_argument("--prefix", default="")
+    p.add_argument("--interval", type=float, default=10.0)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
+    p.add_argument("--once", action="store_true")
+    p.add_argument("--max-scans", type=int, default=None)
+    a = p.parse_args(argv)
+    settings = Settings()
+    dsn = a.dsn or settings.catalog
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        print("error: --dsn (or HRLC_CATALOG) must be a postgresql:// DSN", file=sys.stderr)
+        return 2
+    from hrlc.lake.store import open_store
+
+    store = open_store(a.store or settings.store, settings)
+
+    def progress(rep: ScanReport) -> None:
+        print(json.dumps(rep.as_dict()), flush=True)
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet_clients()
+    watch(
+        store,
+        dsn,
+        prefix=a.prefix,
+        interval_s=a.interval,
+        once=a.once,
+        batch=a.batch,
+        max_scans=a.max_scans,
+        on_batch=progress,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

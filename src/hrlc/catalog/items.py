@@ -5,13 +5,16 @@ period in every name), its collection the product family's collection. Raster pr
 raster and eo extensions from the file itself (rio-stac); every item gets the processing extension and
 `hrlc:` properties: the product family and the layout fields (`hrlc:year`, `hrlc:period`, `hrlc:sensor`...),
 the processor name and version, and the lineage (`hrlc:inputs`: ids of the items it was made from).
+
+Item ids (`item_id`) and the collection of each family (`COLLECTIONS`, `COLLECTION_TITLES`) are named by the
+lake (`hrlc.lake.layout`, `hrlc.lake.stac_collections`), a period's time range by `hrlc.periods.period_range`;
+they are re-exported here for older imports.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from pathlib import PurePosixPath
 from typing import Any
 
 import pystac
@@ -20,69 +23,16 @@ from rio_stac import create_stac_item
 
 from hrlc import __version__
 from hrlc.lake import layout
+from hrlc.lake.layout import item_id as item_id
+from hrlc.lake.stac_collections import COLLECTION_TITLES as COLLECTION_TITLES
+from hrlc.lake.stac_collections import COLLECTIONS as COLLECTIONS
 from hrlc.lake.store import Store
+from hrlc.periods import period_range as period_range
 
 PROCESSING_EXT = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 CLASSIFICATION_EXT = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
 
-# Product family -> collection id (one collection per family group, as pgstac will hold them).
-COLLECTIONS: dict[str, str] = {
-    "raw-sentinel2": "hrlc-raw",
-    "raw-landsat": "hrlc-raw",
-    "raw-sentinel1": "hrlc-raw",
-    "optical-composite": "hrlc-optical-composites",
-    "optical-cloudmask": "hrlc-optical-composites",
-    "sar-composite": "hrlc-sar-composites",
-    "sar-feature": "hrlc-sar-composites",
-    "coreg-params": "hrlc-coregistration",
-    "coreg-composite": "hrlc-coregistration",
-    "features": "hrlc-feature-stacks",
-    "model-checkpoint": "hrlc-models",
-    "model-metadata": "hrlc-models",
-    "class-probabilities": "hrlc-class-probabilities",
-    "class-map": "hrlc-class-maps",
-    "accuracy-report": "hrlc-class-maps",
-    "fused-class-map": "hrlc-fused-maps",
-    "fused-class-map-region": "hrlc-fused-maps",
-    "change-map": "hrlc-change-maps",
-    "harmonization-lookup": "hrlc-harmonized-maps",
-    "harmonized-class-map": "hrlc-harmonized-maps",
-    "graph-result": "hrlc-results",
-    "ancillary-layer": "hrlc-ancillary",
-    "ancillary-source": "hrlc-ancillary",
-}
-
-COLLECTION_TITLES: dict[str, str] = {
-    "hrlc-raw": "Raw input scenes copied into the Data Lake",
-    "hrlc-optical-composites": "Cloud-free optical composites (Sentinel-2 monthly, Landsat seasonal) and masks",
-    "hrlc-sar-composites": "Sentinel-1 monthly backscatter composites and derived layers",
-    "hrlc-coregistration": "Optical-SAR co-registration parameters and co-registered composites",
-    "hrlc-feature-stacks": "Per-year feature stacks for time-series classification",
-    "hrlc-models": "Trained classification models and their metadata",
-    "hrlc-class-probabilities": "Per-class probability maps",
-    "hrlc-class-maps": "Land-cover class maps in the HRLC legend and their accuracy reports",
-    "hrlc-fused-maps": "Decision-fused land-cover maps",
-    "hrlc-change-maps": "Land-cover change maps",
-    "hrlc-harmonized-maps": "Class maps harmonised to the post-2020 class definitions",
-    "hrlc-results": "Results of openEO process graphs (save_result)",
-    "hrlc-ancillary": "Ancillary layers (DEM, reference land-cover maps...) clipped to product grids, and uploads",
-}
-
-
 _INT_FIELDS = {"year", "pastYear", "refYear", "year1", "year2"}
-
-
-def item_id(key: str) -> str:
-    """The item id of a product key: its file stem, followed by `_{space}_{config}` when the key carries the
-    product's identity (`hrlc.lake.identity`), so items of two AOIs or parameter sets never share an id."""
-    stem = PurePosixPath(key).stem
-    try:
-        fields = layout.parse(key).fields
-    except layout.LayoutError:
-        return stem
-    if "space" in fields and "config" in fields:
-        return f"{stem}_{fields['space']}_{fields['config']}"
-    return stem
 
 
 def _lineage_properties(
@@ -211,21 +161,3 @@ def _iso(t: dt.datetime) -> str:
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
     return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def period_range(year: int, period: str) -> tuple[dt.datetime, dt.datetime]:
-    """Start and end (inclusive, to the second) of a layout period of a year, UTC."""
-    if period == "annual":
-        first, last = 1, 12
-    elif period.startswith("season"):
-        q = int(period[-1])
-        first, last = 3 * q - 2, 3 * q
-    else:
-        first = last = int(period)
-    start = dt.datetime(year, first, 1, tzinfo=dt.UTC)
-    end = (
-        dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
-        if last == 12
-        else dt.datetime(year, last + 1, 1, tzinfo=dt.UTC)
-    ) - dt.timedelta(seconds=1)
-    return start, end

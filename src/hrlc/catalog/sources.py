@@ -53,7 +53,9 @@ from odc.geo import geom
 from odc.geo.geobox import GeoBox
 
 from hrlc.lake.store import configure_odc_s3
-from hrlc.settings import get_settings, local_path
+from hrlc.settings import Settings, defaults, local_path
+
+_DEFAULTS = defaults()
 
 
 class SourceError(ValueError):
@@ -746,13 +748,15 @@ def load_optical(
     resampling: str = "nearest",
     anchor: str = "edge",
     patch_url: Callable[[str], str] | None = None,
+    settings: Settings | None = None,
 ) -> xr.Dataset:
     """Lazy cube (time, y, x) of `items` of `sensor` on a grid of `crs`/`resolution`, DN kept.
 
     `bbox` is in `crs` units (left, bottom, right, top), or a GeoBox (also accepted as `geobox=`; then
     `crs`/`resolution` are its own and may be omitted); None covers all items. `bands` are canonical
     names (plus "qa"); default: all canonical bands + "qa".
-    `chunks` is the spatial chunk size in pixels (default `settings.chunk_px`). `resampling` applies to the
+    `settings` give the S3 configuration of s3:// hrefs (None: none) and the default of `chunks`, the spatial
+    chunk size in pixels (`settings.chunk_px`). `resampling` applies to the
     reflectance bands, "qa" is always nearest. `anchor` snaps a grid computed from `bbox`/the items: "edge"
     (pixel edges on multiples of `resolution`, the Sentinel-2 grid) or "center" (the Landsat WRS-2 grid).
     `patch_url` (e.g. `planetary_computer.sign`) is applied to every href at load time. See the module
@@ -820,12 +824,12 @@ def load_optical(
     copy_of = {id(p): c for p, c in zip(plans, canon, strict=True)}
     gbox = _target_geobox(canon, names, crs, resolution, bbox, anchor, stac_cfg)
     ((mid_lon, _),) = gbox.extent.centroid.to_crs("epsg:4326").points
-    c = int(chunks or get_settings().chunk_px)
+    c = int(chunks or (settings or _DEFAULTS).chunk_px)
 
     def group_key(item: pystac.Item, _parsed: Any, _idx: int) -> dt.date:
         return _solar_day(item, mid_lon)
 
-    configure_odc_s3()  # s3:// asset hrefs: /vsis3/ through the configured endpoint and credentials
+    configure_odc_s3(settings)  # s3:// asset hrefs: /vsis3/ through the configured endpoint and credentials
     loaded: list[tuple[xr.Dataset, list[dt.date]]] = []
     for shift, group in groups.items():
         group_items = [copy_of[id(p)] for p in group]

@@ -3,6 +3,8 @@
 The embedded default. Layout: `metadata/stac/catalog.json` (root), `metadata/stac/{collection}/collection.json`
 and `metadata/stac/{collection}/{item_id}.json`. Adding an item is idempotent (same id = same file, replaced);
 collection extents grow to cover their items. Readable by pystac, pystac-client's static mode, STAC Browser.
+Searches read the item JSON of a collection (a scan): fine for the lake of one machine. `collections()` are
+the built-in product collection documents (`hrlc.catalog.product_collections`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from typing import Any
 
 import pystac
 
-from hrlc.catalog.items import COLLECTION_TITLES
+from hrlc.catalog.port import BBox
+from hrlc.catalog.product_collections import STAC_VERSION, collection_document
+from hrlc.catalog.product_collections import collection_ids as product_collection_ids
+from hrlc.catalog.visibility import Viewer, visible
 from hrlc.lake import layout
+from hrlc.lake.stac_collections import COLLECTION_TITLES
 from hrlc.lake.store import Store
 
 ROOT_KEY = "metadata/stac/catalog.json"
-STAC_VERSION = pystac.get_stac_version()
 
 
 class StaticCatalog:
@@ -27,6 +32,9 @@ class StaticCatalog:
 
     def __init__(self, store: Store):
         self.store = store
+
+    def close(self) -> None:
+        """Nothing to release: the catalogue is files in the lake."""
 
     # -- writing
     def add(self, item: pystac.Item) -> str:
@@ -108,15 +116,40 @@ class StaticCatalog:
     def search(
         self,
         collection: str,
-        bbox: tuple[float, float, float, float] | None = None,
+        bbox: BBox | None = None,
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
+        limit: int | None = None,
     ) -> list[pystac.Item]:
-        """Items of `collection` intersecting `bbox` (lon/lat) and [start, end) (None: open), by time."""
+        """Items of `collection` intersecting `bbox` (lon/lat) and [start, end) (None: open), by time;
+        with `limit`, only the latest `limit` of them."""
         from hrlc.catalog.sources import item_matches, item_sort_key
 
-        found = [i for i in self.items(collection) if item_matches(i, bbox, start, end)]
-        return sorted(found, key=item_sort_key)
+        found = sorted(
+            (i for i in self.items(collection) if item_matches(i, bbox, start, end)), key=item_sort_key
+        )
+        return found[-limit:] if limit else found
+
+    def has_items(
+        self,
+        collection: str,
+        bbox: BBox | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        viewer: Viewer | None = None,
+    ) -> bool:
+        """Whether `collection` has an item intersecting `bbox` and [start, end) that `viewer` may see."""
+        from hrlc.catalog.sources import item_matches
+
+        return any(
+            item_matches(i, bbox, start, end)
+            and (viewer is None or visible(i.collection_id, i.properties, viewer))
+            for i in self.items(collection)
+        )
+
+    def collections(self) -> list[dict[str, Any]]:
+        """The built-in documents of the product collections (`hrlc.catalog.product_collections`)."""
+        return [collection_document(cid) for cid in product_collection_ids()]
 
 
 def _new_collection(cid: str) -> dict[str, Any]:

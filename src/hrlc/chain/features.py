@@ -12,9 +12,9 @@ Conventions
   Landsat has only ``blue, green, red, nir, swir16, swir22``), dims ``(period, y, x)``, float32 surface
   reflectance (unitless, nominally 0..1), NaN where the period has no valid observation. Variables that are
   not optical bands (e.g. SAR backscatter) are carried through, gap-filled, but get no index.
-- ``period`` labels: ``"01".."12"`` (calendar months) or ``"season1".."season4"`` (calendar quarters
-  Jan-Mar, Apr-Jun, Jul-Sep, Oct-Dec). Both are cyclic: December neighbours January, season4 neighbours
-  season1. Periods are treated as equally spaced (a month is a month, whatever its length).
+- ``period`` labels (:mod:`hrlc.periods`): ``"01".."12"`` (calendar months) or ``"season1".."season4"``
+  (calendar quarters Jan-Mar, Apr-Jun, Jul-Sep, Oct-Dec). Both are cyclic: December neighbours January,
+  season4 neighbours season1. Periods are treated as equally spaced (a month is a month, whatever its length).
 - Indices (:data:`INDICES`) are normalised differences ``(a - b) / (a + b)``, float32, unitless, clipped to
   [-1, 1] (values outside only arise from slightly negative reflectance, i.e. noise); a zero denominator or a
   NaN input gives NaN. They are computed from the composites *before* gap filling and then filled like the
@@ -33,12 +33,13 @@ Conventions
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import numpy as np
 import xarray as xr
 from numba import njit, prange
+
+from hrlc import periods
 
 __all__ = [
     "BANDS",
@@ -91,9 +92,6 @@ _CF_STAT_METHOD = {"min": "minimum", "max": "maximum", "median": "median", "ampl
 
 GRID_MAPPING = "crs"
 
-_MONTH = re.compile(r"^(0[1-9]|1[0-2])$")
-_SEASON = re.compile(r"^season([1-4])$")
-
 
 # ----------------------------------------------------------------------------------------------- indices
 
@@ -137,17 +135,16 @@ def spectral_indices(composite: xr.Dataset) -> xr.Dataset:
 def _period_positions(labels: Iterable[object]) -> tuple[np.ndarray, float]:
     """Positions of the periods on their cycle and the cycle length.
 
-    Months sit at 0..11 on a cycle of 12, seasons at 0..3 on a cycle of 4; other labels at 0..n-1 on a
-    cycle of n (they are assumed equally spaced and consecutive).
+    Months sit at 0..11 on a cycle of 12, seasons at 0..3 on a cycle of 4 (:data:`hrlc.periods.KINDS`);
+    other labels at 0..n-1 on a cycle of n (they are assumed equally spaced and consecutive).
     """
     names = [str(v) for v in labels]
     n = len(names)
-    if n and all(_MONTH.match(v) for v in names):
-        pos, cycle = np.array([int(v) - 1 for v in names], dtype=np.float64), 12.0
-    elif n and all(_SEASON.match(v) for v in names):
-        pos, cycle = np.array([int(v[6:]) - 1 for v in names], dtype=np.float64), 4.0
-    else:
-        pos, cycle = np.arange(n, dtype=np.float64), float(n)
+    pos, cycle = np.arange(n, dtype=np.float64), float(n)
+    for calendar in periods.KINDS.values():
+        if n and all(v in calendar for v in names):
+            pos, cycle = np.array([calendar.index(v) for v in names], dtype=np.float64), float(len(calendar))
+            break
     if n > 1 and np.any(np.diff(pos) <= 0):
         raise ValueError(f"periods must be unique and in calendar order, got {names}")
     return pos, cycle

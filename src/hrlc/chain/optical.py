@@ -20,9 +20,9 @@ Conventions
   ``nodata``. NaN is accepted as ``nodata`` for float stacks.
 - Masks are boolean, ``True`` = invalid (cloud, shadow, nodata, optionally snow), on the grid of the bands
   (SCL is 20 m: the caller resamples it with nearest neighbour before masking 10 m bands).
-- Periods: ``"month"`` gives 12 periods labelled ``"01"``..``"12"``; ``"season"`` gives 4 calendar quarters
-  (Jan-Mar, Apr-Jun, Jul-Sep, Oct-Dec) labelled ``"season1"``..``"season4"``. Dates outside the year get
-  period ``-1`` and are ignored.
+- Periods (:mod:`hrlc.periods`): ``"month"`` gives 12 periods labelled ``"01"``..``"12"``; ``"season"`` gives
+  4 calendar quarters (Jan-Mar, Apr-Jun, Jul-Sep, Oct-Dec) labelled ``"season1"``..``"season4"``. Dates
+  outside the year get period ``-1`` and are ignored.
 
 Sentinel-2 L2A Scene Classification (SCL) codes
 -----------------------------------------------
@@ -64,6 +64,8 @@ import numpy as np
 import xarray as xr
 from numba import njit
 from scipy import ndimage
+
+from hrlc import periods
 
 __all__ = [
     "PERIODS",
@@ -108,7 +110,7 @@ QA_CLEAR = 6
 QA_WATER = 7
 
 #: number of periods per year for each period name
-PERIODS: dict[str, int] = {"month": 12, "season": 4}
+PERIODS: dict[str, int] = {kind: len(labels) for kind, labels in periods.KINDS.items()}
 _PERIOD_ALIASES = {"month": "month", "monthly": "month", "season": "season", "seasonal": "season"}
 
 
@@ -195,9 +197,7 @@ def _period_name(period: str) -> str:
 
 def period_labels(period: str) -> list[str]:
     """Coordinate labels of the periods: ``"01".."12"`` or ``"season1".."season4"``."""
-    if _period_name(period) == "month":
-        return [f"{m:02d}" for m in range(1, 13)]
-    return [f"season{s}" for s in range(1, 5)]
+    return list(periods.labels(_period_name(period)))
 
 
 def _as_datetime64(times: Any) -> np.ndarray:

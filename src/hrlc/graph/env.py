@@ -9,27 +9,17 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import pystac
 
 from hrlc import __version__
+from hrlc.catalog.port import Catalog
 from hrlc.catalog.visibility import Viewer
 from hrlc.errors import Cancelled
 from hrlc.lake.store import Store
 
 PROCESSOR = "process-graph"  # the processor named in the STAC Items of results
-
-
-class Searchable(Protocol):
-    def collection_ids(self) -> list[str]: ...
-    def search(
-        self,
-        collection: str,
-        bbox: tuple[float, float, float, float] | None = None,
-        start: dt.datetime | None = None,
-        end: dt.datetime | None = None,
-    ) -> list[pystac.Item]: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +41,7 @@ def graph_id(process_graph: dict[str, Any]) -> str:
 class GraphEnv:
     """What a graph evaluation reads from (`catalog`, the products in `lake`) and writes to (`store`)."""
 
-    catalog: Searchable
+    catalog: Catalog
     store: Store
     graph_id: str
     lake: Store | None = None  # where the catalogue's products live (default: `store`)

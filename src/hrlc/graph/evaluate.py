@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from hrlc.errors import Cancelled
-from hrlc.graph.env import GraphEnv, Result, Searchable, graph_id
+from hrlc.graph.env import GraphEnv, Result, graph_id
 from hrlc.graph.errors import GraphError
 
-__all__ = ["GraphEnv", "GraphError", "Result", "Searchable", "evaluate", "graph_id"]
+__all__ = ["GraphEnv", "GraphError", "Result", "evaluate", "graph_id"]
 
 
 def _own_processes(env: GraphEnv) -> dict[str, tuple[dict[str, Any], Callable[..., Any]]]:

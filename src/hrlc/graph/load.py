@@ -179,7 +179,7 @@ def load_collection(
     renames = {odc: ours for i in items for odc, ours in _odc_names(i).items()}
     crs, resolution = _grid(items, env)
     env.check_cancelled()
-    configure_odc_s3(getattr(env.source, "settings", None))  # s3:// hrefs through the lake's endpoint
+    configure_odc_s3(env.source.settings)  # s3:// hrefs through the lake's endpoint
     ds = odc.stac.load(
         items,
         bands=[next((k for k, v in renames.items() if v == b), b) for b in wanted],

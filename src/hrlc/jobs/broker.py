@@ -27,7 +27,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from hrlc.jobs.messages import MESSAGE_VERSION, StatusMessage, TaskMessage
-from hrlc.settings import Settings
+from hrlc.settings import DEFAULT_BROKER_URL, Settings
 
 log = logging.getLogger("hrlc.broker")
 
@@ -42,19 +42,14 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def broker_url(settings: Settings | None = None) -> str:
-    """`Settings.broker_url` (`HRLC_BROKER_URL`), default the local RabbitMQ as guest."""
-    return (settings or Settings()).broker_url
-
-
 @dataclass(frozen=True)
 class Topology:
     prefix: str = "hrlc"
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Topology:
-        """The topology of `Settings.broker_prefix` (`HRLC_BROKER_PREFIX`)."""
-        return cls((settings or Settings()).broker_prefix)
+    def from_settings(cls, settings: Settings | None) -> Topology:
+        """The topology of `Settings.broker_prefix` (`HRLC_BROKER_PREFIX`); None: the default prefix."""
+        return cls(settings.broker_prefix) if settings is not None else cls()
 
     def task_queue(self, processor: str) -> str:
         return f"{self.prefix}.tasks.{processor}"
@@ -79,9 +74,10 @@ class Topology:
 def connect(
     url: str | None = None, *, heartbeat: int = 30, attempts: int = 1, name: str | None = None
 ) -> pika.BlockingConnection:
-    """A blocking connection; `name` is shown by RabbitMQ (management UI, `rabbitmqctl list_connections
-    client_properties`) so an operator sees which process holds which connection."""
-    params = pika.URLParameters(url or broker_url())
+    """A blocking connection (`url` default: the local RabbitMQ as guest); `name` is shown by RabbitMQ
+    (management UI, `rabbitmqctl list_connections client_properties`) so an operator sees which process holds
+    which connection."""
+    params = pika.URLParameters(url or DEFAULT_BROKER_URL)
     if name:
         params.client_properties = {"connection_name": name}
     params.heartbeat = heartbeat
@@ -152,8 +148,7 @@ class Publisher:
     def __init__(
         self, url: str | None = None, topo: Topology | None = None, *, settings: Settings | None = None
     ):
-        settings = settings or Settings()
-        self.url = url or settings.broker_url
+        self.url = url or (settings.broker_url if settings is not None else DEFAULT_BROKER_URL)
         self.topo = topo or Topology.from_settings(settings)
         self._lock = threading.Lock()
         self._conn: pika.BlockingConnection | None = None

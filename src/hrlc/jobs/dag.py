@@ -1,17 +1,17 @@
 """A job as a DAG of tasks: each task names a processor and its params; edges say what must finish first.
 
 The same DAG is run by the in-process runner (embedded default) or, later, by the planner that publishes
-ready tasks to RabbitMQ. `land_cover_dag` builds the optical land-cover chain of spec §3.2.1:
-optical preprocessing -> features -> classification.
+ready tasks to RabbitMQ. `land_cover_dag` builds the optical land-cover chain of spec §3.2.1 from a
+`LandCoverRequest` (`hrlc.jobs.request`): optical preprocessing -> features -> classification.
 """
 
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hrlc.jobs.request import LandCoverRequest
 from hrlc.lake.identity import ProductId
 
 
@@ -49,25 +49,10 @@ def default_sensor(year: int) -> str:
     return "sentinel2" if year >= 2020 else "landsat"
 
 
-def land_cover_dag(
-    *,
-    bbox: tuple[float, float, float, float],
-    year: int,
-    source: str,
-    training: str | Mapping[str, Any],
-    sensor: str | None = None,
-    bbox_crs: str = "EPSG:4326",
-    crs: str | None = None,
-    resolution: float | None = None,
-    composite_method: str = "median",
-    dilate_px: int = 0,
-    mask_snow: bool = False,
-    classifier: str = "lightgbm",
-    seed: int = 0,
-) -> Dag:
-    """The optical land-cover chain for one AOI and year. `training` is a samples file, or a selection of the
-    training-set database (`hrlc.training.query.TrainingQuery` fields: area, year, type, source, provider,
-    roi, bbox).
+def land_cover_dag(request: LandCoverRequest) -> Dag:
+    """The optical land-cover chain of a request (one AOI and year): each of its fields goes to the params of
+    the processors that use it (`composite` is the optical processor's `method`, `dilate` its `dilate_px`,
+    `classifier` the classification's `method`; a training-set selection its `training_query`).
 
     Each task's params name the identity (`hrlc.lake.identity`) of the products it reads, computed here by the
     processor that makes them, so every key of the chain says where and how its product was made; task ids
@@ -79,19 +64,20 @@ def land_cover_dag(
     from hrlc.processors.features import Features
     from hrlc.processors.optical_preprocessing import OpticalPreprocessing
 
-    sensor = sensor or default_sensor(year)
+    year, training = request.year, request.training
+    sensor = request.sensor or default_sensor(year)
     dag = Dag()
     pre_params = {
-        "bbox": list(bbox),
-        "bbox_crs": bbox_crs,
-        "crs": crs,
-        "resolution": resolution,
+        "bbox": list(request.spatial_extent.bounds),
+        "bbox_crs": request.spatial_extent.crs,
+        "crs": request.crs,
+        "resolution": request.resolution,
         "year": year,
         "sensor": sensor,
-        "source": source,
-        "method": composite_method,
-        "dilate_px": dilate_px,
-        "mask_snow": mask_snow,
+        "source": request.source,
+        "method": request.composite,
+        "dilate_px": request.dilate,
+        "mask_snow": request.mask_snow,
     }
     pre_proc = OpticalPreprocessing()
     composites = pre_proc.identity(pre_proc.parse_params(pre_params))
@@ -106,9 +92,13 @@ def land_cover_dag(
     cls_params = {
         "year": year,
         "sensor": sensor,
-        **({"training": training} if isinstance(training, str) else {"training_query": dict(training)}),
-        "method": classifier,
-        "seed": seed,
+        **(
+            {"training": training}
+            if isinstance(training, str)
+            else {"training_query": training.model_dump(mode="json", exclude_unset=True)}
+        ),
+        "method": request.classifier,
+        "seed": request.seed,
         "space": stack.space,
         "features": stack.config,
     }

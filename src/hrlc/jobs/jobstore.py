@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from hrlc.db import migrations
-from hrlc.settings import Settings
+from hrlc.settings import DEFAULT_JOBS_DSN
 
 SCHEMA = "hrlc_jobs"
 LIVE_WORKER_S = 60  # a worker whose heartbeat is older than this is not live
@@ -32,18 +32,13 @@ COMPONENT = "jobs"
 MIGRATIONS = resources.files("hrlc.jobs") / "migrations"  # NNNN_*.sql, applied by `hrlc migrate`
 
 
-def jobs_dsn(settings: Settings | None = None) -> str:
-    """`Settings.jobs_dsn` (`HRLC_JOBS_DSN`; default the pgstac database of `HRLC_CATALOG`, else the local
-    PostgreSQL as postgres)."""
-    return (settings or Settings()).jobs_dsn
-
-
 def connect(
     dsn: str | None = None, *, autocommit: bool = False, application_name: str = "hrlc"
 ) -> psycopg.Connection[dict[str, Any]]:
-    """A connection to the job store (`application_name` names the process in `pg_stat_activity`)."""
+    """A connection to the job store `dsn` (`HRLC_JOBS_DSN`, given by the process; default the local PostgreSQL
+    as postgres); `application_name` names the process in `pg_stat_activity`."""
     return psycopg.connect(
-        dsn or jobs_dsn(),
+        dsn or DEFAULT_JOBS_DSN,
         row_factory=dict_row,
         autocommit=autocommit,
         connect_timeout=10,

@@ -1,6 +1,6 @@
 """The planner: an openEO process graph -> a DAG of tasks; ready tasks -> task messages on RabbitMQ.
 
-A graph with the HRLC process `hrlc_land_cover` (AOI, year, sensor, source, training, classifier, composite),
+A graph with the HRLC process `hrlc_land_cover` (its arguments: a `LandCoverRequest`, `hrlc.jobs.request`),
 optionally wrapped by `save_result`, expands into `land_cover_dag` (composites -> features -> class map); a
 graph of standard processes (`load_collection`, openeo-processes-dask's, `save_result`) becomes one
 `process-graph` task. Anything else raises `PlanError` with a message a user can act on. `publish_ready` publishes the
@@ -25,26 +25,13 @@ from hrlc.jobs.broker import Publisher
 from hrlc.jobs.dag import Dag, Task, land_cover_dag
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TaskMessage
+from hrlc.jobs.request import LandCoverRequest
 from hrlc.processors.base import ProcessorError
 
 LAND_COVER = "hrlc_land_cover"
 UserProcesses = Callable[[str], "dict[str, Any] | None"]
 PASS_THROUGH = {"save_result"}
-ARGUMENTS = {
-    "bbox",
-    "spatial_extent",
-    "year",
-    "sensor",
-    "source",
-    "training",
-    "classifier",
-    "composite",
-    "crs",
-    "resolution",
-    "dilate",
-    "mask_snow",
-    "seed",
-}
+ARGUMENTS = LandCoverRequest.argument_names()
 
 
 class PlanError(ValueError):
@@ -56,39 +43,6 @@ def processor_versions() -> dict[str, str]:
     from hrlc.processors.base import registry
 
     return {name: cls.version for name, cls in registry().items()}
-
-
-def _crs(value: Any) -> str:
-    if value is None:
-        return "EPSG:4326"
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return f"EPSG:{int(value)}"
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise PlanError(f"invalid crs {value!r}: use an EPSG code or 'EPSG:nnnn'")
-
-
-def _bbox(value: Any) -> tuple[tuple[float, float, float, float], str]:
-    if not isinstance(value, dict):
-        raise PlanError("hrlc_land_cover needs bbox (or spatial_extent) as {west, south, east, north, crs}")
-    try:
-        w, s, e, n = (float(value[k]) for k in ("west", "south", "east", "north"))
-    except KeyError as err:
-        raise PlanError(f"bbox misses {err.args[0]!r}: give west, south, east, north") from None
-    except (TypeError, ValueError):
-        raise PlanError("bbox west/south/east/north must be numbers") from None
-    if not (w < e and s < n):
-        raise PlanError(f"bbox is empty: west {w} < east {e} and south {s} < north {n} are required")
-    return (w, s, e, n), _crs(value.get("crs"))
-
-
-def _string(args: dict[str, Any], name: str, default: str | None = None) -> str | None:
-    value = args.get(name, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise PlanError(f"hrlc_land_cover argument {name!r} must be a non-empty string")
-    return value.strip()
 
 
 def _graph(process: dict[str, Any]) -> dict[str, Any]:
@@ -230,42 +184,21 @@ def plan(
     for name, value in args.items():
         if isinstance(value, dict) and ({"from_parameter", "from_node", "process_graph"} & set(value)):
             raise PlanError(f"{LAND_COVER} argument {name!r} must be a value, not a reference")
-    bbox, bbox_crs = _bbox(args.get("bbox", args.get("spatial_extent")))
-    year = args.get("year")
-    if isinstance(year, bool) or not isinstance(year, int):
-        raise PlanError(f"{LAND_COVER} needs year as an integer, got {year!r}")
-    source = _string(args, "source")
-    training = args.get("training") if isinstance(args.get("training"), dict) else _string(args, "training")
-    if source is None or training is None:
-        raise PlanError(
-            f"{LAND_COVER} needs source (STAC URL or catalogue path) and training (samples path, or a "
-            "selection of the training-set database: {area, year, type, source, provider, roi, bbox})"
-        )
-    resolution = args.get("resolution")
-    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int | float)):
-        raise PlanError("resolution must be a number of metres")
+    try:
+        request = LandCoverRequest.model_validate(args)
+    except ValidationError as e:
+        raise PlanError(_invalid_request(e)) from None
     if admit is not None and admit.inputs is not None:
         try:  # before anything opens them
-            admit.inputs.check_source(source)
-            admit.inputs.check_training(training, admit.user)
+            training = request.training
+            admit.inputs.check_source(request.source)
+            admit.inputs.check_training(
+                training if isinstance(training, str) else training.filters(), admit.user
+            )
         except InputRefused as e:
             raise InputNotAllowed(str(e)) from None
     try:
-        dag = land_cover_dag(
-            bbox=bbox,
-            bbox_crs=bbox_crs,
-            year=year,
-            source=source,
-            training=training,
-            sensor=_string(args, "sensor"),
-            crs=None if args.get("crs") is None else _crs(args.get("crs")),
-            resolution=None if resolution is None else float(resolution),
-            composite_method=_string(args, "composite", "median") or "median",
-            dilate_px=int(args.get("dilate", 0)),
-            mask_snow=bool(args.get("mask_snow", False)),
-            classifier=_string(args, "classifier", "lightgbm") or "lightgbm",
-            seed=int(args.get("seed", 0)),
-        )
+        dag = land_cover_dag(request)
     except ValidationError as e:
         raise PlanError(_invalid(e)) from None
     except (TypeError, ValueError, ProcessorError) as e:
@@ -294,6 +227,16 @@ def check(dag: Dag) -> None:
             cls().parse_params(task.params)
         except ValidationError as e:
             raise PlanError(_invalid(e, task.processor)) from None
+
+
+def _invalid_request(e: ValidationError) -> str:
+    """One line for the first error of `hrlc_land_cover`'s arguments: what is wrong, or what a missing one is."""
+    first = e.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    field = LandCoverRequest.model_fields.get(where)
+    if first["type"] == "missing":
+        return f"{LAND_COVER} needs {where}" + (f": {field.description}" if field else "")
+    return f"invalid {LAND_COVER} argument {where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def _invalid(e: ValidationError, processor: str | None = None) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +18,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from hrlc.catalog.items import COLLECTIONS, item_id
+from hrlc.ancillary.port import AncillaryLayers
 from hrlc.jobs.dag import Dag
-from hrlc.lake import layout
+from hrlc.lake.layout import item_key_of, log_key
 from hrlc.lake.store import Store
 from hrlc.processors.base import Catalog, Context, Processor, registry
+from hrlc.training.port import TrainingSamples
 
 log = logging.getLogger("hrlc.runner")
 
@@ -49,31 +49,24 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def log_key(task_id: str) -> str:
-    """The lake key of a task's log record (`logs/task_<task id>.json`, one per task, replaced on a rerun)."""
-    return layout.key("log", name="task_" + re.sub(r"[^A-Za-z0-9._-]+", "_", task_id) + ".json")
-
-
-def item_key_of(product_key: str) -> str | None:
-    """The STAC item key of a product key (None for families without items, such as STAC items)."""
-    family = layout.parse(product_key).family
-    if family not in COLLECTIONS:
-        return None
-    return layout.key("stac-item", collection=COLLECTIONS[family], item_id=item_id(product_key))
-
-
 class InProcessRunner:
     def __init__(
         self,
         store: Store,
         catalog: Catalog,
         *,
+        training: TrainingSamples | None = None,
+        ancillary: AncillaryLayers | None = None,
         resume: bool = True,
         console: Console | None = None,
         processors: dict[str, type[Processor[Any]]] | None = None,
     ):
+        """`store`, `catalog`, `training` and `ancillary` are the ports every task's `Context` gets (None: the
+        processors that need training samples from the database or ancillary layers refuse in one line)."""
         self.store = store
         self.catalog = catalog
+        self.training = training
+        self.ancillary = ancillary
         self.resume = resume
         self.console = console or Console(stderr=True)
         self.processors = processors or registry()
@@ -137,6 +130,8 @@ class InProcessRunner:
                 ctx = Context(
                     store=self.store,
                     catalog=self.catalog,
+                    training=self.training,
+                    ancillary=self.ancillary,
                     progress=progress,
                     log=logging.getLogger(f"hrlc.processor.{task.processor}"),
                 )

@@ -7,59 +7,23 @@ ready tasks are published). Every method takes the user: another user's job is `
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from hrlc.jobs import jobstore
+from hrlc.jobs.backend import Job, JobNotFound, JobStateError, LogEntry
 from hrlc.jobs.broker import Publisher, Topology
 from hrlc.jobs.jobstore import LEVELS, SCHEMA
 from hrlc.jobs.planner import Admission, PlanError, UserProcesses, plan, processor_versions, publish_ready
-from hrlc.settings import Settings
+from hrlc.settings import DEFAULT_BROKER_URL, DEFAULT_JOBS_DSN, Settings
 
 __all__ = ["Job", "JobNotFound", "JobService", "JobStateError", "LogEntry", "PlanError"]
 
 ACTIVE = ("queued", "running")
-
-
-class JobNotFound(KeyError):
-    """No such job for this user."""
-
-
-class JobStateError(ValueError):
-    """The job's state does not allow the operation."""
-
-
-@dataclass
-class Job:
-    id: str
-    user: str
-    title: str | None
-    description: str | None
-    process: dict[str, Any]
-    status: str
-    progress: float
-    created: dt.datetime
-    updated: dt.datetime
-    queued: dt.datetime | None
-    started: dt.datetime | None
-    finished: dt.datetime | None
-    error: str | None
-    run: int = 0  # how many times the job was started (its current run)
-
-
-@dataclass
-class LogEntry:
-    id: str
-    time: dt.datetime
-    level: str
-    message: str
-    task_id: str | None
 
 
 def _job(row: dict[str, Any]) -> Job:
@@ -90,11 +54,10 @@ class JobService:
         *,
         settings: Settings | None = None,
     ):
-        """The job store `dsn`, the broker and the queue prefix default to `settings` (default: `Settings()`:
-        `HRLC_JOBS_DSN`, `HRLC_BROKER_URL`, `HRLC_BROKER_PREFIX`)."""
-        settings = settings or Settings()
-        self.dsn = dsn or settings.jobs_dsn
-        self.broker_url = broker_url or settings.broker_url
+        """The job store `dsn`, the broker and the queue prefix, each given or from `settings` (`HRLC_JOBS_DSN`,
+        `HRLC_BROKER_URL`, `HRLC_BROKER_PREFIX`), else the local defaults."""
+        self.dsn = dsn or (settings.jobs_dsn if settings is not None else DEFAULT_JOBS_DSN)
+        self.broker_url = broker_url or (settings.broker_url if settings is not None else DEFAULT_BROKER_URL)
         self.pool: ConnectionPool[Any] = ConnectionPool(
             self.dsn,
             min_size=1,

@@ -25,9 +25,10 @@ from typing import Any
 import psycopg
 import pystac
 
+from hrlc.catalog.port import Catalog
 from hrlc.catalog.visibility import OWNERS, with_owner
-from hrlc.jobs.runner import item_key_of
-from hrlc.lake.layout import LayoutError
+from hrlc.lake.layout import LayoutError, item_key_of
+from hrlc.lake.store import Store
 
 log = logging.getLogger("hrlc.worker")
 
@@ -40,7 +41,7 @@ class OutputsMissing(RuntimeError):
 class StagedCatalog:
     """A catalogue whose `add` only stages the item; `get_href` sees staged items first."""
 
-    def __init__(self, catalog: Any):
+    def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.staged: dict[str, pystac.Item] = {}  # href -> item, in the order added
 
@@ -65,7 +66,7 @@ class StagedCatalog:
 class RecordingStore:
     """A store that notes every key written through it: `written[key]` = whether it existed before."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
         self.written: dict[str, bool] = {}
 
@@ -94,7 +95,7 @@ def _item_key(key: str) -> str | None:
         return None
 
 
-def registered(store: Any, outputs: list[str]) -> bool:
+def registered(store: Store, outputs: list[str]) -> bool:
     """Whether every output of a task and the item of each exists (the task finished somewhere)."""
     keys = outputs + [k for k in map(_item_key, outputs) if k]
     return bool(outputs) and all(store.exists(k) for k in keys)
@@ -110,7 +111,7 @@ def lock_keys(conn: psycopg.Connection[Any] | None, keys: list[str]) -> Iterator
     yield
 
 
-def _owners_of(catalog: Any, href: str) -> list[str]:
+def _owners_of(catalog: Catalog, href: str) -> list[str]:
     """The owners of the registered item at `href` ([] when there is none yet)."""
     try:
         item = catalog.get_href(href)
@@ -123,7 +124,7 @@ UNKNOWN_OWNER = ""  # the job's user could not be learnt: items get `hrlc:owners
 
 
 def commit(
-    catalog: Any, staged: StagedCatalog, recording: RecordingStore, owner: str | None = None
+    catalog: Catalog, staged: StagedCatalog, recording: RecordingStore, owner: str | None = None
 ) -> list[str]:
     """Register the staged items (under `lock_keys` held by the caller); `OutputsMissing` if a product the
     task wrote is gone. With `owner`, each item's `hrlc:owners` gains the job's user (kept: the owners of an
@@ -141,7 +142,7 @@ def commit(
     return hrefs
 
 
-def adopt(catalog: Any, hrefs: list[str], owner: str) -> int:
+def adopt(catalog: Catalog, hrefs: list[str], owner: str) -> int:
     """Add `owner` to the owners of finished products another job made (under `lock_keys` held by the
     caller), so the user whose job reuses them may read them; returns how many items changed."""
     changed = 0

@@ -33,12 +33,12 @@ import psycopg
 from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Publisher, Topology, connect, declare_common
-from hrlc.jobs.health import PORT_HELP, Health, serve_health
+from hrlc.jobs.health import Health, serve_health
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TERMINAL, MessageError, StatusMessage, parse_status, parse_task
 from hrlc.jobs.planner import publish_ready
 from hrlc.outage import Outage, quiet_clients
-from hrlc.settings import Settings
+from hrlc.settings import DEFAULT_BROKER_URL, DEFAULT_JOBS_DSN, Settings
 
 log = logging.getLogger("hrlc.status")
 
@@ -147,9 +147,8 @@ class StatusConsumer:
         *,
         settings: Settings | None = None,
     ):
-        settings = settings or Settings()
-        self.dsn = dsn or settings.jobs_dsn
-        self.url = url or settings.broker_url
+        self.dsn = dsn or (settings.jobs_dsn if settings is not None else DEFAULT_JOBS_DSN)
+        self.url = url or (settings.broker_url if settings is not None else DEFAULT_BROKER_URL)
         self.topo = topo or Topology.from_settings(settings)
         self.stopping = False
         self.health = Health("status consumer", ["broker", "job store"])
@@ -289,18 +288,8 @@ def _props(headers: dict[str, Any]) -> pika.BasicProperties:
     return properties(headers)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="hrlc status-consumer", description=__doc__.splitlines()[0])
-    ap.add_argument("--health-port", type=int, default=None, help=PORT_HELP)
-    ap.add_argument("--health-host", default="127.0.0.1", help="interface of the health port")
-    args = ap.parse_args(argv)
-    return serve(args.health_port, args.health_host)
-
-
-def serve(health_port: int | None = None, health_host: str = "127.0.0.1") -> int:
-    settings = Settings()
+def serve(settings: Settings, health_port: int | None = None, health_host: str = "127.0.0.1") -> int:
+    """`hrlc status-consumer`: consume until SIGTERM/SIGINT; the exit code (2: schema behind, port taken)."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     quiet_clients(settings.log_level)
     consumer = StatusConsumer(settings=settings)
@@ -315,7 +304,3 @@ def serve(health_port: int | None = None, health_host: str = "127.0.0.1") -> int
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -51,15 +51,19 @@ import psycopg
 from pika.adapters.blocking_connection import BlockingChannel
 from pydantic import ValidationError
 
+from hrlc.ancillary.port import AncillaryLayers
+from hrlc.catalog.port import Catalog
 from hrlc.db.migrations import SchemaBehind
 from hrlc.jobs import jobstore, staging
 from hrlc.jobs.broker import Topology, connect, declare_common, declare_task_queue, properties
-from hrlc.jobs.health import PORT_HELP, Health, serve_health
+from hrlc.jobs.health import Health, serve_health
 from hrlc.jobs.messages import MessageError, TaskMessage, now_iso, parse_task
-from hrlc.jobs.runner import item_key_of, log_key
+from hrlc.lake.layout import item_key_of, log_key
+from hrlc.lake.store import Store
 from hrlc.outage import Outage, quiet_clients
 from hrlc.processors.base import Cancelled, Context, Processor, ProcessorError, registry
-from hrlc.settings import Settings
+from hrlc.settings import Settings, defaults
+from hrlc.training.port import TrainingSamples
 
 log = logging.getLogger("hrlc.worker")
 BROKER_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.ChannelClosed, ConnectionError)
@@ -94,23 +98,27 @@ class Worker:
         url: str | None = None,
         topo: Topology | None = None,
         dsn: str | None = "",
-        store: Any = None,
-        catalog: Any = None,
+        store: Store,
+        catalog: Catalog,
+        training: TrainingSamples | None = None,
+        ancillary: AncillaryLayers | None = None,
         entry_point: str = "",
         max_attempts: int | None = None,
         backoff_s: float | None = None,
         heartbeat_s: float = 10.0,
         settings: Settings | None = None,
     ):
-        """Broker, queue prefix, job store (`dsn=""`: from the settings; None: none), lake, catalogue, attempts
-        and back-off default to `settings` (default: `Settings()`, the `HRLC_*` environment)."""
-        self.settings = settings or Settings()
+        """The processor runs on `store` and `catalog` (the ports of `hrlc.backends`). Broker, queue prefix, job
+        store (`dsn=""`: from the settings; None: none), attempts and back-off default to `settings` (the process
+        reads them: `hrlc worker`; None: the defaults, `hrlc.settings.defaults`)."""
+        self.settings = settings or defaults()
         self.cls = processor
         self.proc = processor()
         self.url = url or self.settings.broker_url
         self.topo = topo or Topology.from_settings(self.settings)
         self.dsn = self.settings.jobs_dsn if dsn == "" else dsn
-        self._store, self._catalog = store, catalog
+        self.store, self.catalog = store, catalog
+        self.training, self.ancillary = training, ancillary  # the processor's other ports (None: it has none)
         self.entry_point = entry_point or f"{processor.__module__}:{processor.__qualname__}"
         self.max_attempts = max_attempts or self.settings.task_max_attempts
         self.backoff_s = self.settings.retry_backoff_s if backoff_s is None else backoff_s
@@ -130,22 +138,6 @@ class Worker:
         self.confirm: BlockingChannel | None = None  # terminal statuses and dead-letters, confirmed
 
     # ------------------------------------------------------------------------------------------ resources
-    @property
-    def store(self) -> Any:
-        if self._store is None:
-            from hrlc.lake.store import open_store
-
-            self._store = open_store(settings=self.settings)
-        return self._store
-
-    @property
-    def catalog(self) -> Any:
-        if self._catalog is None:
-            from hrlc.catalog.factory import open_catalog
-
-            self._catalog = open_catalog(self.store, self.settings)
-        return self._catalog
-
     def _db_call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         """Run a job-store call; None (and a reconnect next time) if the database is unreachable."""
         if self.dsn is None:
@@ -341,6 +333,8 @@ class Worker:
         ctx = Context(
             store=recording,  # a Store by delegation
             catalog=staged,
+            training=self.training,
+            ancillary=self.ancillary,  # a shared cache, not task output: its layers and items are not staged
             progress=lambda f, m: progress_q.put((f, m)),
             log=logging.getLogger(f"hrlc.processor.{msg.processor}"),
             cancelled=cancelled,
@@ -628,41 +622,30 @@ def _stop_reason(msg: TaskMessage, state: tuple[str, int] | None) -> str | None:
     return "task canceled" if status == "canceled" else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="hrlc worker", description=__doc__.splitlines()[0])
-    ap.add_argument("--processor", required=True, help="name of the processor to serve")
-    ap.add_argument("--concurrency", type=int, default=1, help="worker processes (each prefetch 1)")
-    ap.add_argument("--entry-point", default=None, help="module:Class of a processor outside the registry")
-    ap.add_argument("--max-tasks", type=int, default=None, help="exit after this many messages")
-    ap.add_argument("--health-port", type=int, default=None, help=PORT_HELP)
-    ap.add_argument("--health-host", default="127.0.0.1", help="interface of the health port")
-    args = ap.parse_args(argv)
-    return serve(
-        args.processor, args.concurrency, args.entry_point, args.max_tasks, args.health_port, args.health_host
-    )
-
-
 def serve(
     processor: str,
+    *,
+    settings: Settings,
+    store: Store,
+    catalog: Catalog,
+    training: TrainingSamples | None = None,
+    ancillary: AncillaryLayers | None = None,
     concurrency: int = 1,
     entry_point: str | None = None,
-    max_tasks: int | None = None,
     health_port: int | None = None,
     health_host: str = "127.0.0.1",
 ) -> int:
-    settings = Settings()
+    """`hrlc worker`: consume the processor's queue until SIGTERM/SIGINT, with the ports the process built
+    (`hrlc.backends`); returns the exit code (2: unknown processor, schema behind, health port taken).
+    `concurrency` N > 1 starts N processes of `hrlc worker` (health ports P..P+N-1) and waits for them."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     quiet_clients(settings.log_level)
     port = settings.health_port if health_port is None else health_port
     if concurrency > 1:
-        cmd = [sys.executable, "-m", "hrlc.jobs.worker", "--processor", processor, "--concurrency", "1"]
+        cmd = [sys.executable, "-m", "hrlc.cli", "worker", "--processor", processor, "--concurrency", "1"]
         cmd += ["--health-host", health_host]
         if entry_point:
             cmd += ["--entry-point", entry_point]
-        if max_tasks is not None:
-            cmd += ["--max-tasks", str(max_tasks)]
         children = [
             subprocess.Popen(cmd + (["--health-port", str(port + i)] if port else []))
             for i in range(concurrency)
@@ -687,7 +670,15 @@ def serve(
     if cls.name != processor:
         log.error("entry point %s is processor %r, not %r", entry_point, cls.name, processor)
         return 2
-    worker = Worker(cls, entry_point=entry_point or "", settings=settings)
+    worker = Worker(
+        cls,
+        entry_point=entry_point or "",
+        settings=settings,
+        store=store,
+        catalog=catalog,
+        training=training,
+        ancillary=ancillary,
+    )
     try:
         worker.check_schema()
     except SchemaBehind as e:
@@ -697,9 +688,5 @@ def serve(
     signal.signal(signal.SIGINT, worker.stop)
     if port and not serve_health(worker.health, port, health_host):
         return 2
-    worker.run(max_tasks)
+    worker.run()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

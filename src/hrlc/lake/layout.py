@@ -5,8 +5,12 @@ A key is a relative POSIX path under the lake root (the spec's `/data/`). Every 
 `parse(key)` gives the family and fields back, so a file found in the lake (by the ingest watcher, or a
 user) tells what it is from its name alone.
 
-Periods: Sentinel-2 composites are monthly (`01`..`12`), Landsat composites seasonal (`season1`..`season4`,
-calendar quarters Jan–Mar, Apr–Jun, Jul–Sep, Oct–Dec), yearly products use `annual`.
+Periods (the `month`, `season` and `period` fields) are the labels of `hrlc.periods`: `01`..`12` for monthly
+(Sentinel-2) composites, `season1`..`season4` for seasonal (Landsat) ones, `annual` for yearly products.
+
+STAC Items are lake files too (`metadata/stac/{collection}/{item_id}.json`): `item_id` names a product's item,
+`item_key` gives its key; the collection of each family is `hrlc.lake.stac_collections.COLLECTIONS`. The task
+log records are `logs/task_<task id>.json` (`log_key`).
 
 Product identity (`hrlc.lake.identity`): the chain's products (families with `identity=True`) live one
 `{space}/{config}/` level below the spec's folder, with the spec's file name unchanged, e.g.
@@ -20,15 +24,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from string import Formatter
 
+from hrlc import periods
 from hrlc.lake.identity import CONFIG_REGEX, SPACE_REGEX
+from hrlc.lake.stac_collections import COLLECTIONS
 
 SENSORS_OPTICAL = ("sentinel2", "landsat")
 SENSORS_SAR = ("sentinel1",)
-SEASONS = ("season1", "season2", "season3", "season4")
-MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
-PERIODS = (*MONTHS, *SEASONS, "annual")
 
 # Table 3-1, in the spec's order (without the leading /data/). `{x}` marks a field.
 FOLDERS: tuple[str, ...] = (
@@ -65,9 +69,9 @@ _FIELD_REGEX = {
     "refYear": r"\d{4}",
     "year1": r"\d{4}",
     "year2": r"\d{4}",
-    "month": r"0[1-9]|1[0-2]",
-    "season": r"season[1-4]",
-    "period": r"0[1-9]|1[0-2]|season[1-4]|annual",
+    "month": "|".join(periods.MONTHS),
+    "season": "|".join(periods.SEASONS),
+    "period": "|".join(periods.LABELS),
     "sensor": r"[a-z0-9]+",
     "kind": r"optical_sar|optical|sar",
     "feature": r"[a-z0-9]+",
@@ -344,16 +348,32 @@ def check_key(k: str) -> str:
     return k
 
 
-def season_of_month(month: int) -> str:
-    """The season label of a calendar month (calendar quarters)."""
-    return SEASONS[(month - 1) // 3]
+def item_id(product_key: str) -> str:
+    """The STAC item id of a product key: its file stem, followed by `_{space}_{config}` when the key carries
+    the product's identity (`hrlc.lake.identity`), so items of two AOIs or parameter sets never share an id."""
+    stem = PurePosixPath(product_key).stem
+    try:
+        fields = parse(product_key).fields
+    except LayoutError:
+        return stem
+    if "space" in fields and "config" in fields:
+        return f"{stem}_{fields['space']}_{fields['config']}"
+    return stem
 
 
-def optical_period(sensor: str, month: int) -> str:
-    """The composite period of a month for a sensor: the month for Sentinel-2, the season for Landsat."""
-    return season_of_month(month) if sensor == "landsat" else f"{month:02d}"
+def item_key(product_key: str) -> str:
+    """The key of the STAC Item of a product key. LayoutError for families without items (STAC Items, logs)."""
+    family = parse(product_key).family
+    if family not in COLLECTIONS:
+        raise LayoutError(f"{family} files have no STAC Item")
+    return key("stac-item", collection=COLLECTIONS[family], item_id=item_id(product_key))
 
 
-def periods_of(sensor: str) -> tuple[str, ...]:
-    """The composite periods of one year for an optical sensor."""
-    return SEASONS if sensor == "landsat" else MONTHS
+def item_key_of(product_key: str) -> str | None:
+    """The key of the STAC Item of a product key, None for families without items (STAC Items, logs)."""
+    return item_key(product_key) if parse(product_key).family in COLLECTIONS else None
+
+
+def log_key(task_id: str) -> str:
+    """The key of a task's log record (`logs/task_<task id>.json`, one per task, replaced on a rerun)."""
+    return key("log", name="task_" + re.sub(r"[^A-Za-z0-9._-]+", "_", task_id) + ".json")

@@ -12,9 +12,11 @@ Rasters read by href (STAC assets, `s3://...`) are opened inside `store.raster_e
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,11 +25,22 @@ import rasterio.env
 
 from hrlc.extras import require
 from hrlc.lake.layout import check_key
-from hrlc.settings import Settings, get_settings, local_path
+from hrlc.settings import Settings, defaults, local_path
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object of the lake as a listing shows it: key, change token (ETag), size, modification time."""
+
+    key: str
+    etag: str
+    size: int
+    mtime: dt.datetime
 
 
 class Store(Protocol):
-    url: str
+    url: str  # the lake: file:///path or s3://bucket/prefix
+    settings: Settings | None  # the S3/GDAL configuration the lake was opened with (None: no S3 at all)
 
     def href(self, key: str) -> str: ...
     def key_of(self, href: str) -> str: ...
@@ -37,6 +50,7 @@ class Store(Protocol):
     def write_bytes(self, key: str, data: bytes) -> None: ...
     def delete(self, key: str) -> None: ...
     def list(self, prefix: str = "") -> Iterator[str]: ...
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
     def writing(self, key: str) -> contextlib.AbstractContextManager[Path]: ...
     def reading(self, key: str) -> contextlib.AbstractContextManager[str]: ...
     def raster_env(self) -> rasterio.env.Env: ...
@@ -97,6 +111,16 @@ class LocalStore:
             if p.is_file() and rel.startswith(prefix) and ".tmp-" not in p.name:
                 yield rel
 
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """The objects of `list` with size, mtime and a change token of both (`{mtime_ns:x}-{size:x}`)."""
+        for key in self.list(prefix):
+            try:
+                st = self.path(key).stat()
+            except FileNotFoundError:  # removed between list and stat
+                continue
+            mtime = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+            yield ObjectInfo(key, f"{st.st_mtime_ns:x}-{st.st_size:x}", st.st_size, mtime)
+
     @contextlib.contextmanager
     def writing(self, key: str) -> Iterator[Path]:
         dest = self.path(key)
@@ -149,14 +173,17 @@ def _endpoint_parts(endpoint: str) -> tuple[str, bool]:
     return host, https
 
 
-def gdal_env(settings: Settings | None = None, *, credentials: bool = True) -> dict[str, str]:
-    """GDAL configuration options for /vsis3/ under `settings` (default: a fresh `Settings()`).
+_NO_S3 = defaults()  # no endpoint, no keys
+
+
+def gdal_env(settings: Settings | None, *, credentials: bool = True) -> dict[str, str]:
+    """GDAL configuration options for /vsis3/ under `settings` (None: no S3 configuration, the AWS defaults).
 
     With `credentials=False` the access keys are left out (rasterio refuses them as `Env` options; they go
     into an `AWSSession`, see `raster_env`). The whole dict also works as the process environment of GDAL
     command-line tools (`gdalinfo /vsis3/...`).
     """
-    s = settings or Settings()
+    s = settings or _NO_S3
     opts: dict[str, str] = {
         # odc-stac's cloud defaults, used for every read: COGs have no side-car files, so no LIST per open
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -186,7 +213,7 @@ def _aws_session_args(s: Settings) -> dict[str, Any]:
     return args
 
 
-def raster_env(settings: Settings | None = None, **options: str) -> rasterio.env.Env:
+def raster_env(settings: Settings | None, **options: str) -> rasterio.env.Env:
     """A `rasterio.Env` that reads /vsis3/ and s3:// with the S3 settings (endpoint, region, keys).
 
     Keys of the settings (`HRLC_S3_ACCESS_KEY_ID`, ...) go into an `AWSSession`; without them rasterio
@@ -194,7 +221,7 @@ def raster_env(settings: Settings | None = None, **options: str) -> rasterio.env
     """
     from rasterio.session import AWSSession
 
-    s = settings or Settings()
+    s = settings or _NO_S3
     opts: dict[str, Any] = gdal_env(s, credentials=False) | options
     if not (s.s3_endpoint or s.s3_access_key_id):
         # plain AWS (or no S3 at all): let rasterio find credentials only when an s3:// path is opened,
@@ -203,7 +230,7 @@ def raster_env(settings: Settings | None = None, **options: str) -> rasterio.env
     return rasterio.env.Env(session=AWSSession(**_aws_session_args(s)), **opts)
 
 
-def configure_odc_s3(settings: Settings | None = None) -> None:
+def configure_odc_s3(settings: Settings | None) -> None:
     """Give odc-stac's reader threads the same S3 configuration (process-wide, idempotent).
 
     odc-stac reads in dask threads with its own rasterio environment, captured when `odc.stac.load` is
@@ -211,7 +238,7 @@ def configure_odc_s3(settings: Settings | None = None) -> None:
     """
     import odc.stac
 
-    s = settings or Settings()
+    s = settings or _NO_S3
     opts: dict[str, Any] = gdal_env(s, credentials=False)
     aws = _aws_session_args(s) if (s.s3_endpoint or s.s3_access_key_id) else None
     odc.stac.configure_rio(aws=aws, **opts)
@@ -223,21 +250,21 @@ def configure_odc_s3(settings: Settings | None = None) -> None:
 class S3Store:
     """A Data Lake under `s3://bucket/prefix` (AWS S3, MinIO, moto). Needs the `s3` extra (boto3).
 
-    Endpoint, region and credentials come from `settings` (default: a fresh `Settings()`, so the current
-    `HRLC_S3_*` environment counts, not the process-wide cached one). Writes are single PUTs (`write_bytes`)
+    Endpoint, region and credentials come from `settings` (`HRLC_S3_*`, read where the process starts).
+    Writes are single PUTs (`write_bytes`)
     or `upload_file` of a finished local file (`writing`; multipart uploads complete atomically too), so a
     reader never sees part of an object. Raster reads go through GDAL's /vsis3/ with range requests.
     """
 
-    def __init__(self, url: str, settings: Settings | None = None):
+    def __init__(self, url: str, settings: Settings):
         require("s3", "an S3 Data Lake (HRLC_STORE)")
         import boto3
         from botocore.config import Config
 
         if not url.startswith("s3://"):
             raise ValueError(f"not an S3 URL: {url!r} (want s3://bucket/prefix)")
-        self.settings = settings or Settings()
-        s = self.settings
+        self.settings: Settings | None = settings
+        s = settings
         self.url = url.rstrip("/")
         bucket_prefix = self.url.removeprefix("s3://")
         self.bucket, _, prefix = bucket_prefix.partition("/")
@@ -358,6 +385,12 @@ class S3Store:
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under `prefix` (a key prefix, e.g. `logs/` or `logs/task_`), sorted."""
+        for info in self.list_info(prefix):
+            yield info.key
+
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """The objects of `list` with ETag, size and mtime, from the LIST pages (ListObjectsV2: no HEAD per
+        object)."""
         p = prefix.rstrip("/")
         if p:
             check_key(p)
@@ -367,7 +400,9 @@ class S3Store:
         with self._errors(f"list {prefix or '/'}"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
                 for obj in page.get("Contents", []):
-                    yield obj["Key"][strip:]
+                    etag = str(obj.get("ETag", "")).strip('"')
+                    mtime = obj["LastModified"].astimezone(dt.UTC)
+                    yield ObjectInfo(obj["Key"][strip:], etag, int(obj.get("Size", 0)), mtime)
 
     def presign(self, key: str, ttl_s: int | None = None) -> str:
         """A presigned GET URL of an object: read-only (signed for GetObject only; range requests work),
@@ -423,11 +458,10 @@ def _content_type(key: str) -> str:
     }.get(Path(key).suffix.lower(), "application/octet-stream")
 
 
-def open_store(url: str | None = None, settings: Settings | None = None) -> LocalStore | S3Store:
-    """The store of a lake URL (default: `HRLC_STORE`)."""
-    url = url or (settings or get_settings()).store
+def open_store(url: str, settings: Settings) -> LocalStore | S3Store:
+    """The store of a lake URL (`settings.store` is `HRLC_STORE`); `settings` configure S3 and GDAL."""
     if url.startswith("s3://"):
         return S3Store(url, settings)
     if "://" in url and not url.startswith("file://"):
         raise ValueError(f"unsupported Data Lake URL {url!r}: use file:///path or s3://bucket/prefix")
-    return LocalStore(local_path(url))
+    return LocalStore(local_path(url), settings)

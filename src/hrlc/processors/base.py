@@ -3,7 +3,9 @@ pydantic `Params` and `run(params, ctx) -> items`.
 
 A processor knows no queue and no API. It reads its inputs by STAC href through `ctx.catalog`, writes its
 outputs under keys from `hrlc.lake.layout` through `ctx.store`, registers one STAC Item per product in
-`ctx.catalog`, reports progress through `ctx.progress`, and checks `ctx.cancelled()` between steps.
+`ctx.catalog`, reads training samples and ancillary layers through `ctx.training` and `ctx.ancillary` (the
+ports of `hrlc.training.port` and `hrlc.ancillary.port`), reports progress through `ctx.progress`, and checks
+`ctx.cancelled()` between steps. It never reads settings or opens a connection by itself.
 Outputs are idempotent: the same params write the same keys, so a repeated or redelivered task is harmless,
 and `outputs(params)` tells a runner which keys a task will write (to skip finished tasks on a rerun).
 Bad input raises `ProcessorError` with a one-line message, before anything is written.
@@ -15,35 +17,32 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pystac
 from pydantic import BaseModel, ConfigDict, Field
 
-from hrlc.errors import Cancelled
+from hrlc.ancillary.port import AncillaryLayers
+from hrlc.catalog.port import Catalog
+from hrlc.errors import Cancelled, ProcessorError
 from hrlc.lake.identity import CONFIG_REGEX, SPACE_REGEX
 from hrlc.lake.store import Store
+from hrlc.training.port import TrainingSamples
 
 __all__ = ["Cancelled", "Catalog", "Context", "Params", "Processor", "ProcessorError", "registry"]
 
 
-class ProcessorError(Exception):
-    """Bad input or an impossible request: the message is one line a user can act on."""
-
-
-class Catalog(Protocol):
-    def add(self, item: pystac.Item) -> str: ...
-    def get_href(self, href: str) -> pystac.Item: ...
-    def href(self, item: pystac.Item) -> str: ...
-
-
 @dataclass
 class Context:
-    """What a processor gets from whoever runs it (in-process runner or queue worker). `owner` is the user on
-    whose behalf it runs: what they may read (`hrlc.catalog.visibility`) bounds what the processor reads."""
+    """What a processor gets from whoever runs it (in-process runner or queue worker): every port it may use.
+    `training` and `ancillary` are None where the runner has none (a core install: no database); a processor
+    asked for them then fails with one line. `owner` is the user on whose behalf it runs: what they may read
+    (`hrlc.catalog.visibility`) bounds what the processor reads."""
 
     store: Store
     catalog: Catalog
+    training: TrainingSamples | None = None  # the training-set database (`hrlc.training.port`)
+    ancillary: AncillaryLayers | None = None  # DEM, reference maps... (`hrlc.ancillary.port`)
     progress: Callable[[float, str], None] = lambda fraction, message: None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("hrlc.processor"))
     cancelled: Callable[[], bool] = lambda: False

@@ -2,7 +2,8 @@
 stack, then map the whole AOI.
 
 The samples come from a file (`training`) or from the training-set database (`training_query`: area, year,
-type, source, provider, ROI, bbox; `hrlc.training.select`). A database selection gets its own model id
+type, source, provider, ROI, bbox), read through the `TrainingSamples` port `ctx.training`
+(`hrlc.training.port`). A database selection gets its own model id
 (`..._db<hash of the selection>`), and its model metadata lists the training sets used (name, version,
 checksum).
 
@@ -32,11 +33,12 @@ from pydantic import Field, model_validator
 from shapely.geometry import mapping, shape
 
 from hrlc import __version__, legend
-from hrlc.catalog.items import COLLECTIONS, file_item, item_id, period_range, raster_item
+from hrlc.catalog.items import file_item, raster_item
 from hrlc.chain import classification as clf
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
 from hrlc.lake.identity import ProductId, config_hash
+from hrlc.periods import period_range
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
 from hrlc.products.cog import write_cog
 from hrlc.products.netcdf import grid_of, read_feature_stack
@@ -120,15 +122,18 @@ class Classification(Processor[ClassificationParams]):
             layout.key("accuracy-report", kind="optical", year=y, period="annual", **f),
         ]
 
-    def _training(self, params: ClassificationParams) -> tuple[Any, list[dict[str, Any]]]:
-        """The training samples (file or database) and, for the database, the training sets used."""
+    def _training(self, params: ClassificationParams, ctx: Context) -> tuple[Any, list[dict[str, Any]]]:
+        """The training samples (a file, or the database through `ctx.training`) and, for the database, the
+        training sets used."""
         if params.training_query is not None:
-            from hrlc.training.db import TrainingDbError
-            from hrlc.training.select import select_samples
-
+            if ctx.training is None:
+                raise ProcessorError(
+                    f"{params.training_source}: no training-set database where this task runs (it needs the "
+                    "platform extra and HRLC_TRAINING_DSN)"
+                )
             try:
-                gdf = select_samples(query=params.training_query)
-            except (training_samples.TrainingDataError, TrainingDbError) as e:
+                gdf = ctx.training.select(params.training_query)
+            except training_samples.TrainingDataError as e:
                 raise ProcessorError(str(e)) from e
             return gdf, list(gdf.attrs.get("datasets", []))
         try:
@@ -139,7 +144,7 @@ class Classification(Processor[ClassificationParams]):
             raise ProcessorError(f"cannot read training file {params.training}: {e}") from e
 
     def run(self, params: ClassificationParams, ctx: Context) -> list[str]:
-        training, training_sets = self._training(params)
+        training, training_sets = self._training(params, ctx)
         stack_id = params.inputs_id()
         feat_key = layout.key(
             "features",
@@ -147,7 +152,7 @@ class Classification(Processor[ClassificationParams]):
             year=params.year,
             **(stack_id.fields() if stack_id is not None else {}),
         )
-        feat_item_key = layout.key("stac-item", collection=COLLECTIONS["features"], item_id=item_id(feat_key))
+        feat_item_key = layout.item_key(feat_key)
         if not ctx.store.exists(feat_item_key):
             raise ProcessorError(f"feature stack {feat_key} missing: run the features step first")
         feat_item = ctx.catalog.get_href(ctx.store.href(feat_item_key))

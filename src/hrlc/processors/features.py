@@ -17,10 +17,11 @@ import xarray as xr
 from pydantic import Field, model_validator
 from shapely.geometry import mapping, shape
 
-from hrlc.catalog.items import COLLECTIONS, file_item, item_id, period_range
+from hrlc.catalog.items import file_item
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
 from hrlc.lake.identity import ProductId, config_hash
+from hrlc.periods import period_range, periods_of
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
 from hrlc.products.netcdf import write_feature_stack
 
@@ -54,10 +55,10 @@ def composite_items(
     """The optical composite items of a year (of identity `ident`), in period order; ProcessorError naming
     what is missing."""
     found, missing = [], []
-    for period in layout.periods_of(sensor):
+    for period in periods_of(sensor):
         fields = ident.fields() if ident is not None else {}
         key = layout.key("optical-composite", sensor=sensor, year=year, period=period, **fields)
-        item_key = layout.key("stac-item", collection=COLLECTIONS["optical-composite"], item_id=item_id(key))
+        item_key = layout.item_key(key)
         if not ctx.store.exists(item_key):
             missing.append(period)
             continue
@@ -101,11 +102,11 @@ def add_ancillary(
 ) -> tuple[xr.Dataset, list[str]]:
     """The stack with the ancillary features of `names` on its own grid, and the ids of the layers' items.
 
-    "dem": the Copernicus DEM retrieved (or read from the lake cache) on the stack's grid, bilinear, as
-    `elevation` (m) and its `slope` (degrees, Horn's 3x3 method), both ``(y, x)`` float32."""
+    "dem": the Copernicus DEM retrieved (or read from the lake cache) through `ctx.ancillary` on the stack's
+    grid, bilinear, as `elevation` (m) and its `slope` (degrees, Horn's 3x3 method), both ``(y, x)`` float32."""
     from odc.geo.geobox import GeoBox
 
-    from hrlc.ancillary import Ancillary, AncillaryError
+    from hrlc.ancillary.errors import AncillaryError
     from hrlc.chain.terrain import pixel_size_m, slope_degrees
 
     out = stack.copy()
@@ -114,8 +115,13 @@ def add_ancillary(
     for name in names:
         if name != "dem":  # pragma: no cover - Params allow only "dem"
             raise ProcessorError(f"unknown ancillary feature {name!r}")
+        if ctx.ancillary is None:
+            raise ProcessorError(
+                "ancillary DEM: no ancillary data where this task runs (it needs the platform extra and the "
+                "ancillary database)"
+            )
         try:
-            layer = Ancillary(store=ctx.store, catalog=ctx.catalog).get("copernicus-dem", geobox=gbox)
+            layer = ctx.ancillary.get("copernicus-dem", geobox=gbox)
         except AncillaryError as e:
             raise ProcessorError(f"ancillary DEM: {e}") from None
         elev = layer.read().values.astype(np.float32)

@@ -21,10 +21,11 @@ from pydantic import Field, field_validator
 from rasterio.errors import RasterioError
 
 from hrlc.catalog import sources
-from hrlc.catalog.items import period_range, raster_item
+from hrlc.catalog.items import raster_item
 from hrlc.chain import optical
 from hrlc.lake import layout
 from hrlc.lake.identity import ProductId, aoi_space, config_hash
+from hrlc.periods import composite_kind, period_range, periods_of
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
 from hrlc.products.cog import write_cog
 
@@ -85,7 +86,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
     def outputs(self, params: OpticalParams) -> list[str]:
         ident = self.identity(params).fields()
         keys = []
-        for period in layout.periods_of(params.sensor):
+        for period in periods_of(params.sensor):
             f = {"sensor": params.sensor, "year": params.year, "period": period, **ident}
             keys += [layout.key("optical-composite", **f), layout.key("optical-cloudmask", **f)]
         return keys
@@ -107,7 +108,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             raise ProcessorError(self._why_empty(params, aoi_ll))
         ctx.log.info("%d %s scenes for %s over %s", len(items), params.sensor, params.year, aoi_ll)
         try:
-            cube = sources.load_optical(items, sensor=params.sensor, geobox=grid)
+            cube = sources.load_optical(items, sensor=params.sensor, geobox=grid, settings=ctx.store.settings)
         except sources.SourceError as e:
             raise ProcessorError(str(e)) from e
         bands = [str(b) for b in cube.data_vars if b != "qa"]
@@ -115,10 +116,9 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         offsets = np.array([cube[b].attrs.get("offset", 0.0) for b in bands], dtype=np.float64)
         nodata = cube[bands[0]].attrs.get("nodata", 0) or 0
         times = cube.time.values
-        kind = "season" if params.sensor == "landsat" else "month"
-        period_of = optical.period_index(times, params.year, kind)
+        period_of = optical.period_index(times, params.year, composite_kind(params.sensor))
         hrefs: list[str] = []
-        periods = layout.periods_of(params.sensor)
+        periods = periods_of(params.sensor)
         for p, period in enumerate(periods):
             ctx.check_cancelled()
             sel = np.flatnonzero(period_of == p)

@@ -34,7 +34,7 @@ class ProcessGraph(Processor[ProcessGraphParams]):
         gid = graph_id(params.process_graph)
         ctx.progress(0.05, f"evaluating process graph {gid}")
         env = GraphEnv(
-            catalog=ctx.catalog,  # type: ignore[arg-type]  # the static or pgstac catalogue: both search
+            catalog=ctx.catalog,
             store=ctx.store,
             graph_id=gid,
             register=ctx.register,

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hrlc.extras import require
+from hrlc.settings import Settings
 
 training_app = typer.Typer(
     name="training",
@@ -34,6 +35,14 @@ _console = Console(stderr=True)
 _out = Console()
 
 DsnOption = Annotated[str | None, typer.Option(help="PostgreSQL + PostGIS DSN (default HRLC_TRAINING_DSN)")]
+
+
+def _dsn(given: str | None) -> str:
+    """The training database of a command: `--dsn`, else `HRLC_TRAINING_DSN` (the entry point reads the
+    setting, nothing below it does)."""
+    if given:
+        return given
+    return Settings().training_dsn
 
 
 def _fail(message: str) -> None:
@@ -58,7 +67,7 @@ def migrate(dsn: DsnOption = None) -> None:
     from hrlc.training.db import migrate as run_migrate
 
     try:
-        applied = run_migrate(dsn)
+        applied = run_migrate(_dsn(dsn))
     except TrainingDbError as e:
         _fail(str(e))
         return
@@ -95,7 +104,7 @@ def import_(
             bar.update(task, completed=done, total=total, description=name)
 
         try:
-            report = import_training(source, dsn=dsn, progress=progress)
+            report = import_training(source, dsn=_dsn(dsn), progress=progress, settings=Settings())
         except (TrainingImportError, TrainingDbError) as e:
             bar.stop()
             _fail(str(e))
@@ -132,11 +141,11 @@ def status(
 
     try:
         if runs:
-            frame = db.import_runs(dsn)
+            frame = db.import_runs(_dsn(dsn))
         elif run is not None:
-            frame = db.import_outcomes(run, dsn)
+            frame = db.import_outcomes(run, _dsn(dsn))
         else:
-            frame = db.import_status(dsn)
+            frame = db.import_status(_dsn(dsn))
     except db.TrainingDbError as e:
         _fail(str(e))
         return
@@ -164,7 +173,7 @@ def retire(
     from hrlc.training.db import retire as retire_set
 
     try:
-        version = retire_set(name, reason, dsn)
+        version = retire_set(name, reason, _dsn(dsn))
     except TrainingDbError as e:
         _fail(str(e))
     typer.echo(f"retired {name} version {version}")
@@ -188,7 +197,7 @@ def provider_add(
 
     try:
         table = db.read_mapping_csv(mapping) if mapping is not None else None
-        pid = db.add_provider(code, name, dsn=dsn, url=url, class_column=class_column, mapping=table)
+        pid = db.add_provider(code, name, dsn=_dsn(dsn), url=url, class_column=class_column, mapping=table)
     except (db.TrainingDbError, OSError) as e:
         _fail(str(e))
         return
@@ -202,7 +211,7 @@ def provider_list(dsn: DsnOption = None) -> None:
     from hrlc.training import db
 
     try:
-        frame = db.providers(dsn)
+        frame = db.providers(_dsn(dsn))
     except db.TrainingDbError as e:
         _fail(str(e))
         return

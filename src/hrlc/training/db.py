@@ -1,6 +1,7 @@
 """The training-set database (spec §3.4.2.2): its migrations, its providers and label mappings, its import log.
 
-Schema `training` in a PostgreSQL + PostGIS database (`HRLC_TRAINING_DSN`), created by the plain-SQL
+Schema `training` in a PostgreSQL + PostGIS database (`HRLC_TRAINING_DSN`; every function here takes its DSN as
+an argument, the entry points read the setting), created by the plain-SQL
 migrations of `hrlc/training/migrations/`, applied only on purpose: `hrlc migrate` (and `scripts/services.sh`),
 `hrlc training migrate`, :func:`migrate`. Every other use (import, providers, status, retirement, the
 classification's sample selection) connects through :func:`connect`, which checks the schema version and refuses
@@ -37,7 +38,6 @@ __all__ = [
     "add_provider",
     "check_schema",
     "connect",
-    "dsn_or_default",
     "import_outcomes",
     "import_runs",
     "import_status",
@@ -53,15 +53,6 @@ MIGRATIONS = resources.files("hrlc.training") / "migrations"  # NNNN_*.sql, appl
 
 class TrainingDbError(RuntimeError):
     """The training database is unreachable or refuses a request (one line)."""
-
-
-def dsn_or_default(dsn: str | None) -> str:
-    """`dsn`, or `HRLC_TRAINING_DSN` (default: the `hrlc` PostGIS database)."""
-    if dsn:
-        return dsn
-    from hrlc.settings import Settings
-
-    return Settings().training_dsn
 
 
 def connect(dsn: str, *, check: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -92,10 +83,9 @@ def check_schema(conn: psycopg.Connection[Any]) -> int:
         raise TrainingDbError(str(e)) from None
 
 
-def migrate(dsn: str | None = None) -> list[str]:
+def migrate(dsn: str) -> list[str]:
     """Create or update the `training` schema; returns the migrations applied (empty when up to date). Only the
     explicit commands call it (`hrlc training migrate`; `hrlc migrate` applies the same migrations)."""
-    dsn = dsn_or_default(dsn)
     connect(dsn, check=False).close()  # one clear line when the server is unreachable
     try:
         return migrations.migrate(dsn, COMPONENT, MIGRATIONS)
@@ -119,7 +109,7 @@ def add_provider(
     code: str,
     name: str | None = None,
     *,
-    dsn: str | None = None,
+    dsn: str,
     url: str | None = None,
     class_column: str | None = None,
     description: str | None = None,
@@ -131,7 +121,6 @@ def add_provider(
     Given, it replaces the provider's whole mapping; a provider without one delivers HRLC codes.
     `TrainingDbError` when the schema is behind (run `hrlc migrate`).
     """
-    dsn = dsn_or_default(dsn)
     if mapping is not None:
         bad = {k: v for k, v in mapping.items() if v is not None and int(v) not in legend.CODES}
         if bad:
@@ -190,15 +179,14 @@ def read_mapping_csv(path: Path | str) -> dict[str, int | None]:
     return out
 
 
-def _frame(dsn: str | None, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    dsn = dsn_or_default(dsn)
+def _frame(dsn: str, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
     with connect(dsn) as conn:
         cur = conn.execute(sql, params or {})
         columns = [d.name for d in cur.description or []]
         return pd.DataFrame(cur.fetchall(), columns=columns)
 
 
-def providers(dsn: str | None = None) -> pd.DataFrame:
+def providers(dsn: str) -> pd.DataFrame:
     """The providers, with the number of labels of their mapping and of their current training sets."""
     return _frame(
         dsn,
@@ -211,12 +199,12 @@ def providers(dsn: str | None = None) -> pd.DataFrame:
     )
 
 
-def import_status(dsn: str | None = None) -> pd.DataFrame:
+def import_status(dsn: str) -> pd.DataFrame:
     """The last outcome of every folder ever imported (view `training.import_status`), by dataset name."""
     return _frame(dsn, "select * from training.import_status order by dataset_name")
 
 
-def import_runs(dsn: str | None = None, limit: int = 20) -> pd.DataFrame:
+def import_runs(dsn: str, limit: int = 20) -> pd.DataFrame:
     """The last import runs with their counts of outcomes, newest first."""
     return _frame(
         dsn,
@@ -233,7 +221,7 @@ def import_runs(dsn: str | None = None, limit: int = 20) -> pd.DataFrame:
     )
 
 
-def import_outcomes(run_id: int, dsn: str | None = None) -> pd.DataFrame:
+def import_outcomes(run_id: int, dsn: str) -> pd.DataFrame:
     """What one import run did with each folder it found."""
     return _frame(
         dsn,
@@ -245,10 +233,9 @@ def import_outcomes(run_id: int, dsn: str | None = None) -> pd.DataFrame:
     )
 
 
-def retire(dataset_name: str, reason: str, dsn: str | None = None) -> int:
+def retire(dataset_name: str, reason: str, dsn: str) -> int:
     """Retire the current version of a training set: superseded without a successor (rows kept, no longer
     selected), recorded in the import log as `retired` with `reason`. Returns the version retired."""
-    dsn = dsn_or_default(dsn)
     with connect(dsn) as conn, conn.transaction():
         row = conn.execute(
             "select trainingmetadata_id, version, location, n_features, checksum from training.trainingmetadata "

@@ -51,8 +51,9 @@ import shapely
 from pyproj import CRS, Transformer
 
 from hrlc import legend
+from hrlc.settings import Settings
 from hrlc.training import naming
-from hrlc.training.db import IMPORTER_VERSION, TrainingDbError, connect, dsn_or_default, label_key
+from hrlc.training.db import IMPORTER_VERSION, TrainingDbError, connect, label_key
 from hrlc.training.samples import CLASS_COLUMNS
 
 __all__ = [
@@ -158,13 +159,15 @@ def _has_member(files: list[str]) -> bool:
     return any(Path(f).suffix.lower() in naming.MEMBER_EXTENSIONS for f in files)
 
 
-def discover(source: str | Path) -> list[_Candidate]:
-    """The folders under `source` (local folder or `s3://bucket/prefix`) that hold files of the convention's
-    extensions, sorted by location. `source` may be the root above the area folders, an area folder or one
-    training-set folder."""
+def discover(source: str | Path, settings: Settings | None = None) -> list[_Candidate]:
+    """The folders under `source` (local folder or `s3://bucket/prefix`, read with the S3 `settings`) that
+    hold files of the convention's extensions, sorted by location. `source` may be the root above the area
+    folders, an area folder or one training-set folder."""
     text = str(source)
     if text.startswith("s3://"):
-        return _discover_s3(text)
+        if settings is None:
+            raise TrainingImportError(f"cannot import from {text}: no S3 settings given (HRLC_S3_*)")
+        return _discover_s3(text, settings)
     if "://" in text and not text.startswith("file://"):
         raise TrainingImportError(f"cannot import from {text}: give a folder or s3://bucket/prefix")
     if printable_name(text) != text:
@@ -199,11 +202,11 @@ def printable_name(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _discover_s3(url: str) -> list[_Candidate]:
+def _discover_s3(url: str, settings: Settings) -> list[_Candidate]:
     from hrlc.lake.store import S3Store, StoreError
 
     try:
-        store = S3Store(url)
+        store = S3Store(url, settings)
         keys = list(store.list(""))
     except (StoreError, ValueError) as e:
         raise TrainingImportError(str(e)) from None
@@ -233,9 +236,14 @@ def _discover_s3(url: str) -> list[_Candidate]:
 
 
 def import_training(
-    source: str | Path, *, dsn: str | None = None, progress: Progress | None = None
+    source: str | Path,
+    *,
+    dsn: str,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> ImportReport:
-    """Import every training set under `source` (a folder or `s3://bucket/prefix`); see the module doc.
+    """Import every training set under `source` (a folder, or `s3://bucket/prefix` read with the S3 `settings`);
+    see the module doc.
 
     Checks the database's schema first and applies no migration (`hrlc migrate` does). Returns the outcome of
     each folder found; a rejected set does not stop the others (see :attr:`ImportReport.ok`).
@@ -245,9 +253,8 @@ def import_training(
         TrainingDbError: the database is unreachable, or its `training` schema is behind or missing (one line:
             run `hrlc migrate`); nothing is written then.
     """
-    dsn = dsn_or_default(dsn)
     with connect(dsn, autocommit=True) as conn:  # checks the schema version: no DDL here
-        candidates = discover(source)
+        candidates = discover(source, settings)
         if not candidates:
             raise TrainingImportError(
                 f"no training set under {source}: expected <area_name>/<area_name>_<type>_<ROI>_<year>_"

@@ -4,6 +4,7 @@
 GeoDataFrame with ``class_code`` (int64 HRLC codes), ``sample_id`` and the geometry, indexed 0..n-1, from the
 *current* version of every training set matching the selection (area, year, type, source, provider, bbox).
 :class:`~hrlc.training.query.TrainingQuery` is that selection as the classification processor's parameter.
+:class:`TrainingDb` is the database as the processors' `TrainingSamples` port (`hrlc.training.port`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,30 @@ import shapely
 from hrlc.training.query import TrainingQuery, parse_query
 from hrlc.training.samples import TrainingDataError
 
-__all__ = ["TrainingQuery", "parse_query", "select_samples"]
+__all__ = ["TrainingDb", "TrainingQuery", "parse_query", "select_samples"]
+
+
+class TrainingDb:
+    """The training-set database at `dsn` as the `TrainingSamples` port: what a classification processor gets
+    in its `Context`. Building it opens no connection; each `select` opens one (and checks the schema)."""
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+
+    def select(self, query: TrainingQuery) -> gpd.GeoDataFrame:
+        """:func:`select_samples` of `query` in this database. Every way of not getting samples is a
+        `TrainingDataError` with one line: none match, or the database is unreachable or behind (the
+        `TrainingDbError`'s message: run `hrlc migrate`), so a caller needs no database driver to name it."""
+        from hrlc.training.db import TrainingDbError  # psycopg: the platform extra
+
+        try:
+            return select_samples(self.dsn, query=query)
+        except TrainingDbError as e:
+            raise TrainingDataError(str(e)) from e
 
 
 def select_samples(
-    dsn: str | None = None,
+    dsn: str,
     *,
     area: str | None = None,
     year: int | None = None,
@@ -79,9 +99,9 @@ def select_samples(
         )
         params.update(dict(zip(("w", "s", "e", "n"), q.bbox, strict=True)))
         where.append("d.extent && st_makeenvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
-    from hrlc.training.db import connect, dsn_or_default  # psycopg: the platform extra; checks the schema
+    from hrlc.training.db import connect  # psycopg: the platform extra; checks the schema
 
-    with connect(dsn_or_default(dsn)) as conn:
+    with connect(dsn) as conn:
         datasets = conn.execute(
             f"select d.trainingmetadata_id, d.dataset_name, d.version, d.checksum, d.srid "
             f"from training.dataset d where {' and '.join(where)} order by d.dataset_name",

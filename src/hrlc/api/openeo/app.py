@@ -26,7 +26,9 @@ from hrlc import __version__
 from hrlc.api.limits import Limits, RequestLimits, openeo_error
 from hrlc.api.openeo import discovery, errors, process_graphs, sync
 from hrlc.api.openeo.context import OpenEOContext, jobs_available
-from hrlc.settings import Settings, get_settings
+from hrlc.api.openeo.udp import ProcessGraphs
+from hrlc.backends import Backends
+from hrlc.settings import Settings
 
 # Response headers a browser client must be able to read (openEO API, "Cross-Origin Resource Sharing").
 EXPOSED_HEADERS = ["Location", "OpenEO-Identifier", "OpenEO-Costs", "Link"]
@@ -44,9 +46,9 @@ class MergeSlashes:
         await self.app(scope, receive, send)
 
 
-def create_openeo_app(settings: Settings | None = None) -> FastAPI:
-    """The openEO API application (not yet mounted)."""
-    settings = settings or get_settings()
+def create_openeo_app(settings: Settings, backends: Backends, graphs: ProcessGraphs | None = None) -> FastAPI:
+    """The openEO API application over `backends` (not yet mounted; `hrlc.api.app.create_app` mounts it).
+    User-defined processes live in `graphs` (default: the catalogue's PostgreSQL, `OpenEOContext.create`)."""
     app = FastAPI(
         title="hrlc openEO API",
         version=__version__,
@@ -54,7 +56,10 @@ def create_openeo_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api.html",
         redoc_url=None,
     )
-    app.state.openeo = OpenEOContext.create(settings)
+    ctx = OpenEOContext.create(settings, backends)
+    if graphs is not None:
+        ctx.process_graphs = graphs
+    app.state.openeo = ctx
     routers = [discovery.router, process_graphs.router, sync.router]
     if settings.oidc_providers:
         routers.append(discovery.oidc_router)

@@ -1,10 +1,10 @@
 """openEO collections: the catalogue's STAC collections with the openEO data-cube metadata added.
 
-The collections come from pgstac (`HRLC_CATALOG`, the database the STAC API serves) or, with the static
-catalogue, from hrlc's product collection documents. Each gets `cube:dimensions` (x and y in the
-collection's lon/lat extent, t from its temporal extent, bands from the `eo:bands` of its items) and
-`summaries` (`eo:bands` when known), which is what an openEO client builds its cube metadata from (and checks
-the `bands` of `load_collection` against).
+The collections and sample items come from the catalogue (`hrlc.catalog.port.Catalog`): with pgstac the
+collections the STAC API serves, with the static catalogue hrlc's product collection documents. Each gets
+`cube:dimensions` (x and y in the collection's lon/lat extent, t from its temporal extent, bands from the
+`eo:bands` of its items) and `summaries` (`eo:bands` when known), which is what an openEO client builds its
+cube metadata from (and checks the `bands` of `load_collection` against).
 
 A collection can hold several products with different bands (e.g. `hrlc-optical-composites`: the composites
 and their cloud masks), so the bands are those of a sample of its items (`SAMPLE_ITEMS`): the bands of the
@@ -14,59 +14,26 @@ then the others' not yet listed.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
 from hrlc.api.openeo.errors import OpenEOError
-from hrlc.catalog.pgstac import collection_document, collection_ids
-from hrlc.catalog.static import STAC_VERSION
+from hrlc.catalog.port import Catalog
+from hrlc.catalog.product_collections import STAC_VERSION
 
 DATACUBE_EXT = "https://stac-extensions.github.io/datacube/v2.2.0/schema.json"
-
-
-class CollectionSource:
-    """Reads STAC collections (and one sample item per collection) from pgstac or the built-in documents."""
-
-    def __init__(self, dsn: str | None):
-        self.dsn = dsn
-
-    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        assert self.dsn is not None
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute("SET search_path TO pgstac, public")
-            return list(conn.execute(sql, params).fetchall())
-
-    def all(self) -> list[dict[str, Any]]:
-        if self.dsn is None:
-            return [collection_document(cid) for cid in collection_ids()]
-        return [_obj(row[0]) for row in self._query("SELECT content FROM collections ORDER BY id", [])]
-
-    def get(self, cid: str) -> dict[str, Any] | None:
-        if self.dsn is None:
-            return collection_document(cid) if cid in collection_ids() else None
-        rows = self._query("SELECT content FROM collections WHERE id = %s", [cid])
-        return _obj(rows[0][0]) if rows else None
-
-    def exists(self, cid: str) -> bool:
-        return self.get(cid) is not None
-
-    def sample_items(self, cid: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """Up to `limit` items of a collection (their assets only), newest first; [] without pgstac."""
-        if self.dsn is None:
-            return []
-        search = {"collections": [cid], "limit": limit or SAMPLE_ITEMS, "fields": {"include": ["assets"]}}
-        rows = self._query("SELECT search(%s::jsonb)", [json.dumps(search)])
-        return list(_obj(rows[0][0]).get("features") or []) if rows else []
-
-
 SAMPLE_ITEMS = 100
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    return json.loads(value) if isinstance(value, str | bytes) else dict(value)
+def stac_collection(catalog: Catalog, cid: str) -> dict[str, Any] | None:
+    """The STAC collection `cid` of the catalogue, or None."""
+    return next((c for c in catalog.collections() if c.get("id") == cid), None)
+
+
+def sample_items(catalog: Catalog, cid: str, limit: int = SAMPLE_ITEMS) -> list[dict[str, Any]]:
+    """Up to `limit` items of a collection, newest first (as dicts)."""
+    latest = catalog.search(cid, limit=limit)
+    return [i.to_dict(include_self_link=False, transform_hrefs=False) for i in reversed(latest)]
 
 
 def _bands(item: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -145,8 +112,9 @@ def _stac_base(base: str) -> str:
     return base.rsplit("/", 1)[0] + "/stac" if base.endswith("/openeo") else base
 
 
-def get_collection(source: CollectionSource, cid: str, base: str) -> dict[str, Any]:
-    stac = source.get(cid)
+def get_collection(catalog: Catalog, cid: str, base: str) -> dict[str, Any]:
+    """The openEO collection document of `cid` (404 `CollectionNotFound` if the catalogue has no such one)."""
+    stac = stac_collection(catalog, cid)
     if stac is None:
         raise OpenEOError("CollectionNotFound", f"Collection '{cid}' does not exist.")
-    return openeo_collection(stac, base, source.sample_items(cid))
+    return openeo_collection(stac, base, sample_items(catalog, cid))

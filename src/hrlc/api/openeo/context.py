@@ -1,20 +1,27 @@
-"""What the routes of the openEO API share: settings, the authenticator, catalogue, process store, jobs.
+"""What the routes of the openEO API share: settings, the authenticator, the back ends (catalogue, lake, jobs) and
+the store of user-defined processes.
 
 One `OpenEOContext` lives on `app.state.openeo`; routes reach it with the `context` dependency."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from hrlc.api.openeo.auth import Authenticator
-from hrlc.api.openeo.collections import CollectionSource
+from hrlc.api.openeo.collections import stac_collection
 from hrlc.api.openeo.errors import OpenEOError
-from hrlc.api.openeo.udp import ProcessGraphStore
+from hrlc.api.openeo.udp import ProcessGraphs, ProcessGraphStore
+from hrlc.backends import Backends
+from hrlc.catalog.port import Catalog
+from hrlc.lake.store import Store
 from hrlc.settings import Settings
+
+if TYPE_CHECKING:
+    from hrlc.jobs.backend import JobsBackend
+    from hrlc.jobs.planner import UserProcesses
 from hrlc.settings import pg_dsn as _catalog_dsn
 
 
@@ -34,51 +41,55 @@ def jobs_available() -> bool:
 
 @dataclass
 class OpenEOContext:
+    """The openEO API's view of the back ends (`hrlc.backends`, built where the process starts, or fakes in route
+    tests) and of its own parts: the authenticator and the store of user-defined processes."""
+
     settings: Settings
     authenticator: Authenticator
-    collections: CollectionSource
-    dsn: str | None
-    _udps: ProcessGraphStore | None = None
-    _jobs: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    backends: Backends
+    process_graphs: ProcessGraphs | None = None  # None: the static catalogue, no database for them
 
     @classmethod
-    def create(cls, settings: Settings) -> OpenEOContext:
+    def create(cls, settings: Settings, backends: Backends) -> OpenEOContext:
+        """The context of `settings` over `backends`; user-defined processes live in the catalogue's PostgreSQL
+        (`HRLC_CATALOG`), none with the static catalogue."""
         dsn = pg_dsn(settings)
-        return cls(settings, Authenticator(settings), CollectionSource(dsn), dsn)
+        return cls(settings, Authenticator(settings), backends, ProcessGraphStore(dsn) if dsn else None)
 
-    def _need_db(self, what: str) -> str:
-        if self.dsn is None:
+    @property
+    def catalog(self) -> Catalog:
+        """Collections, sample items, data checks and synchronous evaluations read it."""
+        return self.backends.catalog
+
+    @property
+    def lake(self) -> Store:
+        """Where the catalogue's products (and job results) are."""
+        return self.backends.store
+
+    @property
+    def jobs(self) -> JobsBackend:
+        """Batch jobs (`JobService`, built on first use: a job store that is down answers 503)."""
+        return self.backends.jobs
+
+    @property
+    def udps(self) -> ProcessGraphs:
+        if self.process_graphs is None:
             raise OpenEOError(
                 "FeatureUnsupported",
-                f"{what} needs the platform database: set HRLC_CATALOG to a postgresql:// DSN.",
+                "User-defined processes need the platform database: set HRLC_CATALOG to a postgresql:// DSN.",
             )
-        return self.dsn
+        return self.process_graphs
 
-    @property
-    def udps(self) -> ProcessGraphStore:
-        with self._lock:
-            if self._udps is None:
-                self._udps = ProcessGraphStore(self._need_db("User-defined processes"))
-            return self._udps
+    def collection_exists(self, cid: str) -> bool:
+        """Whether the catalogue has the collection `cid` (what validation checks `load_collection` against)."""
+        return stac_collection(self.catalog, cid) is not None
 
-    @property
-    def jobs(self) -> Any:
-        """The `JobService` (created on first use)."""
-        with self._lock:
-            if self._jobs is None:
-                from hrlc.jobs.service import JobService
-
-                # the jobs back end's settings: HRLC_JOBS_DSN (default: the pgstac database of HRLC_CATALOG),
-                # HRLC_BROKER_URL, HRLC_BROKER_PREFIX
-                self._jobs = JobService(settings=self.settings)
-            return self._jobs
-
-    def user_process(self, user: str | None) -> Any:
-        """A resolver of the user's own processes for validation (None without a user or database)."""
-        if user is None or self.dsn is None:
+    def user_process(self, user: str | None) -> UserProcesses | None:
+        """A resolver of the user's own processes for validation (None without a user or their store)."""
+        graphs = self.process_graphs
+        if user is None or graphs is None:
             return None
-        return lambda pid: self.udps.get(user, pid)
+        return lambda pid: graphs.get(user, pid)
 
 
 def context(request: Request) -> OpenEOContext:

@@ -97,7 +97,7 @@ def service_types() -> dict[str, Any]:
 @router.get("/collections")
 def collections(request: Request, ctx: OpenEOContext = Depends(context)) -> dict[str, Any]:
     base = base_url(request)
-    docs = [openeo_collection(c, base, None) for c in ctx.collections.all()]
+    docs = [openeo_collection(c, base, None) for c in ctx.catalog.collections()]
     for d in docs:  # the list stays light: no cube metadata from sample items, no summaries
         d.pop("summaries", None)
         d.pop("cube:dimensions", None)
@@ -110,7 +110,7 @@ def collections(request: Request, ctx: OpenEOContext = Depends(context)) -> dict
 
 @router.get("/collections/{collection_id}")
 def collection(collection_id: str, request: Request, ctx: OpenEOContext = Depends(context)) -> dict[str, Any]:
-    return get_collection(ctx.collections, collection_id, base_url(request))
+    return get_collection(ctx.catalog, collection_id, base_url(request))
 
 
 @router.get("/processes")

@@ -118,7 +118,7 @@ def _job_errors(job_id: str) -> Iterator[None]:
 def _check_process(process: Any, user: str, ctx: OpenEOContext) -> dict[str, Any]:
     raise_first(
         validate_process(
-            process, user_processes=ctx.user_process(user), collection_exists=ctx.collections.exists
+            process, user_processes=ctx.user_process(user), collection_exists=ctx.collection_exists
         )
     )
     assert isinstance(process, dict)
@@ -276,11 +276,8 @@ def job_logs(
 
 def _read_item(href: str, ctx: OpenEOContext) -> dict[str, Any] | None:
     """A STAC item of the lake by its href (None when it cannot be read)."""
-    from hrlc.lake.store import open_store
-
-    store = open_store(ctx.settings.store, ctx.settings)
     try:
-        return dict(json.loads(store.read_bytes(store.key_of(href))))
+        return dict(json.loads(ctx.lake.read_bytes(ctx.lake.key_of(href))))
     except Exception:  # an item that vanished or lies outside the lake: listed as a link only
         return None
 
@@ -314,7 +311,7 @@ def job_results(
                 "(or ask with partial=true).",
             )
         hrefs = ctx.jobs.results(user, job_id, partial=partial)
-    presign = Presigner(ctx.settings)
+    presign = Presigner(ctx.lake, ctx.settings.presign_ttl_s)
     assets: dict[str, Any] = {}
     links: list[dict[str, Any]] = [
         {"rel": "self", "href": f"{base}/jobs/{job_id}/results", "type": "application/json"},

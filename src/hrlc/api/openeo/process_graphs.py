@@ -75,9 +75,7 @@ def put_process_graph(
     ) -> dict[str, Any] | None:  # this process with its new graph: cycles through it
         return body if pid == process_graph_id else stored(pid) if stored else None
 
-    raise_first(
-        validate_process(body, user_processes=as_it_will_be, collection_exists=ctx.collections.exists)
-    )
+    raise_first(validate_process(body, user_processes=as_it_will_be, collection_exists=ctx.collection_exists))
     ctx.udps.put(user, process_graph_id, {**body, "id": process_graph_id})
     return Response(status_code=200)
 

@@ -20,6 +20,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from hrlc.jobs.request import LandCoverRequest
+
 SPECS = Path(__file__).with_name("specs") / "standard-processes.json"
 
 OUTPUT_FORMATS: dict[str, dict[str, Any]] = {
@@ -37,23 +43,67 @@ OUTPUT_FORMATS: dict[str, dict[str, Any]] = {
     },
 }
 
-_BBOX_SCHEMA: dict[str, Any] = {
-    "title": "Bounding Box",
-    "type": "object",
-    "subtype": "bounding-box",
-    "required": ["west", "south", "east", "north"],
-    "properties": {
-        "west": {"type": "number", "description": "West (lower left corner, coordinate axis 1)."},
-        "south": {"type": "number", "description": "South (lower left corner, coordinate axis 2)."},
-        "east": {"type": "number", "description": "East (upper right corner, coordinate axis 1)."},
-        "north": {"type": "number", "description": "North (upper right corner, coordinate axis 2)."},
-        "crs": {
-            "description": "Coordinate reference system of the extent, an EPSG code. Defaults to 4326.",
-            "anyOf": [{"type": "integer", "subtype": "epsg-code", "minimum": 1000}],
-            "default": 4326,
-        },
-    },
-}
+
+class _OpenEOSchema(GenerateJsonSchema):
+    """JSON Schemas as openEO process descriptions write them (draft-07): no titles made up from field names,
+    a tuple of one type as an array of `items` of that type."""
+
+    def field_title_should_be_set(self, schema: object) -> bool:
+        return False
+
+    def tuple_schema(self, schema: core_schema.TupleSchema) -> JsonSchemaValue:
+        out = super().tuple_schema(schema)
+        items = out.pop("prefixItems", None)
+        if items is not None and "items" not in out:
+            out["items"] = items[0] if all(item == items[0] for item in items) else items
+        return out
+
+
+def parameters_of(request: type[BaseModel]) -> list[dict[str, Any]]:
+    """The openEO process parameters of a request model: one per field, in order, with its description, its
+    JSON Schema (openEO's list of alternatives where the field takes several types; openEO subtypes come from
+    the fields' `json_schema_extra`) and, for an optional field, `optional` and its default."""
+    document = request.model_json_schema(by_alias=False, schema_generator=_OpenEOSchema)
+    definitions = {name: _optional_properties(d) for name, d in document.get("$defs", {}).items()}
+    parameters = []
+    for name, field in request.model_fields.items():
+        schema = _inline(document["properties"][name], definitions)
+        schema.pop("description", None)
+        schema.pop("default", None)
+        if len(schema) == 1 and ("anyOf" in schema or "oneOf" in schema):
+            (schema,) = schema.values()
+        parameter: dict[str, Any] = {"name": name, "description": field.description, "schema": schema}
+        if not field.is_required():
+            parameter |= {"optional": True, "default": field.default}
+        parameters.append(parameter)
+    return parameters
+
+
+def _optional_properties(definition: dict[str, Any]) -> dict[str, Any]:
+    """An object's properties that default to null as openEO writes them: just their type (an object's
+    property is optional by being left out of `required`)."""
+    properties = {}
+    for name, prop in definition.get("properties", {}).items():
+        alternatives = [a for a in prop.get("anyOf", []) if a != {"type": "null"}]
+        if prop.get("default", ...) is None and len(alternatives) == 1:
+            rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+            prop = {**alternatives[0], **rest}
+        properties[name] = prop
+    return {**definition, "properties": properties} if properties else definition
+
+
+def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
+    """`schema` with every `$ref` to `definitions` replaced by the definition (openEO clients resolve none)."""
+    if isinstance(schema, list):
+        return [_inline(s, definitions) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return _inline({**definitions[ref.removeprefix("#/$defs/")], **rest}, definitions)
+    return {k: _inline(v, definitions) for k, v in schema.items()}
+
 
 HRLC_LAND_COVER: dict[str, Any] = {
     "id": "hrlc_land_cover",
@@ -67,111 +117,7 @@ HRLC_LAND_COVER: dict[str, Any] = {
         "catalogue as STAC items."
     ),
     "categories": ["cubes", "machine learning", "hrlc"],
-    "parameters": [
-        {
-            "name": "spatial_extent",
-            "description": "The area of interest, a bounding box (in `crs`, EPSG:4326 by default).",
-            "schema": _BBOX_SCHEMA,
-        },
-        {
-            "name": "year",
-            "description": "The year of the map.",
-            "schema": {"type": "integer", "minimum": 1984, "maximum": 2100},
-        },
-        {
-            "name": "sensor",
-            "description": (
-                "Optical sensor of the composites: `sentinel2` or `landsat`. By default Landsat before "
-                "2020 and Sentinel-2 from 2020."
-            ),
-            "schema": [{"type": "string", "enum": ["sentinel2", "landsat"]}, {"type": "null"}],
-            "optional": True,
-            "default": None,
-        },
-        {
-            "name": "source",
-            "description": "The STAC catalogue (URL or path of a STAC catalog/API) the input scenes come from: "
-            "one of the sources this deployment allows (HRLC_JOB_SOURCES; see docs/security.md).",
-            "schema": {"type": "string", "subtype": "uri"},
-        },
-        {
-            "name": "training",
-            "description": "The training samples: URL or path of a vector file with a class-code column (under "
-            "your own prefix users/<user>/ of the lake, or where the deployment allows: HRLC_JOB_TRAINING), or a "
-            "selection of training sets in the training-set database (every field optional, all given must "
-            "match).",
-            "schema": [
-                {"type": "string", "subtype": "uri"},
-                {
-                    "type": "object",
-                    "title": "Training-set database selection",
-                    "properties": {
-                        "area": {"type": "string"},
-                        "year": {"type": "integer"},
-                        "type": {"type": "string", "enum": ["historic", "static"]},
-                        "source": {"type": "string", "enum": ["photo-interpreted", "map-agreement"]},
-                        "provider": {"type": "string"},
-                        "roi": {"type": "string"},
-                        "bbox": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
-                    },
-                    "additionalProperties": False,
-                },
-            ],
-        },
-        {
-            "name": "classifier",
-            "description": "The classifier: `lightgbm` (gradient-boosted trees) or `rf` (random forest).",
-            "schema": {"type": "string", "enum": ["lightgbm", "rf"]},
-            "optional": True,
-            "default": "lightgbm",
-        },
-        {
-            "name": "composite",
-            "description": "Compositing method of the optical scenes: `median` or `bap` (best available pixel).",
-            "schema": {"type": "string", "enum": ["median", "bap"]},
-            "optional": True,
-            "default": "median",
-        },
-        {
-            "name": "crs",
-            "description": "CRS of the output grid (EPSG code or 'EPSG:nnnn'); by default the UTM zone of the AOI.",
-            "schema": [
-                {"type": "integer", "subtype": "epsg-code", "minimum": 1000},
-                {"type": "string"},
-                {"type": "null"},
-            ],
-            "optional": True,
-            "default": None,
-        },
-        {
-            "name": "resolution",
-            "description": "Pixel size of the output grid, metres; by default the sensor's (10 m for Sentinel-2).",
-            "schema": [{"type": "number", "exclusiveMinimum": 0}, {"type": "null"}],
-            "optional": True,
-            "default": None,
-        },
-        {
-            "name": "dilate",
-            "description": "Dilation of the cloud mask, pixels.",
-            "schema": {"type": "integer", "minimum": 0},
-            "optional": True,
-            "default": 0,
-        },
-        {
-            "name": "mask_snow",
-            "description": "Mask snow as well as clouds in the composites.",
-            "schema": {"type": "boolean"},
-            "optional": True,
-            "default": False,
-        },
-        {
-            "name": "seed",
-            "description": "Random seed of the classifier (same inputs and seed → the same map).",
-            "schema": {"type": "integer"},
-            "optional": True,
-            "default": 0,
-        },
-    ],
+    "parameters": parameters_of(LandCoverRequest),
     "returns": {
         "description": "The land-cover class map, a raster data cube (x, y, bands=[class]).",
         "schema": {

@@ -37,7 +37,7 @@ def validation(
             "ProcessGraphMissing", "Invalid process specified. It doesn't contain a process graph."
         )
     errors = validate_process(
-        body, user_processes=ctx.user_process(user), collection_exists=ctx.collections.exists
+        body, user_processes=ctx.user_process(user), collection_exists=ctx.collection_exists
     )
     return {"errors": errors}
 
@@ -78,7 +78,7 @@ def result(
     process = body.get("process")
     raise_first(
         validate_process(
-            process, user_processes=ctx.user_process(user), collection_exists=ctx.collections.exists
+            process, user_processes=ctx.user_process(user), collection_exists=ctx.collection_exists
         )
     )
     assert isinstance(process, dict)

@@ -8,14 +8,23 @@ database is the catalogue's (`HRLC_CATALOG`), next to pgstac, in a schema of its
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 COMPONENT = "api"
 MIGRATIONS = resources.files("hrlc.api.openeo") / "migrations"
 
 
+class ProcessGraphs(Protocol):
+    """User-defined processes of each user, by id (the route tests' fake: `tests/api/fakes.py`)."""
+
+    def list(self, user: str) -> list[dict[str, Any]]: ...
+    def get(self, user: str, pid: str) -> dict[str, Any] | None: ...
+    def put(self, user: str, pid: str, process: dict[str, Any]) -> None: ...
+    def delete(self, user: str, pid: str) -> bool: ...
+
+
 class ProcessGraphStore:
-    """CRUD of user-defined processes (each call its own short connection)."""
+    """CRUD of user-defined processes in PostgreSQL (each call its own short connection)."""
 
     def __init__(self, dsn: str):
         self.dsn = dsn
