@@ -119,21 +119,18 @@ class TooLarge(PlanError):
 
 
 def target_pixels(dag: Dag) -> float:
-    """Pixels of the target grid of a land-cover DAG (0 for other DAGs): what its budget counts."""
-    from hrlc.catalog import sources
+    """Pixels of the target grid of a land-cover DAG (0 for other DAGs): what its budget counts. The grid is the
+    one the optical preprocessing will make (`target_grid`), so the budget counts what will be computed."""
+    from hrlc.processors.optical_preprocessing import OpticalPreprocessing, target_grid
 
     for task in dag.tasks:
-        if task.processor != "optical-preprocessing":
+        if task.processor != OpticalPreprocessing.name:
             continue
-        p = task.params
-        resolution = p["resolution"] or sources.SENSORS[p["sensor"]].resolution
+        proc = OpticalPreprocessing()
         try:
-            grid = sources.grid_for(
-                tuple(p["bbox"]), bbox_crs=p["bbox_crs"], crs=p["crs"], resolution=resolution
-            )
-            height, width = (float(n) for n in grid.shape)
-        except Exception as e:  # noqa: BLE001 - pyproj and odc-geo refuse impossible grids in many ways
-            raise PlanError(f"the AOI cannot be put on a {resolution} m grid: {e}") from None
+            height, width = (float(n) for n in target_grid(proc.parse_params(task.params)).shape)
+        except ProcessorError as e:
+            raise PlanError(f"the AOI cannot be put on a grid: {e}") from None
         return height * width
     return 0.0
 
