@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ import xarray as xr
 from odc.geo import geom
 from odc.geo.geobox import GeoBox
 
+from hrlc.lake.grid import Zone
 from hrlc.lake.store import configure_odc_s3
 from hrlc.settings import Settings, defaults, local_path
 
@@ -604,9 +604,9 @@ def search(
 
 
 def utm_crs(lon: float, lat: float) -> str:
-    """EPSG code of the WGS 84 / UTM zone of a point (regular 6-degree zones, no Norway exceptions)."""
-    zone = min(max(int(math.floor((lon + 180.0) / 6.0)) + 1, 1), 60)
-    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+    """EPSG code of the WGS 84 / UTM zone of a point (regular 6-degree zones, no Norway exceptions): the zone of
+    the product grid (`hrlc.lake.grid.Zone.of_point`)."""
+    return Zone.of_point(lon, lat).crs
 
 
 def grid_for(

@@ -18,6 +18,13 @@ Product identity (`hrlc.lake.identity`): the chain's products (families with `id
 same family without the two levels (the spec's exact key) still parses: that is how a product made elsewhere
 and dropped into the lake is named. `space` is the grid a product was made on (`aoi-<hash>` of an AOI grid
 today, a tile id of the product grid with the scale work), `config` the hash of what changes its pixels.
+
+The product grid (`hrlc.lake.grid`): fixed tiles of 109 800 m per UTM zone, anchored at easting 0 / northing 0
+(the Sentinel-2 tile size, not the overlapping MGRS layout). A tile id such as `utm32n-109800-4-46` (zone,
+hemisphere, tile size, column, row) will become the `{space}` folder level of the chain's keys, e.g.
+`classification/2021/final/utm32n-109800-4-46/8d1f0c2b7e4a9c31/classified_map_optical_2021_annual.tif`; the
+spec's folders and file names do not change, so `parse()` stays exact and gives the tile back through
+`hrlc.lake.grid.parse_tile(fields["space"])`.
 """
 
 from __future__ import annotations
