@@ -1,0 +1,119 @@
+"""Benchmark of the whole chain's scaling (issue 13): peak memory and time per pixel against the AOI's size.
+
+Why: HRLC maps continents; a worker's memory must not grow with the AOI (or tile) it maps, and the time per
+pixel must stay flat, or a Sentinel-2 tile (10 980² px) never fits a worker. For each `--sizes` N this script
+generates the synthetic repository of N² px (the same dates for every size; timed apart), then runs the optical
+land-cover chain on it — optical preprocessing → features → classification, the DAG of `hrlc run` through the
+in-process runner — in a child process of its own, and reads that child's peak RSS (`wait4`) and wall time.
+It prints one JSON line per size and a summary with the ratios against the smallest size, measured in the same
+run, and the issue's goals: RSS(largest) ≤ 1.3 × RSS(smallest), time per pixel within ±25 % of the smallest's.
+
+    .venv/bin/python benchmarks/scale.py [--sizes 512 1024 2048] [--workdir /tmp/hrlc-scale] [--keep]
+
+Repositories are kept in `--workdir` between runs (generation is deterministic, so a rerun reuses them); each
+chain run starts from an empty lake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def run_chain(repo_root: Path, lake: Path) -> None:
+    """The child: the land-cover chain on the repository at `repo_root` into the lake at `lake`."""
+    from rich.console import Console
+
+    from hrlc import sample
+    from hrlc.backends import Backends
+    from hrlc.jobs.dag import land_cover_dag
+    from hrlc.jobs.request import BoundingBox, LandCoverRequest
+    from hrlc.jobs.runner import InProcessRunner
+    from hrlc.lake.store import LocalStore
+    from hrlc.settings import Settings
+
+    repo = sample.SampleRepository.open(repo_root)
+    t = repo.transform
+    bbox = (t.c, t.f - t.a * repo.size, t.c + t.a * repo.size, t.f)
+    request = LandCoverRequest(
+        spatial_extent=BoundingBox.of(bbox, f"EPSG:{repo.epsg}"),
+        crs=f"EPSG:{repo.epsg}",
+        resolution=t.a,
+        year=repo.year,
+        source=str(repo.catalog),
+        training=str(repo.training_points),
+        sensor="sentinel2",
+    )
+    settings = Settings()
+    backends = Backends.from_settings(settings, store=LocalStore(lake, settings))
+    try:
+        InProcessRunner(backends.store, backends.catalog, console=Console(quiet=True)).run(
+            land_cover_dag(request)
+        )
+    finally:
+        backends.close()
+
+
+def measured(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in GB) of a child `python benchmarks/scale.py *args`."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, *args])
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"child {args} failed with exit code {proc.returncode}")
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024**2  # Linux: ru_maxrss in KiB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/hrlc-scale"))
+    ap.add_argument("--keep", action="store_true", help="keep the lakes (the repositories are always kept)")
+    ap.add_argument("--chain", nargs=2, metavar=("REPO", "LAKE"), help=argparse.SUPPRESS)  # the child
+    ap.add_argument("--generate", nargs=2, metavar=("ROOT", "SIZE"), help=argparse.SUPPRESS)  # the child
+    a = ap.parse_args()
+    if a.chain:
+        run_chain(Path(a.chain[0]), Path(a.chain[1]))
+        return
+    if a.generate:
+        from hrlc import sample
+
+        sample.generate(Path(a.generate[0]), size=int(a.generate[1]))
+        return
+
+    rows: list[dict[str, Any]] = []
+    for size in sorted(a.sizes):
+        repo, lake = a.workdir / f"repo-{size}", a.workdir / f"lake-{size}"
+        gen_s, gen_gb = measured(["--generate", str(repo), str(size)])
+        shutil.rmtree(lake, ignore_errors=True)
+        wall, rss = measured(["--chain", str(repo), str(lake)])
+        mpx = size * size / 1e6
+        row = {"size": size, "mpx": round(mpx, 3), "chain_s": round(wall, 1), "chain_peak_rss_gb": round(rss, 2),
+               "s_per_mpx": round(wall / mpx, 2), "px_per_s": round(size * size / wall),
+               "generate_s": round(gen_s, 1), "generate_peak_rss_gb": round(gen_gb, 2)}  # fmt: skip
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        if not a.keep:
+            shutil.rmtree(lake, ignore_errors=True)
+    small, large = rows[0], rows[-1]
+    rss_ratio = large["chain_peak_rss_gb"] / small["chain_peak_rss_gb"]
+    per_px = [r["s_per_mpx"] / small["s_per_mpx"] for r in rows]
+    summary = {
+        "rss_ratio_largest_to_smallest": round(rss_ratio, 2),
+        "time_per_px_ratios": [round(r, 2) for r in per_px],
+        "goal_rss_ratio_le_1.3": rss_ratio <= 1.3,
+        "goal_time_per_px_within_25pct": all(0.75 <= r <= 1.25 for r in per_px),
+    }
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
