@@ -155,3 +155,16 @@ def test_to_matrix_refuses_unexpected_dims() -> None:
     ds = xr.Dataset({"a": (("band", "y", "x"), np.zeros((2, 2, 2), np.float32))})
     with pytest.raises(ValueError, match="unexpected dims"):
         features.to_matrix(ds)
+
+
+def test_the_stack_of_a_block_is_the_block_of_the_stack() -> None:
+    """Features of a pixel depend on its own periods only: a grid streamed block by block (variable by variable,
+    `feature_variables`) gives exactly the stack of the whole grid."""
+    comp = make_composite(seed=4)
+    whole = features.feature_stack(comp)
+    names = [name for name, _ in features.feature_variables(comp)]
+    assert names == list(whole.data_vars)  # same order as the stack
+    for rows, cols in ((slice(0, 2), slice(0, 2)), (slice(2, 4), slice(1, 3))):
+        block = dict(features.feature_variables(comp.isel(y=rows, x=cols)))
+        for name in names:
+            xr.testing.assert_identical(block[name], whole[name].isel(y=rows, x=cols))

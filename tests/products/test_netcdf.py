@@ -12,7 +12,7 @@ from affine import Affine
 from pyproj import CRS
 
 from hrlc.chain import features
-from hrlc.products.netcdf import grid_of, read_feature_stack, write_feature_stack
+from hrlc.products.netcdf import feature_stack_writer, grid_of, read_feature_stack, write_feature_stack
 
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5100000.0)
 
@@ -111,3 +111,59 @@ def test_geographic_crs_and_wrong_coordinates(tmp_path: Path) -> None:
     shifted = ds.assign_coords(x=np.arange(7) * 10.0, y=np.arange(5) * 10.0)
     with pytest.raises(ValueError, match="pixel centres"):
         write_feature_stack(shifted, tmp_path / "bad.nc", crs=32633, transform=TRANSFORM, attrs={})
+
+
+@pytest.mark.parametrize("pending", [0, 2])
+def test_written_block_by_block_is_the_same_file(tmp_path: Path, pending: int) -> None:
+    """The stack written in blocks (not aligned with the chunks here, through the writer thread or not) holds the
+    same variables, values, attributes, chunking and compression as the stack written whole."""
+    ds = stack([f"{m:02d}" for m in range(1, 13)])
+    write_feature_stack(
+        ds, tmp_path / "whole.nc", crs=32633, transform=TRANSFORM, attrs={"title": "t"}, year=2021
+    )
+    with feature_stack_writer(
+        tmp_path / "blocks.nc",
+        ds.isel(y=slice(0, 1), x=slice(0, 1)),  # the variables of one pixel are enough
+        height=5,
+        width=7,
+        crs=32633,
+        transform=TRANSFORM,
+        attrs={"title": "t"},
+        year=2021,
+        pending=pending,
+    ) as writer:
+        assert writer.variables == list(ds.data_vars)
+        for rows in (slice(0, 2), slice(2, 5)):
+            for cols in (slice(0, 3), slice(3, 7)):
+                writer.write(ds.isel(y=rows, x=cols), rows, cols)
+    with netCDF4.Dataset(tmp_path / "whole.nc") as a, netCDF4.Dataset(tmp_path / "blocks.nc") as b:
+        assert list(a.variables) == list(b.variables) and a.dimensions.keys() == b.dimensions.keys()
+        skip = {"date_created", "history"}
+        assert {k: a.getncattr(k) for k in a.ncattrs() if k not in skip} == {
+            k: b.getncattr(k) for k in b.ncattrs() if k not in skip
+        }
+        for name, va in a.variables.items():
+            vb = b.variables[name]
+            assert va.dimensions == vb.dimensions and va.dtype == vb.dtype, name
+            assert va.chunking() == vb.chunking() and va.filters() == vb.filters(), name
+            assert va.ncattrs() == vb.ncattrs(), name
+            for k in va.ncattrs():
+                np.testing.assert_array_equal(va.getncattr(k), vb.getncattr(k), err_msg=f"{name}.{k}")
+            np.testing.assert_array_equal(
+                np.asarray(va[...]), np.asarray(vb[...]), err_msg=name
+            )  # NaN == NaN
+
+
+def test_block_writer_refuses_wrong_windows_and_an_incomplete_stack(tmp_path: Path) -> None:
+    ds = stack(["01", "02"])
+    grid = {"height": 5, "width": 7, "crs": 32633, "transform": TRANSFORM}
+    with (
+        pytest.raises(ValueError, match="window of shape"),
+        feature_stack_writer(tmp_path / "a.nc", ds, pending=2, **grid) as writer,  # type: ignore[arg-type]
+    ):
+        writer.write_variable("red", ds["red"].values, slice(0, 2), slice(0, 7))
+    with (
+        pytest.raises(ValueError, match="incomplete"),
+        feature_stack_writer(tmp_path / "b.nc", ds, **grid) as writer,  # type: ignore[arg-type]
+    ):
+        writer.write(ds.isel(y=slice(0, 4)), slice(0, 4), slice(None))

@@ -21,7 +21,8 @@ Conventions
   bands (the index is interpolated, as in NDVI time-series practice, rather than recomputed from
   interpolated bands).
 - Gap filling and annual statistics are numba kernels parallel over pixels (no Python per pixel); memory
-  is the output plus a few planes.
+  is the output plus a few planes. Every feature of a pixel depends on that pixel's periods only, so a grid
+  can be streamed block by block, and :func:`feature_variables` gives a block's variables one at a time.
 - Feature names in the matrix: ``{variable}_{period}`` for temporal variables (``ndvi_03``,
   ``red_season2``) and ``{index}_{stat}`` for annual statistics (``ndvi_max``), in a fixed order
   (see :func:`feature_names`) that does not depend on the order of the Dataset's variables, so a model
@@ -33,7 +34,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import xarray as xr
@@ -47,6 +48,7 @@ __all__ = [
     "STATS",
     "feature_names",
     "feature_stack",
+    "feature_variables",
     "gap_fill",
     "spectral_indices",
     "to_matrix",
@@ -226,22 +228,27 @@ def gap_fill(ds: xr.Dataset, dim: str = "period", *, cyclic: bool = True) -> xr.
     for name, da in ds.data_vars.items():
         if dim not in da.dims or not np.issubdtype(da.dtype, np.floating):
             continue
-        if da.chunks is None:
-            rest = [d for d in da.dims if d != dim]
-            values = _gap_fill_array(da.transpose(dim, *rest).values, pos, cycle, cyclic)
-            filled = xr.DataArray(values, dims=(dim, *rest), coords=da.coords, attrs=da.attrs)
-        else:  # dask: one kernel call per chunk (chunks must span `dim`)
-            filled = xr.apply_ufunc(
-                lambda arr: np.moveaxis(_gap_fill_array(np.moveaxis(arr, -1, 0), pos, cycle, cyclic), 0, -1),
-                da,
-                input_core_dims=[[dim]],
-                output_core_dims=[[dim]],
-                dask="parallelized",
-                output_dtypes=[np.float32],
-                keep_attrs=True,
-            )
-        out[name] = filled.transpose(*da.dims)
+        out[name] = _fill(da, dim, pos, cycle, cyclic)
     return out
+
+
+def _fill(da: xr.DataArray, dim: str, pos: np.ndarray, cycle: float, cyclic: bool) -> xr.DataArray:
+    """One variable of :func:`gap_fill` (which has `dim` and is float), filled; same dims as `da`."""
+    if da.chunks is None:
+        rest = [d for d in da.dims if d != dim]
+        values = _gap_fill_array(da.transpose(dim, *rest).values, pos, cycle, cyclic)
+        filled = xr.DataArray(values, dims=(dim, *rest), coords=da.coords, attrs=da.attrs)
+    else:  # dask: one kernel call per chunk (chunks must span `dim`)
+        filled = xr.apply_ufunc(
+            lambda arr: np.moveaxis(_gap_fill_array(np.moveaxis(arr, -1, 0), pos, cycle, cyclic), 0, -1),
+            da,
+            input_core_dims=[[dim]],
+            output_core_dims=[[dim]],
+            dask="parallelized",
+            output_dtypes=[np.float32],
+            keep_attrs=True,
+        )
+    return filled.transpose(*da.dims)
 
 
 # ----------------------------------------------------------------------------------------------- stack
@@ -322,26 +329,50 @@ def feature_stack(composite: xr.Dataset, *, fill: bool = True, stats: bool = Tru
 
     Temporal variables are ``(period, y, x)``, statistics ``(y, x)`` named ``{index}_{stat}`` (stat in
     :data:`STATS`; amplitude = max - min), computed after gap filling; everything float32 with CF attributes.
+    The variables of :func:`feature_variables`, together.
+    """
+    coords = composite.astype(np.float32, copy=False).coords
+    out = xr.Dataset(coords=coords, attrs=dict(composite.attrs))
+    for name, da in feature_variables(composite, fill=fill, stats=stats):
+        out[name] = da
+    return out
+
+
+def feature_variables(
+    composite: xr.Dataset, *, fill: bool = True, stats: bool = True
+) -> Iterator[tuple[str, xr.DataArray]]:
+    """The variables of :func:`feature_stack`, one at a time and in its order: ``(name, variable)``.
+
+    Every pixel's features depend on that pixel's periods only, so the stack of a block of the grid is that
+    block of the grid's stack: a caller streams the grid block by block. Memory: the composite, the variable
+    being made, and the annual statistics (4 planes per index), which come last.
     """
     if "period" not in composite.dims:
         raise ValueError("composite has no 'period' dimension")
-    ds = spectral_indices(composite.astype(np.float32, copy=False))
-    if fill:
-        ds = gap_fill(ds, "period")
-    out = xr.Dataset(coords=ds.coords, attrs=dict(composite.attrs))
-    for name in _ordered([str(v) for v in ds.data_vars]):
-        da = ds[name].astype(np.float32, copy=False)
+    comp = composite.astype(np.float32, copy=False)
+    pos, cycle = _period_positions(comp["period"].values)
+    indices = [n for n, (a, b) in INDICES.items() if a in comp and b in comp]
+    names = _ordered(dict.fromkeys([*(str(v) for v in comp.data_vars), *indices]))
+    statistics: dict[str, xr.DataArray] = {}
+    for name in names:
+        da = (
+            _normalized_difference(comp[INDICES[name][0]], comp[INDICES[name][1]])
+            if name in indices
+            else comp[name]
+        )
+        if fill and "period" in da.dims and np.issubdtype(da.dtype, np.floating):
+            da = _fill(da, "period", pos, cycle, cyclic=True)
+        if stats and name in INDICES:
+            for stat, s in _annual_stats(da, "period").items():
+                s.attrs = _attrs_for(f"{name}_{stat}")
+                statistics[f"{name}_{stat}"] = s.rename(f"{name}_{stat}")
+        da = da.astype(np.float32, copy=False)
         if "period" in da.dims:
             da = da.transpose("period", ...)
         da.attrs = {**composite[name].attrs, **_attrs_for(name)} if name in composite else _attrs_for(name)
-        out[name] = da
-    if stats:
-        for idx in INDICES:
-            if idx in ds:
-                for stat, da in _annual_stats(ds[idx], "period").items():
-                    da.attrs = _attrs_for(f"{idx}_{stat}")
-                    out[f"{idx}_{stat}"] = da
-    return out
+        da.name = name
+        yield name, da
+    yield from statistics.items()
 
 
 def _order_key(name: str) -> tuple[int, int, str]:

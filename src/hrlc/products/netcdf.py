@@ -22,6 +22,12 @@ File layout (NetCDF-4/HDF5, CF-1.8, ACDD-1.3)
   ``source``, ``history``, ``product_version``, ``date_created``, ``geospatial_*`` bounds (WGS 84) and the
   caller's ``attrs`` (which win over the defaults, except ``Conventions``).
 
+Writing: :func:`write_feature_stack` writes a stack held in memory; :func:`feature_stack_writer` makes the same
+file block by block (the metadata from the stack of one pixel, then each block's variables into their windows),
+so a stack larger than memory is written with the memory of one block. Both define the file through xarray
+(``Dataset.dump_to_store``: the attributes, encoding and coordinates ``to_netcdf`` writes) and write the
+gridded variables' pixels by slices; blocks aligned with the chunks write whole chunks.
+
 :func:`read_feature_stack` gives back a Dataset with the ``period`` coordinate holding the labels again and
 ``crs`` as a coordinate; :func:`grid_of` recovers ``(crs, transform)`` from it.
 """
@@ -29,11 +35,15 @@ File layout (NetCDF-4/HDF5, CF-1.8, ACDD-1.3)
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+import queue
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import dask.array
 import numpy as np
 import xarray as xr
 from affine import Affine
@@ -42,12 +52,26 @@ from pyproj.transformer import Transformer
 
 from hrlc import __version__
 
-__all__ = ["CONVENTIONS", "GRID_MAPPING", "grid_of", "read_feature_stack", "write_feature_stack"]
+__all__ = [
+    "CHUNK_PX",
+    "CONVENTIONS",
+    "GRID_MAPPING",
+    "FeatureStackWriter",
+    "feature_stack_writer",
+    "grid_of",
+    "read_feature_stack",
+    "write_feature_stack",
+]
 
 CONVENTIONS = "CF-1.8, ACDD-1.3"
 GRID_MAPPING = "crs"
 PERIOD_LABEL = "period_label"
-_CHUNK = 512
+CHUNK_PX = 512  # chunks of the gridded variables: (1, 512, 512) or (512, 512), smaller for a smaller grid
+_ALL = slice(None)
+_STORES: dict[str, type[Any]] = {
+    "netcdf4": xr.backends.NetCDF4DataStore,
+    "h5netcdf": xr.backends.H5NetCDFStore,
+}
 
 _DEFAULT_ATTRS: dict[str, str] = {
     "title": "ESA CCI HRLC feature stack",
@@ -160,54 +184,170 @@ def _time_coords(labels: list[str], year: int) -> dict[str, Any]:
     return {"time": time, "time_bnds": time_bnds}  # time -> coordinate; time_bnds -> bounds variable
 
 
-def write_feature_stack(
-    ds: xr.Dataset,
+class FeatureStackWriter:
+    """A feature stack NetCDF open for writing, made by :func:`feature_stack_writer`: every variable exists with
+    its attributes, chunking and compression; its pixels are written window by window.
+
+    ``write_variable(name, values, rows, cols)`` writes the ``(y, x)`` window `rows`, `cols` of one variable
+    (every period at once); ``write(block, rows, cols)`` every gridded variable of the Dataset `block`. A window
+    aligned with the chunks (multiples of :data:`CHUNK_PX`) writes whole chunks, compressed as they come, which
+    never need to be read back. Every pixel of every variable must be written exactly once.
+
+    With `pending` > 0 the writes go to one writer thread through a queue of that many variables, so that
+    compressing a block overlaps computing the next (HDF5 releases the GIL; it is only ever called from one
+    thread at a time). The writer then holds each array it is given until written: do not modify it.
+    """
+
+    def __init__(
+        self,
+        nc: Any,
+        variables: Mapping[str, tuple[str, ...]],
+        height: int,
+        width: int,
+        pending: int = 0,
+    ):
+        self._nc = nc
+        self._dims = dict(variables)
+        self._shape = (height, width)
+        # sizes and dtypes known here: the netCDF library must not be called while the writer thread is in it
+        self._sizes = {n: tuple(int(s) for s in nc.variables[n].shape) for n in self._dims}
+        self._dtypes = {n: np.dtype(nc.variables[n].dtype) for n in self._dims}
+        self._written = dict.fromkeys(self._dims, 0)
+        self._queue: queue.Queue[tuple[str, tuple[slice, ...], np.ndarray] | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if pending > 0:
+            self._queue = queue.Queue(maxsize=pending)
+            self._thread = threading.Thread(target=self._drain, name="hrlc-netcdf-writer", daemon=True)
+            self._thread.start()
+
+    @property
+    def variables(self) -> list[str]:
+        """The gridded variables of the file, in file order."""
+        return list(self._dims)
+
+    def write_variable(self, name: str, values: xr.DataArray | np.ndarray, rows: slice, cols: slice) -> None:
+        """Write the window `rows`, `cols` of variable `name`: a DataArray (transposed to the file's dims) or an
+        array already in the file's dim order (``(period, y, x)`` or ``(y, x)``), of the window's shape."""
+        dims = self._dims[name]
+        if isinstance(values, xr.DataArray):
+            values = values.transpose(*dims).values
+        data = np.asarray(values, dtype=self._dtypes[name])
+        r = range(*rows.indices(self._shape[0]))
+        c = range(*cols.indices(self._shape[1]))
+        key = tuple(
+            slice(r.start, r.stop) if d == "y" else slice(c.start, c.stop) if d == "x" else slice(None)
+            for d in dims
+        )
+        expected = tuple(
+            len(r) if d == "y" else len(c) if d == "x" else self._sizes[name][i] for i, d in enumerate(dims)
+        )
+        if data.shape != expected:
+            raise ValueError(f"{name}: a window of shape {expected} got values of shape {data.shape}")
+        if self._queue is None:
+            self._nc.variables[name][key] = data
+        else:
+            self._raise_error()
+            self._queue.put((name, key, data))
+        self._written[name] += len(r) * len(c)
+
+    def write(self, block: xr.Dataset, rows: slice = _ALL, cols: slice = _ALL) -> None:
+        """Write the window `rows`, `cols` of every gridded variable of the file from `block` (which must hold
+        them all, on the window)."""
+        for name in self._dims:
+            self.write_variable(name, block[name], rows, cols)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (task := self._queue.get()) is not None:
+            if self._error is None:  # after an error, only empty the queue: the producer must not block
+                name, key, data = task
+                try:
+                    self._nc.variables[name][key] = data
+                except BaseException as e:  # noqa: BLE001 - handed to the producer by _raise_error
+                    self._error = e
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _stop(self) -> None:
+        """Wait until every queued write is done (the file may then be closed)."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _finish(self) -> None:
+        self._stop()
+        self._raise_error()
+        total = self._shape[0] * self._shape[1]
+        wrong = [n for n, done in self._written.items() if done != total]
+        if wrong:
+            raise ValueError(
+                f"feature stack incomplete: {wrong} not written exactly once over {self._shape} px"
+            )
+
+
+@contextlib.contextmanager
+def feature_stack_writer(
     path: Path | str,
+    like: xr.Dataset,
     *,
+    height: int,
+    width: int,
     crs: str | int | CRS,
     transform: Affine,
     attrs: Mapping[str, Any] | None = None,
     year: int | None = None,
     engine: str = "netcdf4",
     complevel: int = 1,
-) -> None:
-    """Write a feature stack (``(period, y, x)`` and ``(y, x)`` float variables) as CF-1.8/ACDD NetCDF-4.
+    pending: int = 0,
+) -> Iterator[FeatureStackWriter]:
+    """A feature stack of `height` x `width` px created at `path` (overwritten) and written block by block.
 
-    Args:
-        ds: the stack, e.g. from :func:`hrlc.chain.features.feature_stack`; existing ``x``/``y``
-            coordinates must be the pixel centres of `transform`.
-        path: output file (overwritten). The caller commits it to the lake.
-        crs: EPSG code, ``"EPSG:n"``, WKT or PROJ string.
-        transform: north-up affine transform of the grid (pixel corner convention, as rasterio).
-        attrs: global attributes (title, source, ...) overriding the defaults; ``None`` values are dropped.
-        year: if given, adds CF ``time``/``time_bnds`` coordinates and ACDD ``time_coverage_*``.
-        engine: ``"netcdf4"`` (default) or ``"h5netcdf"`` (needs h5py).
-        complevel: zlib level 1..9.
+    `like` gives the variables (names, dims, dtypes, attributes, order) and the ``period`` labels; its pixels and
+    its ``y``/``x`` size are ignored, so the stack of one pixel will do (e.g. ``feature_stack`` of a 1x1
+    composite). Its non-gridded variables are written as they are. The file, its metadata, chunking and
+    compression are those of :func:`write_feature_stack` (other arguments as there). Memory: the metadata and
+    the caller's blocks (and `pending` variables queued for the writer thread, see `FeatureStackWriter`);
+    HDF5's chunk cache is off: whole chunks are compressed and written as they come.
+    The file is complete when the block ends without error; ValueError then if some pixel was never written.
     """
     crs_obj = _crs_of(crs)
     transform = Affine(*list(transform)[:6])
     if transform.b != 0 or transform.d != 0:
         raise ValueError("rotated grids are not supported: the transform must be north-up")
-    ny, nx = int(ds.sizes["y"]), int(ds.sizes["x"])
+    ny, nx = int(height), int(width)
     xs = transform.c + transform.a * (np.arange(nx) + 0.5)
     ys = transform.f + transform.e * (np.arange(ny) + 0.5)
-    for axis, expected, res in (("x", xs, transform.a), ("y", ys, transform.e)):
-        given = ds.coords.get(axis)
-        if (
-            given is not None
-            and np.issubdtype(given.dtype, np.floating)
-            and not np.allclose(given.values, expected, rtol=0, atol=abs(res) * 1e-3)
-        ):
-            raise ValueError(f"{axis} coordinates of the dataset are not the pixel centres of the transform")
 
-    out = ds.drop_vars([v for v in ("x", "y", GRID_MAPPING, "spatial_ref") if v in ds.variables])
+    out = like.drop_vars([v for v in ("x", "y", GRID_MAPPING, "spatial_ref") if v in like.variables])
+    gridded = {str(n): da for n, da in out.data_vars.items() if {"y", "x"} <= set(da.dims)}
+    placeholders = {  # lazy, never computed: xarray defines the variables, the blocks fill them
+        name: xr.Variable(
+            da.dims,
+            dask.array.empty(
+                tuple(ny if d == "y" else nx if d == "x" else int(out.sizes[d]) for d in da.dims),
+                dtype=da.dtype,
+                chunks=-1,
+            ),
+            da.attrs,
+        )
+        for name, da in gridded.items()
+    }
+    out = xr.Dataset(  # `like`'s variables in its order; coordinates on y/x other than x, y are dropped
+        {name: placeholders.get(str(name), da.variable) for name, da in out.data_vars.items()},
+        coords={k: c.variable for k, c in out.coords.items() if not {"y", "x"} & set(c.dims)},
+    )
     x_attrs, y_attrs = _xy_attrs(crs_obj)
     out = out.assign_coords(x=("x", xs, x_attrs), y=("y", ys, y_attrs))
 
     labels: list[str] = []
     if "period" in out.dims:
         labels = [
-            str(v) for v in (ds["period"].values if "period" in ds.coords else range(ds.sizes["period"]))
+            str(v)
+            for v in (like["period"].values if "period" in like.coords else range(like.sizes["period"]))
         ]
         out = out.drop_vars("period", errors="ignore")
         label_attrs: dict[str, Any] = {
@@ -247,7 +387,7 @@ def write_feature_stack(
         da.encoding = {}
         out[name] = da
         chunks = tuple(
-            1 if d == "period" else min(_CHUNK, int(out.sizes[d])) if d in ("y", "x") else int(out.sizes[d])
+            1 if d == "period" else min(CHUNK_PX, int(out.sizes[d])) if d in ("y", "x") else int(out.sizes[d])
             for d in da.dims
         )
         enc: dict[str, Any] = {"zlib": True, "complevel": complevel, "shuffle": True}
@@ -285,7 +425,81 @@ def write_feature_stack(
     global_attrs["Conventions"] = CONVENTIONS
     out.attrs = global_attrs
 
-    out.to_netcdf(Path(path), engine=engine, format="NETCDF4", encoding=encoding)  # type: ignore[call-overload]
+    if engine not in _STORES:
+        raise ValueError(f"unknown engine {engine!r}: one of {sorted(_STORES)}")
+    store = _STORES[engine].open(Path(path), mode="w", format="NETCDF4")
+    try:
+        # what Dataset.to_netcdf does, except the data of the (lazy) gridded variables, which the blocks write
+        out.dump_to_store(store, encoding=encoding)
+        nc = store.ds
+        for name in gridded:
+            var = nc.variables[name]
+            if engine == "netcdf4":
+                var.set_auto_maskandscale(False)  # values go as they are: NaN is the _FillValue
+                var.set_var_chunk_cache(size=0, nelems=1)  # whole chunks are compressed and written at once
+        writer = FeatureStackWriter(
+            nc, {n: tuple(map(str, placeholders[n].dims)) for n in gridded}, ny, nx, pending=pending
+        )
+        try:
+            yield writer
+        finally:
+            writer._stop()
+        writer._finish()
+    finally:
+        store.close()
+
+
+def write_feature_stack(
+    ds: xr.Dataset,
+    path: Path | str,
+    *,
+    crs: str | int | CRS,
+    transform: Affine,
+    attrs: Mapping[str, Any] | None = None,
+    year: int | None = None,
+    engine: str = "netcdf4",
+    complevel: int = 1,
+) -> None:
+    """Write a feature stack (``(period, y, x)`` and ``(y, x)`` float variables) as CF-1.8/ACDD NetCDF-4.
+
+    The whole stack at once; :func:`feature_stack_writer` writes the same file block by block.
+
+    Args:
+        ds: the stack, e.g. from :func:`hrlc.chain.features.feature_stack`; existing ``x``/``y``
+            coordinates must be the pixel centres of `transform`.
+        path: output file (overwritten). The caller commits it to the lake.
+        crs: EPSG code, ``"EPSG:n"``, WKT or PROJ string.
+        transform: north-up affine transform of the grid (pixel corner convention, as rasterio).
+        attrs: global attributes (title, source, ...) overriding the defaults; ``None`` values are dropped.
+        year: if given, adds CF ``time``/``time_bnds`` coordinates and ACDD ``time_coverage_*``.
+        engine: ``"netcdf4"`` (default) or ``"h5netcdf"`` (needs h5py).
+        complevel: zlib level 1..9.
+    """
+    transform = Affine(*list(transform)[:6])
+    ny, nx = int(ds.sizes["y"]), int(ds.sizes["x"])
+    xs = transform.c + transform.a * (np.arange(nx) + 0.5)
+    ys = transform.f + transform.e * (np.arange(ny) + 0.5)
+    for axis, expected, res in (("x", xs, transform.a), ("y", ys, transform.e)):
+        given = ds.coords.get(axis)
+        if (
+            given is not None
+            and np.issubdtype(given.dtype, np.floating)
+            and not np.allclose(given.values, expected, rtol=0, atol=abs(res) * 1e-3)
+        ):
+            raise ValueError(f"{axis} coordinates of the dataset are not the pixel centres of the transform")
+    with feature_stack_writer(
+        path,
+        ds,
+        height=ny,
+        width=nx,
+        crs=crs,
+        transform=transform,
+        attrs=attrs,
+        year=year,
+        engine=engine,
+        complevel=complevel,
+    ) as writer:
+        writer.write(ds)
 
 
 def read_feature_stack(path: Path | str, *, engine: str = "netcdf4") -> xr.Dataset:
