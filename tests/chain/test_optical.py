@@ -17,6 +17,7 @@ from hrlc.chain.optical import (
     SCL_NODATA,
     SCL_SHADOW,
     _sorting_network,
+    cloud_distance_score,
     composite,
     composite_bap,
     composite_median,
@@ -316,6 +317,69 @@ def test_bap_prefers_observations_far_from_clouds() -> None:
     g = np.exp(-0.5 * (10 / 15) ** 2)
     assert score[0, 10, 10] == pytest.approx(g + 1.0, rel=1e-6)
     assert score[0, 10, 11] == pytest.approx(g + 1.0, rel=1e-6)
+
+
+def test_cloud_distance_score_is_the_distance_to_the_nearest_cloud_in_tenths_of_the_reach() -> None:
+    invalid = np.zeros((2, 31, 31), bool)
+    invalid[0, 15, 15] = True
+    score = cloud_distance_score(invalid, 10.0)
+    assert score.dtype == np.float32 and score.shape == invalid.shape
+    assert score[0, 15, 15] == 0.0  # the cloud itself
+    assert score[0, 15, 18] == pytest.approx(0.3)  # 3 px away
+    assert score[0, 19, 18] == pytest.approx(0.5)  # 3-4-5: 5 px away
+    assert (
+        score[0, 15, 25] == 1.0 and score[0, 15, 27] == 1.0 and score[0, 0, 0] == 1.0
+    )  # >= 10 px: saturated
+    assert (score[1] == 1.0).all()  # a date without clouds
+    assert (cloud_distance_score(invalid, 0.0) == 1.0).all()  # term disabled
+
+
+def _bap_in_blocks(
+    data: np.ndarray, invalid: np.ndarray, doy: np.ndarray, block: int, halo: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One period's BAP composited block by block, the cloud term computed on each block grown by `halo`
+    pixels (None: the block alone, as `composite_bap` would without `cloud_score`)."""
+    t, nb, ny, nx = data.shape
+    comp, count, score = (
+        np.empty((1, nb, ny, nx), data.dtype),
+        np.empty((1, ny, nx), np.uint16),
+        np.empty((1, ny, nx), np.float32),
+    )
+    for y0, x0 in itertools.product(range(0, ny, block), range(0, nx, block)):
+        y1, x1 = min(y0 + block, ny), min(x0 + block, nx)
+        cloud = None
+        if halo is not None:
+            gy0, gx0 = max(y0 - halo, 0), max(x0 - halo, 0)
+            grown = cloud_distance_score(invalid[:, gy0 : y1 + halo, gx0 : x1 + halo], 10.0)
+            cloud = grown[:, y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0]
+        c, n, s = composite_bap(
+            data[:, :, y0:y1, x0:x1],
+            invalid[:, y0:y1, x0:x1],
+            np.zeros(t, int),
+            1,
+            doy,
+            np.array([30.0]),
+            cloud_score=cloud,
+        )
+        comp[..., y0:y1, x0:x1], count[..., y0:y1, x0:x1], score[..., y0:y1, x0:x1] = c, n, s
+    return comp, count, score
+
+
+def test_bap_in_blocks_with_a_cloud_halo_is_the_bap_of_the_whole_image() -> None:
+    rng = np.random.default_rng(11)
+    t, ny, nx = 6, 70, 90
+    data = rng.integers(200, 3000, (t, 4, ny, nx), dtype=np.uint16)
+    scl = np.where(rng.random((t, ny, nx)) < 0.01, 9, 4).astype(np.uint8)  # scattered clouds...
+    invalid = scl_mask(scl, dilate_px=2)  # ...grown into small blobs
+    doy = np.array([5.0, 18.0, 27.0, 33.0, 41.0, 55.0])
+    whole = composite_bap(data, invalid, np.zeros(t, int), 1, doy, np.array([30.0]))
+
+    blocks = _bap_in_blocks(data, invalid, doy, block=32, halo=10)  # halo = ceil(cloud_distance_px)
+    for got, want in zip(blocks, whole, strict=True):
+        np.testing.assert_array_equal(got, want)
+    # without the halo a cloud across a block edge is not seen: the scores (and picks) differ along the seams
+    seams = _bap_in_blocks(data, invalid, doy, block=32, halo=None)
+    assert not np.array_equal(seams[2], whole[2])
 
 
 def test_bap_haze_term_prefers_darker_blue() -> None:

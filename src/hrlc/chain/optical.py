@@ -82,6 +82,7 @@ __all__ = [
     "SCL_NODATA",
     "SCL_SHADOW",
     "SCL_SNOW",
+    "cloud_distance_score",
     "composite",
     "composite_bap",
     "composite_median",
@@ -489,6 +490,7 @@ def composite_bap(
     w_haze: float = 0.5,
     doy_sigma: float = 15.0,
     haze_dn: float = 2000.0,
+    cloud_score: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best-available-pixel composite: per pixel and period the one valid observation with the top score.
 
@@ -514,6 +516,11 @@ def composite_bap(
         doy_sigma: standard deviation of the Gaussian DOY term, in days.
         haze_dn: blue value at which the haze term reaches 0 (2000 for DN = reflectance x 10 000; use 0.2
             for float reflectance).
+        cloud_score: ``(t, y, x)`` float32 cloud term of each observation, as :func:`cloud_distance_score` of
+            `invalid` gives it (the default). A caller that composites an image block by block computes it
+            on the block grown by ``ceil(cloud_distance_px)`` pixels each side (where the image has them)
+            and crops it: the distance to a cloud farther than that saturates, so the blocks then join
+            into exactly the composite of the whole image.
 
     Returns:
         ``composite`` ``(n_periods, b, y, x)`` dtype of `data` (`nodata` where no valid observation),
@@ -530,6 +537,8 @@ def composite_bap(
         raise ValueError(f"target_doy must be (n_periods,) = ({n_periods},), got {target_doy.shape}")
     if blue_band is not None and not -nb <= blue_band < nb:
         raise ValueError(f"blue_band {blue_band} out of range for {nb} bands")
+    if cloud_score is not None and np.shape(cloud_score) != (t, ny, nx):
+        raise ValueError(f"cloud_score must be (t, y, x) = {(t, ny, nx)}, got {np.shape(cloud_score)}")
 
     out = np.full((n_periods, nb, ny, nx), nodata_typed, dtype=data.dtype)
     count = np.zeros((n_periods, ny, nx), dtype=np.uint16)
@@ -549,11 +558,10 @@ def composite_bap(
         if w_doy:
             score += np.float32(w_doy * np.exp(-0.5 * ((doy[i] - target_doy[p]) / doy_sigma) ** 2))
         if w_cloud:
-            if cloud_distance_px > 0 and invalid[i].any():
-                dist = ndimage.distance_transform_edt(~invalid[i]).astype(np.float32)
-                score += np.float32(w_cloud) * np.clip(dist / np.float32(cloud_distance_px), 0, 1)
-            else:
-                score += np.float32(w_cloud)
+            cloud = (
+                cloud_distance_score(invalid[i], cloud_distance_px) if cloud_score is None else cloud_score[i]
+            )
+            score += np.float32(w_cloud) * cloud
         if w_haze and blue_band is not None:
             blue = data[i, blue_band].astype(np.float32)
             score += np.float32(w_haze) * (1 - np.clip(np.nan_to_num(blue / np.float32(haze_dn)), 0, 1))
@@ -562,6 +570,26 @@ def composite_bap(
         np.copyto(out[p], data[i], where=better[None])
     best[np.isneginf(best)] = 0
     return out, count, best
+
+
+def cloud_distance_score(invalid: np.ndarray, cloud_distance_px: float = 10.0) -> np.ndarray:
+    """The cloud term of the best-available-pixel score: ``clip(d / cloud_distance_px, 0, 1)``, float32.
+
+    ``d`` is the Euclidean distance in pixels to the nearest pixel flagged in `invalid` (``(y, x)`` or
+    ``(t, y, x)``, each 2-D slice alone); a slice without any flagged pixel, or ``cloud_distance_px <= 0``,
+    scores 1 everywhere. The score of a pixel depends only on `invalid` within ``ceil(cloud_distance_px)``
+    pixels of it (beyond, the term is saturated), which is what lets a caller compute it block by block.
+    """
+    invalid = _check_2d_3d(invalid, "invalid").astype(np.bool_, copy=False)
+    if invalid.ndim == 3:
+        out = np.empty(invalid.shape, np.float32)
+        for i in range(invalid.shape[0]):
+            out[i] = cloud_distance_score(invalid[i], cloud_distance_px)
+        return out
+    if cloud_distance_px <= 0 or not invalid.any():
+        return np.ones(invalid.shape, np.float32)
+    dist = ndimage.distance_transform_edt(~invalid).astype(np.float32)
+    return np.clip(dist / np.float32(cloud_distance_px), 0, 1)
 
 
 # ==================================================================================================

@@ -6,12 +6,23 @@ nodata 0, canonical band names) and `optical_{sensor}_{year}_{period}_cloudmask.
 observations used, band 2: observations seen; uint16), each with a STAC Item that carries the cloud ratio
 and the compositing method. Periods without any clear observation are written all-nodata, so the year
 always has its 12 (or 4) periods and the feature step can gap-fill.
+
+Memory: a period is composited block by block, each block one spatial chunk of the lazy odc-stac cube
+(`settings.chunk_px`) with all the period's dates, and its blocks are written into the COGs as they come
+(`products.cog.cog_blocks`), a few blocks at a time (`products.cog.chunk_regions`: dask's threaded scheduler
+would read every block's dates before the first composites are done): peak memory grows with the chunk size,
+the number of dates and of threads, not with the AOI. The cloud ratios of the items are sums of per-block
+counts.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from dataclasses import astuple, dataclass
+from typing import Any, Literal
 
+import dask
+import dask.array as da
 import numpy as np
 import pystac
 import rasterio
@@ -27,10 +38,11 @@ from hrlc.lake import layout
 from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import composite_kind, period_range, periods_of
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
-from hrlc.products.cog import write_cog
+from hrlc.products.cog import chunk_regions, cog_blocks
 
 REFLECTANCE_SCALE = 1e-4
 HAZE_REFLECTANCE = 0.2  # blue surface reflectance taken as fully hazy by best-available-pixel scoring
+CLOUD_DISTANCE_PX = 10.0  # best-available-pixel scoring: the distance to a cloud at which its penalty ends
 
 
 class OpticalParams(Params):
@@ -112,67 +124,24 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         except sources.SourceError as e:
             raise ProcessorError(str(e)) from e
         bands = [str(b) for b in cube.data_vars if b != "qa"]
-        scales = np.array([cube[b].attrs.get("scale", 1.0) for b in bands], dtype=np.float64)
-        offsets = np.array([cube[b].attrs.get("offset", 0.0) for b in bands], dtype=np.float64)
-        nodata = cube[bands[0]].attrs.get("nodata", 0) or 0
-        times = cube.time.values
-        period_of = optical.period_index(times, params.year, composite_kind(params.sensor))
+        period_of = optical.period_index(cube.time.values, params.year, composite_kind(params.sensor))
         hrefs: list[str] = []
         periods = periods_of(params.sensor)
         for p, period in enumerate(periods):
             ctx.check_cancelled()
             sel = np.flatnonzero(period_of == p)
-            comp_key, mask_key = self._keys(params, grid, period)
-            if ctx.store.exists(comp_key) and ctx.store.exists(mask_key):
+            keys = self._keys(params, grid, period)
+            scenes = [items[i] for i in sel]
+            if ctx.store.exists(keys[0]) and ctx.store.exists(keys[1]):
                 # written whole (atomic writes) by an attempt killed before it registered them; the keys say what
                 # made them (processor, parameters, grid), so they hold what this attempt would write
                 ctx.progress(p / len(periods), f"{period}: composite of an earlier attempt reused")
-                with ctx.store.reading(mask_key) as path, rasterio.open(path) as src:
-                    valid_count, seen = src.read()
-                hrefs += self._register(
-                    ctx,
-                    params,
-                    period,
-                    grid,
-                    (comp_key, mask_key),
-                    valid_count,
-                    seen,
-                    [items[i] for i in sel],
-                )
+                hrefs += self._register(ctx, params, period, keys, _read_observations(ctx, keys[1]), scenes)
                 continue
             ctx.progress(p / len(periods), f"{period}: reading")
-            data, invalid, seen = self._load_period(
-                cube, bands, sel, params, nodata, (grid.height, grid.width)
-            )
-            if sel.size:
-                if params.method == "median":
-                    comp, count = optical.composite_median(
-                        data, invalid, np.zeros(sel.size, np.int64), 1, nodata=nodata
-                    )
-                else:
-                    doy = cube.time.dt.dayofyear.values[sel]
-                    start, end = period_range(params.year, period)
-                    target = (start.timetuple().tm_yday + end.timetuple().tm_yday) // 2
-                    blue = bands.index("blue")
-                    comp, count, _score = optical.composite_bap(
-                        data,
-                        invalid,
-                        np.zeros(sel.size, np.int64),
-                        1,
-                        doy,
-                        np.array([target]),
-                        nodata=nodata,
-                        blue_band=blue,
-                        haze_dn=(HAZE_REFLECTANCE - offsets[blue]) / scales[blue],
-                    )
-                refl = _to_reflectance_dn(comp[0], scales, offsets, nodata)
-                valid_count = count[0]
-            else:
-                refl = np.zeros((len(bands), grid.height, grid.width), np.uint16)
-                valid_count = np.zeros((grid.height, grid.width), np.uint16)
-            hrefs += self._write(
-                ctx, params, period, grid, bands, refl, valid_count, seen, [items[i] for i in sel]
-            )
+            stack = self._composite(cube, bands, sel, params, period)
+            observations = self._write(ctx, params, grid, bands, keys, stack)
+            hrefs += self._register(ctx, params, period, keys, observations, scenes)
             ctx.progress((p + 1) / len(periods), f"{period}: {sel.size} scenes")
         return hrefs
 
@@ -194,72 +163,113 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         return f"the AOI {[round(v, 5) for v in aoi_ll]} is outside every {params.sensor} scene of {params.source}"
 
     @staticmethod
-    def _load_period(
-        cube: xr.Dataset,
-        bands: list[str],
-        sel: np.ndarray,
-        params: OpticalParams,
-        nodata: int,
-        shape: tuple[int, int],
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The scenes of one period: data (t, band, y, x) DN, invalid (t, y, x), seen (y, x) = dates with data."""
+    def _composite(
+        cube: xr.Dataset, bands: list[str], sel: np.ndarray, params: OpticalParams, period: str
+    ) -> da.Array:
+        """The composite of the dates `sel` of `cube`, lazy, one block per spatial chunk of the cube: a
+        (bands + 2, y, x) uint16 stack of the reflectance ×10000 bands, the clear observations used and the
+        observations seen (dates with data)."""
+        first = cube[bands[0]]
+        nodata = first.attrs.get("nodata", 0) or 0
         if sel.size == 0:
-            return (
-                np.empty((0, len(bands), *shape), np.uint16),
-                np.empty((0, *shape), bool),
-                np.zeros(shape, np.uint16),
+            return da.zeros(
+                (len(bands) + 2, *first.shape[1:]), np.uint16, chunks=(-1, *first.data.chunks[1:])
             )
-        try:
-            part = cube.isel(time=sel).compute()
-        except RasterioError as e:
-            raise ProcessorError(f"unreadable input raster: {e}") from e
-        data = np.stack([part[b].values for b in bands], axis=1)
-        qa = part["qa"].values
-        if params.sensor == "landsat":
-            invalid = optical.qa_pixel_mask(qa, snow=params.mask_snow, dilate_px=params.dilate_px)
-        else:
-            invalid = optical.scl_mask(qa, snow=params.mask_snow, dilate_px=params.dilate_px)
-        no_data = data[:, 0] == nodata
-        invalid |= no_data
-        seen = (~no_data).sum(axis=0, dtype=np.uint16)
-        return data, invalid, seen
+        data = da.stack([cube[b].data[sel] for b in bands], axis=1)  # (t, band, y, x), chunks (1, 1, y, x)
+        # clouds grown by dilate_px and the distance to them (BAP) look past a block's edge: computed with as
+        # much of the neighbouring blocks, the blocks join into exactly the composite of the whole grid
+        dilate = params.dilate_px
+        invalid = da.map_overlap(
+            _invalid,
+            cube["qa"].data[sel],
+            data[:, 0],
+            depth=(0, dilate, dilate),
+            boundary="none",
+            dtype=bool,
+            sensor=params.sensor,
+            snow=params.mask_snow,
+            dilate_px=dilate,
+            nodata=nodata,
+        )
+        scales = np.array([cube[b].attrs.get("scale", 1.0) for b in bands], dtype=np.float64)
+        offsets = np.array([cube[b].attrs.get("offset", 0.0) for b in bands], dtype=np.float64)
+        start, end = period_range(params.year, period)
+        compositor = _Compositor(
+            method=params.method,
+            nodata=nodata,
+            scales=scales,
+            offsets=offsets,
+            doy=cube.time.dt.dayofyear.values[sel],
+            target_doy=(start.timetuple().tm_yday + end.timetuple().tm_yday) // 2,
+            blue=bands.index("blue") if params.method == "bap" else 0,
+        )
+        inputs: list[Any] = [data, "tbyx", invalid, "tyx"]
+        if params.method == "bap":
+            reach = math.ceil(CLOUD_DISTANCE_PX)
+            cloud = da.map_overlap(
+                optical.cloud_distance_score,
+                invalid,
+                depth=(0, reach, reach),
+                boundary="none",
+                dtype=np.float32,
+                cloud_distance_px=CLOUD_DISTANCE_PX,
+            )
+            inputs += [cloud, "tyx"]
+        return da.blockwise(
+            compositor, "kyx", *inputs, new_axes={"k": len(bands) + 2}, concatenate=True, dtype=np.uint16
+        )
 
     def _write(
         self,
         ctx: Context,
         params: OpticalParams,
-        period: str,
         grid: GeoBox,
         bands: list[str],
-        refl: np.ndarray,
-        valid_count: np.ndarray,
-        seen: np.ndarray,
-        scenes: list[pystac.Item],
-    ) -> list[str]:
-        comp_key, mask_key = self._keys(params, grid, period)
-        write_cog(
-            ctx.store,
-            comp_key,
-            refl,
-            crs=str(grid.crs),
-            transform=grid.transform,
-            nodata=0,
-            band_names=bands,
-            scales=[REFLECTANCE_SCALE] * len(bands),
-            offsets=[0.0] * len(bands),
-            tags={"hrlc_product": "optical-composite", "method": params.method},
-        )
-        write_cog(
-            ctx.store,
-            mask_key,
-            np.stack([valid_count, seen]).astype(np.uint16),
-            crs=str(grid.crs),
-            transform=grid.transform,
-            nodata=None,
-            band_names=["clear_observations", "observations"],
-            tags={"hrlc_product": "optical-cloudmask"},
-        )
-        return self._register(ctx, params, period, grid, (comp_key, mask_key), valid_count, seen, scenes)
+        keys: tuple[str, str],
+        stack: da.Array,
+    ) -> _Observations:
+        """Write a period's `stack` (see `_composite`) into its composite and cloud mask COGs, a few blocks at a
+        time; returns the period's observation counts, summed over the blocks."""
+        comp_key, mask_key = keys
+        nb = len(bands)
+        geo: dict[str, Any] = {"height": grid.height, "width": grid.width, "crs": str(grid.crs)}
+        observations = _Observations(0, 0, 0, 0)
+        with (
+            cog_blocks(
+                ctx.store,
+                comp_key,
+                count=nb,
+                dtype=np.uint16,
+                transform=grid.transform,
+                nodata=0,
+                band_names=bands,
+                scales=[REFLECTANCE_SCALE] * nb,
+                offsets=[0.0] * nb,
+                tags={"hrlc_product": "optical-composite", "method": params.method},
+                **geo,
+            ) as comp_cog,
+            cog_blocks(
+                ctx.store,
+                mask_key,
+                count=2,
+                dtype=np.uint16,
+                transform=grid.transform,
+                nodata=None,
+                band_names=["clear_observations", "observations"],
+                tags={"hrlc_product": "optical-cloudmask"},
+                **geo,
+            ) as mask_cog,
+        ):
+            (stack,) = dask.optimize(stack)  # the period's tasks only: each region's graph is cut from these
+            for rows, cols in chunk_regions(stack):
+                try:
+                    part = stack[:, rows, cols].compute()
+                except RasterioError as e:
+                    raise ProcessorError(f"unreadable input raster: {e}") from e
+                comp_cog[:, rows, cols] = part[:nb]
+                mask_cog[:, rows, cols] = part[nb:]
+                observations += _Observations.of(part[nb], part[nb + 1])
+        return observations
 
     def _keys(self, params: OpticalParams, grid: GeoBox, period: str) -> tuple[str, str]:
         """The lake keys of a period's composite and cloud mask."""
@@ -276,17 +286,14 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         ctx: Context,
         params: OpticalParams,
         period: str,
-        grid: GeoBox,
         keys: tuple[str, str],
-        valid_count: np.ndarray,
-        seen: np.ndarray,
+        observations: _Observations,
         scenes: list[pystac.Item],
     ) -> list[str]:
         """The STAC items of a period's composite and cloud mask (both written) from its `scenes`, registered."""
         comp_key, mask_key = keys
-        total_obs = int(seen.sum())
-        cloud_ratio = 1.0 - (float(valid_count.sum()) / total_obs) if total_obs else 1.0
-        no_clear = float((valid_count == 0).mean())
+        cloud_ratio = observations.cloud_ratio
+        no_clear = observations.no_clear_ratio
         period_items = [i.id for i in scenes]
         scene_cc = [float(c) for i in scenes if (c := i.properties.get("eo:cloud_cover")) is not None]
         common = {
@@ -338,6 +345,87 @@ class OpticalPreprocessing(Processor[OpticalParams]):
 
 def _related(ctx: Context, item: pystac.Item) -> pystac.Link:
     return pystac.Link("related", ctx.catalog.href(item), media_type="application/geo+json", title=item.id)
+
+
+@dataclass(frozen=True)
+class _Observations:
+    """A period's observation counts over its grid, the statistics of its STAC items; the counts of parts of
+    the grid add up to the grid's."""
+
+    clear: int  # clear observations the composite used
+    seen: int  # observations with data
+    no_clear: int  # pixels without any clear observation
+    pixels: int
+
+    @classmethod
+    def of(cls, clear: np.ndarray, seen: np.ndarray) -> _Observations:
+        """The counts of (a block of) a cloud mask's bands: clear observations used, observations seen."""
+        return cls(int(clear.sum()), int(seen.sum()), int((clear == 0).sum()), int(clear.size))
+
+    def __add__(self, other: _Observations) -> _Observations:
+        return _Observations(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @property
+    def cloud_ratio(self) -> float:
+        """The share of the observations seen that the cloud mask left out (1 if none was seen)."""
+        return 1.0 - (float(self.clear) / self.seen) if self.seen else 1.0
+
+    @property
+    def no_clear_ratio(self) -> float:
+        """The share of the pixels without any clear observation."""
+        return self.no_clear / self.pixels
+
+
+def _read_observations(ctx: Context, mask_key: str) -> _Observations:
+    """The observation counts of a period's cloud mask in the lake, read block by block."""
+    with ctx.store.reading(mask_key) as path, rasterio.open(path) as src:
+        parts = [_Observations.of(*src.read(window=w)) for _, w in src.block_windows(1)]
+    return sum(parts, _Observations(0, 0, 0, 0))
+
+
+def _invalid(
+    qa: np.ndarray, first_band: np.ndarray, *, sensor: str, snow: bool, dilate_px: int, nodata: float
+) -> np.ndarray:
+    """Invalid observations (t, y, x): the sensor's quality flags (clouds and shadows grown by `dilate_px`,
+    snow if `snow`) and no data in the first band."""
+    mask = optical.qa_pixel_mask if sensor == "landsat" else optical.scl_mask
+    return mask(qa, snow=snow, dilate_px=dilate_px) | (first_band == nodata)
+
+
+@dataclass(frozen=True)
+class _Compositor:
+    """Composites one block of a period's dates: DN (t, band, y, x), invalid (t, y, x) and, for BAP, the cloud
+    term (t, y, x) -> the (bands + 2, y, x) uint16 stack of `OpticalPreprocessing._composite`."""
+
+    method: str
+    nodata: int
+    scales: np.ndarray  # of the source DN, per band
+    offsets: np.ndarray
+    doy: np.ndarray  # BAP: day of year of each date
+    target_doy: int  # BAP: the period's middle day
+    blue: int  # BAP: index of the blue band (haze)
+
+    def __call__(self, data: np.ndarray, invalid: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
+        one_period = np.zeros(data.shape[0], np.int64)
+        if self.method == "median":
+            comp, count = optical.composite_median(data, invalid, one_period, 1, nodata=self.nodata)
+        else:
+            comp, count, _score = optical.composite_bap(
+                data,
+                invalid,
+                one_period,
+                1,
+                self.doy,
+                np.array([self.target_doy]),
+                nodata=self.nodata,
+                blue_band=self.blue,
+                haze_dn=(HAZE_REFLECTANCE - self.offsets[self.blue]) / self.scales[self.blue],
+                cloud_distance_px=CLOUD_DISTANCE_PX,
+                cloud_score=cloud,
+            )
+        refl = _to_reflectance_dn(comp[0], self.scales, self.offsets, self.nodata)
+        seen = (data[:, 0] != self.nodata).sum(axis=0, dtype=np.uint16)
+        return np.concatenate([refl, count, seen[np.newaxis]])
 
 
 def _to_reflectance_dn(
