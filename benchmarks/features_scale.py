@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _child import measured, ratios
 
 
 def _dag(repo_root: Path) -> Any:
@@ -79,17 +78,6 @@ def run_task(repo_root: Path, lake: Path, processor: str, chunk_px: int | None) 
     )
 
 
-def measured(args: list[str]) -> tuple[float, float, dict[str, Any]]:
-    """(CPU seconds, peak RSS in GB, JSON output) of a child `python benchmarks/features_scale.py *args`."""
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if code := os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"child {args} failed with exit code {code}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024**2, json.loads(out)  # ru_maxrss: KiB
-
-
 def composites(workdir: Path, size: int) -> tuple[Path, Path]:
     """The repository of `size`² px and a lake with its composites, made unless there (`done` marks a lake
     whose preprocessing finished)."""
@@ -98,7 +86,7 @@ def composites(workdir: Path, size: int) -> tuple[Path, Path]:
         from hrlc import sample
 
         sample.generate(repo, size=size)
-        measured(["--task", str(repo), str(lake), "optical-preprocessing"])
+        measured(__file__, ["--task", str(repo), str(lake), "optical-preprocessing"])
         (lake / "done").touch()
     return repo, lake
 
@@ -118,26 +106,19 @@ def main() -> None:
     lakes = {size: composites(a.workdir, size) for size in sizes}
     options = ["--chunk-px", str(a.chunk_px)] if a.chunk_px else []
     measured(
-        ["--task", *map(str, lakes[sizes[0]]), "features", *options]
+        __file__, ["--task", *map(str, lakes[sizes[0]]), "features", *options]
     )  # warm-up: numba's cache, page cache
     rows: list[dict[str, Any]] = []
     for size in sizes:
-        cpu, rss, out = measured(["--task", *map(str, lakes[size]), "features", *options])
+        m = measured(__file__, ["--task", *map(str, lakes[size]), "features", *options])
+        cpu, rss, out = m.cpu_s, m.peak_rss_gb, m.out
         mpx = size * size / 1e6
         row = {"size": size, "mpx": round(mpx, 3), "chunk_px": out["chunk_px"], "run_s": round(out["run_s"], 1),
                "cpu_s": round(cpu, 1), "peak_rss_gb": round(rss, 3), "rss_imports_gb": round(out["rss_imports"], 3),
                "s_per_mpx": round(out["run_s"] / mpx, 2), "cpu_s_per_mpx": round(cpu / mpx, 2)}  # fmt: skip
         print(json.dumps(row), flush=True)
         rows.append(row)
-    small = rows[0]
-    summary = {
-        "benchmark": "features_scale",
-        "sizes": [r["size"] for r in rows],
-        "chunk_px": small["chunk_px"],
-        "rss_ratios": [round(r["peak_rss_gb"] / small["peak_rss_gb"], 2) for r in rows],
-        "s_per_mpx_ratios": [round(r["s_per_mpx"] / small["s_per_mpx"], 2) for r in rows],
-        "cpu_s_per_mpx_ratios": [round(r["cpu_s_per_mpx"] / small["cpu_s_per_mpx"], 2) for r in rows],
-    }
+    summary = ratios("features_scale", rows, chunk_px=rows[0]["chunk_px"])
     print(json.dumps(summary), flush=True)
 
 

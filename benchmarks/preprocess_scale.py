@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _child import measured, ratios
 
 
 def preprocess(repo_root: Path, lake: Path, chunk_px: int | None, composite: str) -> None:
@@ -66,17 +65,6 @@ def preprocess(repo_root: Path, lake: Path, chunk_px: int | None, composite: str
     print(json.dumps({"run_s": time.perf_counter() - t0, "chunk_px": settings.chunk_px}))
 
 
-def measured(args: list[str]) -> tuple[float, float, dict[str, Any]]:
-    """(CPU seconds, peak RSS in GB, JSON output) of a child `python benchmarks/preprocess_scale.py *args`."""
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if code := os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"child {args} failed with exit code {code}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024**2, json.loads(out)  # ru_maxrss: KiB
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
@@ -98,7 +86,8 @@ def main() -> None:
             sample.generate(repo, size=size)
         shutil.rmtree(lake, ignore_errors=True)
         options = ["--composite", a.composite] + (["--chunk-px", str(a.chunk_px)] if a.chunk_px else [])
-        cpu, rss, out = measured(["--preprocess", str(repo), str(lake), *options])
+        m = measured(__file__, ["--preprocess", str(repo), str(lake), *options])
+        cpu, rss, out = m.cpu_s, m.peak_rss_gb, m.out
         shutil.rmtree(lake, ignore_errors=True)
         mpx = size * size / 1e6
         row = {"size": size, "mpx": round(mpx, 3), "chunk_px": out["chunk_px"], "run_s": round(out["run_s"], 1),
@@ -106,15 +95,7 @@ def main() -> None:
                "cpu_s_per_mpx": round(cpu / mpx, 2)}  # fmt: skip
         print(json.dumps(row), flush=True)
         rows.append(row)
-    small = rows[0]
-    summary = {
-        "benchmark": "preprocess_scale",
-        "composite": a.composite,
-        "sizes": [r["size"] for r in rows],
-        "rss_ratios": [round(r["peak_rss_gb"] / small["peak_rss_gb"], 2) for r in rows],
-        "s_per_mpx_ratios": [round(r["s_per_mpx"] / small["s_per_mpx"], 2) for r in rows],
-        "cpu_s_per_mpx_ratios": [round(r["cpu_s_per_mpx"] / small["cpu_s_per_mpx"], 2) for r in rows],
-    }
+    summary = ratios("preprocess_scale", rows, composite=a.composite)
     print(json.dumps(summary), flush=True)
 
 

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from _child import measured
 
 
 def run_chain(repo_root: Path, lake: Path) -> None:
@@ -61,17 +59,6 @@ def run_chain(repo_root: Path, lake: Path) -> None:
         backends.close()
 
 
-def measured(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in GB) of a child `python benchmarks/scale.py *args`."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, *args])
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"child {args} failed with exit code {proc.returncode}")
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024**2  # Linux: ru_maxrss in KiB
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
@@ -92,9 +79,11 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for size in sorted(a.sizes):
         repo, lake = a.workdir / f"repo-{size}", a.workdir / f"lake-{size}"
-        gen_s, gen_gb = measured(["--generate", str(repo), str(size)])
+        gen = measured(__file__, ["--generate", str(repo), str(size)])
+        gen_s, gen_gb = gen.wall_s, gen.peak_rss_gb
         shutil.rmtree(lake, ignore_errors=True)
-        wall, rss = measured(["--chain", str(repo), str(lake)])
+        m = measured(__file__, ["--chain", str(repo), str(lake)])
+        wall, rss = m.wall_s, m.peak_rss_gb
         mpx = size * size / 1e6
         row = {"size": size, "mpx": round(mpx, 3), "chain_s": round(wall, 1), "chain_peak_rss_gb": round(rss, 2),
                "s_per_mpx": round(wall / mpx, 2), "px_per_s": round(size * size / wall),

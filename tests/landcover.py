@@ -138,6 +138,7 @@ class Reference:
     repo: sample.SampleRepository
     bbox: BBox  # in EPSG:repo.epsg
     class_map: np.ndarray
+    lake: Path  # the local lake of that run
 
 
 def make_reference(folder: Path) -> Reference:
@@ -146,4 +147,4 @@ def make_reference(folder: Path) -> Reference:
         folder / "external", size=REFERENCE_SIZE, year=YEAR, landsat_year=REFERENCE_LANDSAT_YEAR
     )
     result = run_chain(repo, LocalStore(folder / "reference-lake"))
-    return Reference(repo, utm_bbox(repo), class_map_of(result.items))
+    return Reference(repo, utm_bbox(repo), class_map_of(result.items), folder / "reference-lake")

@@ -1,8 +1,9 @@
-"""The synthetic repository: determinism, landscape, clouds, phenology, sensors, STAC, samples."""
+"""The synthetic repository: determinism, landscape, clouds, phenology, sensors, streaming, STAC, samples."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -17,10 +18,13 @@ from scipy import ndimage
 
 from hrlc import sample
 from hrlc.legend import CODES, colormap
-from hrlc.sample import phenology
+from hrlc.sample import _noise, _strips, phenology, sensors
 from hrlc.sample._kernels import observe_kernel
+from hrlc.sample._noise import Field, rank01
+from hrlc.sample._strips import quantile, quantiles
 from hrlc.sample.clouds import apply_clouds, cloud_layer, shadow_offset_px, shift
-from hrlc.sample.landscape import erode_classes, landscape
+from hrlc.sample.grid import Grid
+from hrlc.sample.landscape import boundary_pairs, erode_classes, landscape
 from hrlc.sample.phenology import CROP_CALENDAR, LANDSAT_BANDS, Unit
 from hrlc.sample.sensors import (
     CIRRUS_SPECTRUM,
@@ -33,12 +37,16 @@ from hrlc.sample.sensors import (
     QA_SNOW,
     SCL_CODES,
     SHADOW_TRANSMISSION,
+    LandsatScene,
+    S2Scene,
+    landsat_acquisitions,
+    render_landsat,
     render_s2,
     s2_acquisitions,
     surface_classes,
 )
-from hrlc.sample.surface import PixelTraits, SurfaceModel, pixel_traits
-from hrlc.sample.writer import write_cog
+from hrlc.sample.surface import PixelTraits, SurfaceModel, TraitStore, pixel_traits
+from hrlc.sample.writer import CogWriter, write_cog
 
 SIZE, SEED, YEAR, LANDSAT_YEAR = 128, 42, 2021, 2018  # the repository of the `repo` fixture (conftest.py)
 S2_KEYS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
@@ -135,6 +143,34 @@ def test_repository_matches_a_fresh_rendering(repo: sample.SampleRepository, tmp
     other = landscape(SIZE, SEED + 1)
     scene2 = render_s2(SurfaceModel(other, YEAR, pixel_traits(other)), acq, SEED + 1, repo.cloud_cover)
     assert not np.array_equal(scene.data, scene2.data)
+
+
+def test_cogs_written_by_rows_are_the_cogs_of_the_whole_arrays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A band too big for one strip goes through a temporary GeoTIFF: the same COG bytes, no file left."""
+    grid = Grid(700)
+    data = np.random.default_rng(0).integers(1, 5000, (700, 600)).astype(np.uint16)
+    whole = write_cog(tmp_path / "whole.tif", data, crs=grid.crs, transform=grid.transform, nodata=0)
+    monkeypatch.setattr(_strips, "STRIP_PIXELS", 600 * 50)
+    writer = CogWriter(
+        tmp_path / "rows.tif", data.shape, np.uint16, crs=grid.crs, transform=grid.transform, nodata=0
+    )
+    for r0, r1 in _strips.strips(700, 600):
+        writer.write(data[r0:r1], r0)
+    writer.close()
+    assert writer.finish().read_bytes() == whole.read_bytes()
+    assert sorted(p.name for p in tmp_path.glob("*.tif*")) == ["rows.tif", "whole.tif"]
+
+
+def test_ranks_are_those_of_a_stable_sort() -> None:
+    values = np.random.default_rng(1).standard_normal((60, 70)).astype(np.float32)
+    values[10:20] = 0.5  # ties rank in pixel order
+    values[30, :5] = -0.0
+    values[31, :5] = 0.0
+    want = np.empty(values.size, dtype=np.float32)
+    want[np.argsort(values.ravel(), kind="stable")] = np.arange(values.size, dtype=np.float32) / values.size
+    assert np.array_equal(rank01(values.copy()).ravel(), want)
 
 
 def test_generate_is_idempotent(repo: sample.SampleRepository) -> None:
@@ -311,48 +347,129 @@ def test_landsat_sees_the_same_surface_as_sentinel2(repo: sample.SampleRepositor
 
 def test_surface_kernel_reproduces_the_phenology_model() -> None:
     ls = landscape(64, 5)
-    traits = pixel_traits(ls)
-    npx = ls.codes.size
+    shape = ls.codes.shape
     neutral = PixelTraits(
-        shift=np.zeros(npx, np.int16), vigor=np.ones(npx, np.float32), bright=np.ones(npx, np.float32),
-        soil=np.ones(npx, np.float32), turbidity=np.zeros(npx, np.float32),
-        offset=np.zeros_like(traits.offset), patchiness=traits.patchiness,
-        mix_p=traits.mix_p[:0], mix_q=traits.mix_q[:0], mix_w=traits.mix_w[:0],
+        shift=np.zeros(shape, np.int16), vigor=np.ones(shape, np.float32), bright=np.ones(shape, np.float32),
+        soil=np.ones(shape, np.float32), turbidity=np.zeros(shape, np.float32),
+        offset=np.zeros((10, *shape), np.float32), patchiness=np.ones(shape, np.float32),
     )  # fmt: skip
-    model = SurfaceModel(ls, YEAR, neutral)
+    model = SurfaceModel(ls, YEAR, TraitStore.of(neutral))  # no mixed edge pixels
+    units = ls.units(YEAR).ravel()
     for doy in (45, 180, 300):
         got = model.reflectance(doy, snow=False)
-        units = model.unit
         for u in np.unique(units):
             want = phenology.reflectance(Unit(u), doy)
             assert np.allclose(got[:, units == u], want[:, None], atol=1e-5), (Unit(u), doy)
 
 
 def test_observe_kernel_matches_numpy() -> None:
+    """Also on a strip of a grid larger than its noise bank: pixel i reads bank[(start + i + shift) mod M]."""
     gen = np.random.default_rng(3)
     shape, nb = (32, 32), 10
     npx = shape[0] * shape[1]
-    refl = gen.uniform(0.0, 0.5, (nb, npx)).astype(np.float32)
-    bank = gen.standard_normal((nb, npx)).astype(np.float32)
-    shifts = gen.integers(0, npx, nb).astype(np.int64)
-    gain = (1 + 0.01 * gen.standard_normal(nb)).astype(np.float32)
-    haze = gen.uniform(0, 0.01, npx).astype(np.float32)
-    hspec = np.linspace(1, 0.1, nb).astype(np.float32)
-    layer = cloud_layer(gen, shape, 10.0, 0.4)
-    dn = np.empty((nb, npx), np.uint16)
-    cls = np.empty(npx, np.uint8)
-    expected = refl.copy()
-    idx = np.arange(npx)
-    for b in range(nb):
-        noise = bank[b, (idx + shifts[b]) % npx]
-        expected[b] = expected[b] * gain[b] + (0.003 + 0.03 * np.abs(expected[b])) * noise + haze * hspec[b]
-    expected_classes = surface_classes(expected, 1, 2, 6, 8)
-    apply_clouds(expected, layer, CLOUD_SPECTRUM, SHADOW_TRANSMISSION, CIRRUS_SPECTRUM)
-    observe_kernel(refl, bank, shifts, gain, haze, hspec, layer.alpha.ravel(), layer.shadow_alpha.ravel(),
-                   SHADOW_TRANSMISSION, layer.cirrus_strength.ravel(), CIRRUS_SPECTRUM, CLOUD_SPECTRUM,
-                   1e4, 0.0, np.array([1, 2, 6, 8]), dn, cls)  # fmt: skip
-    assert np.abs(dn.astype(np.int32) - np.clip(np.rint(expected * 1e4), 1, 65535)).max() <= 1
-    assert (cls == expected_classes).mean() > 0.999  # (float rounding at the thresholds)
+    for start, bank_size in ((0, npx), (5000, 700)):
+        refl = gen.uniform(0.0, 0.5, (nb, npx)).astype(np.float32)
+        bank = gen.standard_normal((nb, bank_size)).astype(np.float32)
+        shifts = gen.integers(0, 10 * npx, nb).astype(np.int64)
+        gain = (1 + 0.01 * gen.standard_normal(nb)).astype(np.float32)
+        haze = gen.uniform(0, 0.01, npx).astype(np.float32)
+        hspec = np.linspace(1, 0.1, nb).astype(np.float32)
+        layer = cloud_layer(gen, shape, 10.0, 0.4)
+        dn = np.empty((nb, npx), np.uint16)
+        cls = np.empty(npx, np.uint8)
+        expected = refl.copy()
+        idx = np.arange(npx)
+        for b in range(nb):
+            noise = bank[b, (start + idx + shifts[b]) % bank_size]
+            expected[b] = (
+                expected[b] * gain[b] + (0.003 + 0.03 * np.abs(expected[b])) * noise + haze * hspec[b]
+            )
+        expected_classes = surface_classes(expected, 1, 2, 6, 8)
+        apply_clouds(expected, layer, CLOUD_SPECTRUM, SHADOW_TRANSMISSION, CIRRUS_SPECTRUM)
+        observe_kernel(refl, bank, shifts, start, gain, haze, hspec, layer.alpha.ravel(),
+                       layer.shadow_alpha.ravel(), SHADOW_TRANSMISSION, layer.cirrus_strength.ravel(),
+                       CIRRUS_SPECTRUM, CLOUD_SPECTRUM, 1e4, 0.0, np.array([1, 2, 6, 8]), dn, cls)  # fmt: skip
+        assert np.abs(dn.astype(np.int32) - np.clip(np.rint(expected * 1e4), 1, 65535)).max() <= 1
+        assert (cls == expected_classes).mean() > 0.999  # (float rounding at the thresholds)
+
+
+# --- streaming: strips give what one piece gives ------------------------------------------------------------
+
+
+def test_streamed_quantiles_equal_numpy() -> None:
+    gen = np.random.default_rng(0)
+    for n in (2, 17, 1000, 4099):
+        values = gen.standard_normal(n).astype(np.float32)
+        values[: n // 4] = np.round(values[: n // 4], 1)  # ties
+        parts = np.array_split(values, 4)
+        for q in (0.0, 0.37, 0.5, 0.63, 0.7, float(gen.random()), 1.0):
+            got = quantile(lambda parts=parts: iter(parts), q)
+            assert type(got) is np.float32 and got == np.quantile(values, q), (n, q)
+        got = quantiles(lambda parts=parts: iter(parts), [0.70, 0.63])
+        assert got.dtype == np.float64 and np.array_equal(got, np.quantile(values, [0.70, 0.63]))
+
+
+def test_landscape_and_scenes_do_not_depend_on_the_strips(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid computed in strips of 7 rows (traits on disk) equals the grid computed in one piece."""
+    size, seed = 96, 11
+    whole = landscape(size, seed)
+    whole_pairs = boundary_pairs(whole)
+    model = SurfaceModel(whole, YEAR)
+    s2_acq, ls_acq = s2_acquisitions(YEAR)[40], landsat_acquisitions(YEAR)[1]  # summer; a Landsat 7 date
+    s2_whole = render_s2(model, s2_acq, seed, (0.3, 0.5))
+    ls_whole = render_landsat(model, ls_acq, seed, (0.3, 0.5))
+
+    monkeypatch.setattr(_strips, "STRIP_PIXELS", 7 * size)
+    landscape.cache_clear()
+    try:
+        ls = landscape(size, seed)
+        for a, b in zip((ls.codes, ls.unit, ls.field, ls.elevation), (whole.codes, whole.unit, whole.field,
+                                                                       whole.elevation), strict=True):  # fmt: skip
+            assert np.array_equal(a, b)
+        for a, b in zip(boundary_pairs(ls), whole_pairs, strict=True):
+            assert np.array_equal(a, b)
+        with tempfile.TemporaryDirectory() as work:
+            streamed = SurfaceModel(ls, YEAR, pixel_traits(ls, Path(work)))
+            s2 = S2Scene(streamed, s2_acq, seed, (0.3, 0.5))
+            parts = [s2.rows(r0, r1) for r0, r1 in _strips.strips(size, size)]
+            assert len(parts) > 5
+            assert np.array_equal(np.concatenate([p[0] for p in parts], axis=1), s2_whole.data)
+            assert np.array_equal(np.concatenate([p[1] for p in parts]), s2_whole.quality)
+            assert (s2.stats, s2.cover) == (s2_whole.stats, s2_whole.cover)
+            lsat = LandsatScene(streamed, ls_acq, seed, (0.3, 0.5))
+            parts = [lsat.rows(r0, r1) for r0, r1 in _strips.strips(lsat.shape[0], 3 * size)]
+            assert len(parts) > 5
+            assert np.array_equal(np.concatenate([p[0] for p in parts], axis=1), ls_whole.data)
+            assert np.array_equal(np.concatenate([p[1] for p in parts]), ls_whole.quality)
+            assert (lsat.stats, lsat.cover) == (ls_whole.stats, ls_whole.cover)
+    finally:
+        landscape.cache_clear()
+
+
+def test_large_fields_by_rows_match_the_whole_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field above FIELD_PIXELS is computed by rows, normalised with statistics gathered over chunks."""
+    for scale, octaves in ((12.0, 2), (2.5, 1), (20.0, 2)):
+        whole = Field(np.random.default_rng(4), (300, 260), scale, octaves=octaves).rows(0, 300)
+        monkeypatch.setattr(_noise, "FIELD_PIXELS", 4000)
+        field = Field(np.random.default_rng(4), (300, 260), scale, octaves=octaves)
+        by_rows = np.concatenate([field.rows(r, r + 41) for r in range(0, 300, 41)])
+        monkeypatch.undo()
+        assert np.allclose(by_rows, whole, atol=1e-5), scale
+        assert abs(float(by_rows.mean())) < 1e-5 and abs(float(by_rows.std()) - float(whole.std())) < 1e-5
+
+
+def test_scenes_read_the_noise_bank_round_again_on_large_grids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above BANK_PIXELS the noise bank is read modulo its size: the scene renders, realistic, seeded."""
+    ls = landscape(SIZE, SEED)
+    acq = s2_acquisitions(YEAR)[36]
+    full = render_s2(SurfaceModel(ls, YEAR), acq, SEED, (0.3, 0.5))
+    monkeypatch.setattr(sensors, "BANK_PIXELS", 1000)
+    small = render_s2(SurfaceModel(ls, YEAR), acq, SEED, (0.3, 0.5))
+    again = render_s2(SurfaceModel(ls, YEAR), acq, SEED, (0.3, 0.5))
+    assert np.array_equal(small.data, again.data)
+    assert np.array_equal(small.quality == 9, full.quality == 9)  # the clouds do not depend on the noise
+    diff = small.data.astype(np.int32) - full.data.astype(np.int32)
+    assert diff.any() and np.abs(diff.mean(axis=(1, 2))).max() < 5  # other noise draws, no bias (DN)
 
 
 # --- catalogue and files ------------------------------------------------------------------------------------

@@ -77,6 +77,12 @@ LGBM_DEFAULTS: dict[str, Any] = {
 }
 
 
+LGBM_SAMPLES_PER_THREAD = 20_000
+"""LightGBM trains on one thread per this many samples at most: on a small training set its OpenMP threads
+spend their time waiting for each other, and spin-waiting threads of two workers sharing cores slowed each
+other's training from seconds to minutes (the soak test's 100 s stalls)."""
+
+
 def _n_threads(n_jobs: int) -> int:
     """Threads for `n_jobs` (-1 = all cores available to this process)."""
     if n_jobs > 0:
@@ -111,7 +117,8 @@ def train(
     elif method == "lightgbm":
         from lightgbm import LGBMClassifier
 
-        model = LGBMClassifier(**{**LGBM_DEFAULTS, **params}, n_jobs=_n_threads(n_jobs), random_state=seed)
+        threads = min(_n_threads(n_jobs), max(1, X.shape[0] // LGBM_SAMPLES_PER_THREAD))
+        model = LGBMClassifier(**{**LGBM_DEFAULTS, **params}, n_jobs=threads, random_state=seed)
     else:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     model.fit(X, y)
@@ -544,7 +551,9 @@ def predict_proba(
         raise ValueError(f"model expects {n_in} features, the cube has {nf}")
     classes = np.asarray(model.classes_).astype(np.int64)
     flat = np.ascontiguousarray(features, dtype=np.float32).reshape(nf, ny * nx)
-    ok = ~np.all(np.isnan(flat), axis=0)
+    ok = np.zeros(ny * nx, dtype=bool)  # any feature observed; one feature at a time: no (nf, px) temporary
+    for row in flat:
+        ok |= ~np.isnan(row)
     if valid is not None:
         if valid.shape != (ny, nx):
             raise ValueError(f"valid must be {(ny, nx)}, got {valid.shape}")

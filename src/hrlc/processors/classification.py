@@ -1,6 +1,12 @@
 """Classification processor (spec §3.2.1): train a classifier on the training samples and the year's feature
 stack, then map the whole AOI.
 
+It works in square blocks of `BLOCK_PX` (the feature stack's NetCDF chunks and the COG tiles): the training
+samples are read from the blocks that hold them only, and the map is predicted and written block by block
+(`hrlc.products.cog.cog_blocks`), so its peak memory is about one block's feature matrix (``BLOCK_PX² x
+n_features x 4`` bytes) plus the model and the samples, whatever the size of the AOI. The products are those
+of mapping the whole stack at once, byte for byte.
+
 The samples come from a file (`training`) or from the training-set database (`training_query`: area, year,
 type, source, provider, ROI, bbox), read through the `TrainingSamples` port `ctx.training`
 (`hrlc.training.port`). A database selection gets its own model id
@@ -20,15 +26,19 @@ Writes, under the spec's folders:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import joblib
+import netCDF4
 import numpy as np
 import pystac
+import xarray as xr
 from pydantic import Field, model_validator
 from shapely.geometry import mapping, shape
 
@@ -40,12 +50,16 @@ from hrlc.lake import layout
 from hrlc.lake.identity import ProductId, config_hash
 from hrlc.periods import period_range
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
-from hrlc.products.cog import write_cog
+from hrlc.products.cog import cog_blocks
 from hrlc.products.netcdf import grid_of, read_feature_stack
 from hrlc.training import samples as training_samples
 from hrlc.training.query import TrainingQuery
 
 PROB_NODATA = 255
+
+#: side (px) of the blocks read, predicted and written at once: the feature stack's NetCDF chunks (at most
+#: 512 px) and the COG tiles, so a block decompresses each chunk it touches once and writes whole tiles
+BLOCK_PX = 512
 
 
 class ClassificationParams(Params):
@@ -109,6 +123,7 @@ class Classification(Processor[ClassificationParams]):
     name = "classification"
     version = "0.1.0"
     Params = ClassificationParams
+    block_px = BLOCK_PX  # side of the blocks sampled, predicted and written at once
 
     def outputs(self, params: ClassificationParams) -> list[str]:
         y, mid = params.year, model_id(params)
@@ -156,21 +171,31 @@ class Classification(Processor[ClassificationParams]):
         if not ctx.store.exists(feat_item_key):
             raise ProcessorError(f"feature stack {feat_key} missing: run the features step first")
         feat_item = ctx.catalog.get_href(ctx.store.href(feat_item_key))
-        ctx.progress(0.05, "reading features")
-        with ctx.store.reading(feat_key) as path:
-            stack = read_feature_stack(Path(path)).load()
-        crs, transform = grid_of(stack)
-        matrix, names = chain_features.to_matrix(stack)
-        valid = ~np.all(np.isnan(matrix), axis=0)
+        ctx.progress(0.05, "opening features")
+        with ctx.store.reading(feat_key) as path, _open_stack(Path(path)) as stack:
+            return self._classify(params, ctx, stack, training, training_sets, feat_item)
 
-        ctx.progress(0.15, "sampling training data")
-        X, y, groups, _rowcol = training_samples.extract_samples(
+    def _classify(
+        self,
+        params: ClassificationParams,
+        ctx: Context,
+        stack: xr.Dataset,
+        training: Any,
+        training_sets: list[dict[str, Any]],
+        feat_item: pystac.Item,
+    ) -> list[str]:
+        crs, transform = grid_of(stack)
+        names = chain_features.feature_names(stack)
+
+        ctx.progress(0.1, "sampling training data")
+        X, y, groups = sample_stack(
+            stack,
             training,
-            matrix,
             crs=crs,
             transform=transform,
             max_pixels_per_polygon=params.max_pixels_per_polygon,
             seed=params.seed,
+            block=self.block_px,
         )
         classes_present = np.unique(y)
         if len(y) == 0:
@@ -199,33 +224,74 @@ class Classification(Processor[ClassificationParams]):
             report["training_sets"] = training_sets
         ctx.check_cancelled()
 
-        ctx.progress(0.45, "predicting")
-        probs, classes = clf.predict_proba(model, matrix, valid=valid)
-        cmap = clf.class_map(probs, classes)
-        ctx.check_cancelled()
+        ctx.progress(0.4, "writing the model")
+        classes = np.asarray(model.classes_).astype(np.int64)
+        self._write_model(ctx, params, model, report, names, classes, feat_item)
+        self._write_maps(ctx, params, model, classes, stack, crs, transform)
+        return self._register(ctx, params, report, names, classes, feat_item)
 
-        ctx.progress(0.8, "writing products")
-        return self._write(ctx, params, model, report, names, probs, classes, cmap, crs, transform, feat_item)
+    def _write_maps(
+        self,
+        ctx: Context,
+        params: ClassificationParams,
+        model: Any,
+        classes: np.ndarray,
+        stack: xr.Dataset,
+        crs: str,
+        transform: Any,
+    ) -> None:
+        """Predict the stack block by block into the probability COG and the class map COG."""
+        _, _, prob_key, map_key, _ = self.outputs(params)
+        ny, nx = int(stack.sizes["y"]), int(stack.sizes["x"])
+        grid = {"height": ny, "width": nx, "dtype": np.uint8, "crs": crs, "transform": transform}
+        blocks = list(_blocks(ny, nx, self.block_px))
+        with (
+            cog_blocks(
+                ctx.store,
+                prob_key,
+                count=len(classes),
+                **grid,
+                nodata=PROB_NODATA,
+                band_names=[f"p_{int(c)}" for c in classes],
+                scales=[0.01] * len(classes),
+                tags={
+                    "hrlc_product": "class-probabilities",
+                    "classes": ",".join(str(int(c)) for c in classes),
+                },
+            ) as prob_out,
+            cog_blocks(
+                ctx.store,
+                map_key,
+                count=1,
+                **grid,
+                nodata=legend.NODATA,
+                band_names=["land_cover_class"],
+                colormap=legend.colormap(),
+                categorical=True,
+                tags={"hrlc_product": "class-map", "legend": "CCI HRLC v1.2"},
+            ) as map_out,
+        ):
+            for i, (rows, cols) in enumerate(blocks):
+                probs, _ = clf.predict_proba(model, _read_block(stack, rows, cols))
+                percent = np.where(probs.sum(axis=0) > 0, np.rint(probs * 100), PROB_NODATA)
+                prob_out[:, rows, cols] = percent.astype(np.uint8)
+                map_out[rows, cols] = clf.class_map(probs, classes)
+                ctx.check_cancelled()
+                ctx.progress(0.45 + 0.5 * (i + 1) / len(blocks), f"predicted block {i + 1}/{len(blocks)}")
 
-    def _write(
+    def _write_model(
         self,
         ctx: Context,
         params: ClassificationParams,
         model: Any,
         report: dict[str, Any],
         names: list[str],
-        probs: np.ndarray,
         classes: np.ndarray,
-        cmap: np.ndarray,
-        crs: str,
-        transform: Any,
         feat_item: pystac.Item,
-    ) -> list[str]:
-        ckpt_key, meta_key, prob_key, map_key, acc_key = self.outputs(params)
+    ) -> None:
+        """The checkpoint, its metadata and the accuracy report."""
+        ckpt_key, meta_key, _, _, acc_key = self.outputs(params)
         mid = model_id(params)
-        start, end = period_range(params.year, "annual")
-        inputs = [feat_item.id]
-
         with ctx.store.writing(ckpt_key) as tmp:
             joblib.dump(model, tmp, compress=3)
         checksum = hashlib.sha256(ctx.store.read_bytes(ckpt_key)).hexdigest()
@@ -255,31 +321,20 @@ class Classification(Processor[ClassificationParams]):
         ctx.store.write_bytes(meta_key, json.dumps(metadata, indent=1).encode())
         ctx.store.write_bytes(acc_key, json.dumps(report, indent=1).encode())
 
-        prob_u8 = np.where(probs.sum(axis=0) > 0, np.rint(probs * 100), PROB_NODATA).astype(np.uint8)
-        write_cog(
-            ctx.store,
-            prob_key,
-            prob_u8,
-            crs=crs,
-            transform=transform,
-            nodata=PROB_NODATA,
-            band_names=[f"p_{int(c)}" for c in classes],
-            scales=[0.01] * len(classes),
-            tags={"hrlc_product": "class-probabilities", "classes": ",".join(str(int(c)) for c in classes)},
-        )
-        write_cog(
-            ctx.store,
-            map_key,
-            cmap,
-            crs=crs,
-            transform=transform,
-            nodata=legend.NODATA,
-            band_names=["land_cover_class"],
-            colormap=legend.colormap(),
-            categorical=True,
-            tags={"hrlc_product": "class-map", "legend": "CCI HRLC v1.2"},
-        )
-
+    def _register(
+        self,
+        ctx: Context,
+        params: ClassificationParams,
+        report: dict[str, Any],
+        names: list[str],
+        classes: np.ndarray,
+        feat_item: pystac.Item,
+    ) -> list[str]:
+        """One STAC Item per product (model, accuracy report, probabilities, class map)."""
+        ckpt_key, meta_key, prob_key, map_key, acc_key = self.outputs(params)
+        mid = model_id(params)
+        start, end = period_range(params.year, "annual")
+        inputs = [feat_item.id]
         acc_props = {
             "hrlc:overall_accuracy": round(report["overall_accuracy"], 4),
             "hrlc:kappa": round(report["kappa"], 4),
@@ -344,3 +399,69 @@ class Classification(Processor[ClassificationParams]):
             },
         )
         return [ctx.register(i) for i in (model_item, acc_item, prob_item, map_item)]
+
+
+@contextlib.contextmanager
+def _open_stack(path: Path) -> Iterator[xr.Dataset]:
+    """The feature stack, opened lazily without HDF5's chunk cache: each block reads every chunk it needs in
+    one call, so a cache would only grow with the stack (netCDF's default: 64 MiB per variable). The cache
+    size is netCDF's global default for files being opened; it is restored once the file is open."""
+    size, nelems, preemption = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(0, 1, preemption)
+    try:
+        stack = read_feature_stack(path)
+    finally:
+        netCDF4.set_chunk_cache(size, nelems, preemption)
+    with stack:
+        yield stack
+
+
+def _blocks(ny: int, nx: int, block: int) -> Iterator[tuple[slice, slice]]:
+    """(rows, cols) of the square blocks of side `block` covering a (ny, nx) grid, row by row."""
+    for r in range(0, ny, block):
+        for c in range(0, nx, block):
+            yield slice(r, min(ny, r + block)), slice(c, min(nx, c + block))
+
+
+def _read_block(stack: xr.Dataset, rows: slice, cols: slice) -> np.ndarray:
+    """The ``(n_features, h, w)`` matrix of a window of the (lazily opened) stack: only its chunks are read."""
+    matrix, _ = chain_features.to_matrix(stack.isel(y=rows, x=cols))
+    return matrix
+
+
+def sample_stack(
+    stack: xr.Dataset,
+    training: Any,
+    *,
+    crs: str,
+    transform: Any,
+    max_pixels_per_polygon: int,
+    seed: int,
+    block: int = BLOCK_PX,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`hrlc.training.samples.extract_samples` of the stack's matrix (``X``, ``y``, ``group``; same samples,
+    same order), reading only the pixels of the blocks that hold samples: in each block, the smallest window
+    around its samples."""
+    ny, nx = int(stack.sizes["y"]), int(stack.sizes["x"])
+    y, group, rowcol = training_samples.sample_pixels(
+        training,
+        shape=(ny, nx),
+        crs=crs,
+        transform=transform,
+        max_pixels_per_polygon=max_pixels_per_polygon,
+        seed=seed,
+    )
+    X = np.empty((y.size, len(chain_features.feature_names(stack))), dtype=np.float32)
+    rows, cols = rowcol[:, 0], rowcol[:, 1]
+    which = (rows // block) * (-(-nx // block)) + cols // block
+    order = np.argsort(which, kind="stable")
+    for sel in np.split(order, np.flatnonzero(np.diff(which[order])) + 1):
+        if sel.size == 0:
+            continue
+        r, c = rows[sel], cols[sel]
+        r0, c0 = int(r.min()), int(c.min())
+        window = _read_block(stack, slice(r0, int(r.max()) + 1), slice(c0, int(c.max()) + 1))
+        X[sel] = window[:, r - r0, c - c0].T
+        del window  # before the next block is read: one block in memory at a time
+    ok = ~np.all(np.isnan(X), axis=1) if X.shape[1] else np.ones(y.size, dtype=bool)
+    return np.ascontiguousarray(X[ok]), y[ok], group[ok]

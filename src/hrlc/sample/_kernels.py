@@ -89,8 +89,9 @@ def mix_kernel(out: np.ndarray, p: np.ndarray, q: np.ndarray, w: np.ndarray) -> 
 @njit(cache=True, nogil=True)
 def observe_kernel(
     refl: np.ndarray,  # (B, N) float32 clear-sky surface reflectance (modified: becomes the observation)
-    bank: np.ndarray,  # (B, N) float32 standard normal noise
+    bank: np.ndarray,  # (B, M) float32 standard normal noise
     shifts: np.ndarray,  # (B,) int64 offset into the noise bank
+    start: int,  # flat index in the grid of the first pixel of `refl` (a strip of rows)
     gain: np.ndarray,  # (B,) float32 calibration residual
     haze: np.ndarray,  # (N,) float32 aerosol residual
     haze_spec: np.ndarray,  # (B,) float32
@@ -109,22 +110,24 @@ def observe_kernel(
     """Atmosphere residuals, noise, surface class, then shadow, cirrus, cloud, and encoding to uint16.
 
     r = r * gain + (0.003 + 0.03 |r|) * noise + haze * haze_spec        (surface seen through the atmosphere)
+    noise of pixel i (grid index start + i) in band b: bank[b, (start + i + shifts[b]) mod M]
     r *= 1 - a_s (1 - shadow_t); r += cirrus * cirrus_spec; r += a (cloud_spec (0.55 + 0.45 a) - r)
     dn = clip(round(r * dn_gain + dn_bias), 1, 65535)
     """
     b_count, n = refl.shape
+    m = bank.shape[1]
     for b in range(b_count):  # atmosphere and noise, band by band (vectorisable)
         row = refl[b]
         noise = bank[b]
-        k = shifts[b]
+        j = (start + shifts[b]) % m
         gb = gain[b]
         hb = haze_spec[b]
         for i in range(n):
-            j = i + k
-            if j >= n:
-                j -= n
+            if j >= m:
+                j -= m
             r = row[i]
             row[i] = r * gb + (np.float32(0.003) + np.float32(0.03) * abs(r)) * noise[j] + haze[i] * hb
+            j += 1
     g_row, r_row, n_row, s_row = refl[idx[0]], refl[idx[1]], refl[idx[2]], refl[idx[3]]
     for i in range(n):  # clear-sky surface class
         vg, vr, vn, vs = g_row[i], r_row[i], n_row[i], s_row[i]
@@ -149,3 +152,31 @@ def observe_kernel(
             r = row[i] * (np.float32(1.0) - shadow_alpha[i] * dark) + cirrus[i] * cs
             r += a * (cc * (np.float32(0.55) + np.float32(0.45) * a) - r)
             out[i] = np.uint16(min(max(r * g32 + b32, lo), hi))
+
+
+@njit(cache=True, nogil=True)
+def bilinear_kernel(
+    coarse: np.ndarray,  # (CH, CW) float32
+    r0: np.ndarray,  # (H,) int64 upper coarse row of each output row
+    rw: np.ndarray,  # (H,) float32 weight of the lower coarse row
+    c0: np.ndarray,  # (W,) int64 left coarse column of each output column
+    cw: np.ndarray,  # (W,) float32 weight of the right coarse column
+    out: np.ndarray,  # (H, W) float32
+) -> None:
+    """out[i, j] = top * (1 - rw[i]) + bottom * rw[i], top and bottom the coarse rows r0[i] and r0[i] + 1
+    blended across columns c0[j], c0[j] + 1 by cw[j]: the float32 operations, in the order, of
+    `cols = coarse[:, c0] * (1 - cw) + coarse[:, c0 + 1] * cw; out = cols[r0] * (1 - rw) + cols[r0 + 1] * rw`.
+    """
+    h, w = out.shape
+    one = np.float32(1.0)
+    for i in range(h):
+        a = r0[i]
+        wb = rw[i]
+        wt = one - wb
+        for j in range(w):
+            k = c0[j]
+            wr = cw[j]
+            wl = one - wr
+            top = coarse[a, k] * wl + coarse[a, k + 1] * wr
+            bottom = coarse[a + 1, k] * wl + coarse[a + 1, k + 1] * wr
+            out[i, j] = top * wt + bottom * wb

@@ -6,15 +6,20 @@ scene's cloud fraction, brighter and more opaque inside; optional thin cirrus sh
 the cloud opacity moved by a fixed ground offset (sun in the south-south-east, so shadows fall
 north-north-west of their clouds); and a thin unflagged haze fringe round each cloud, as real cloud
 masks miss (part of it is labelled "unclassified").
+
+A `Clouds` is drawn whole (its random numbers, its thresholds) and rendered for any rows; the cloud
+fractions are exact over the whole grid, whatever the strips.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from hrlc.sample._noise import smooth_field
+from hrlc.sample._noise import Field
+from hrlc.sample._strips import quantile, strips
 
 SHADOW_OFFSET_M: tuple[float, float] = (-210.0, -80.0)
 """(row, column) ground offset of a cloud's shadow from the cloud, in metres of the grid (north-up)."""
@@ -68,49 +73,100 @@ def shift(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
+class Clouds:
+    """The clouds covering the fraction `cover` of a grid of `shape` pixels of `pixel_size` metres.
+
+    Drawn in the constructor (its passes over row strips set the cirrus and cloud thresholds, which are
+    quantiles of the whole grid); `rows(r0, r1)` renders any rows.
+    """
+
+    def __init__(
+        self, gen: np.random.Generator, shape: tuple[int, int], pixel_size: float, cover: float
+    ) -> None:
+        h, w = self.shape = shape
+        parts = strips(h, w)
+        self.offset_px = shadow_offset_px(pixel_size)
+        self._has_cirrus = gen.random() < CIRRUS_PROBABILITY
+        ci_target = float(gen.uniform(0.03, 0.12))
+        self._strength = float(gen.uniform(0.015, 0.05))
+        ci_count = 0
+        if self._has_cirrus:
+            self._ci_field = Field(gen, shape, 3000.0 / pixel_size, octaves=2)
+            self._t_ci = float(
+                quantile(lambda: (self._ci_field.rows(a, b) for a, b in parts), 1.0 - min(ci_target, cover))
+            )
+            ci_count = sum(int(np.count_nonzero(self._ci_field.rows(a, b) > self._t_ci)) for a, b in parts)
+        ci_share = ci_count / (h * w)
+        q = float(np.clip((cover - ci_share) / max(1.0 - ci_share, 1e-6), 0.0, 1.0))
+
+        self._field = Field(gen, shape, CLOUD_SCALE_M / pixel_size, octaves=4)
+
+        def free() -> Iterator[np.ndarray]:
+            for a, b in parts:
+                field = self._field.rows(a, b)
+                yield field[self._ci_field.rows(a, b) <= self._t_ci] if self._has_cirrus else field.ravel()
+
+        self._t = float(quantile(free, 1.0 - q)) if q > 0 else np.inf
+
+    def _cirrus(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """(flagged cirrus before clouds are removed from it, its additive reflectance) of rows [r0, r1)."""
+        shape = (r1 - r0, self.shape[1])
+        if not self._has_cirrus:
+            return np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.float32)
+        ci_field = self._ci_field.rows(r0, r1)
+        cirrus = ci_field > self._t_ci
+        strength = np.where(cirrus, self._strength * np.clip((ci_field - self._t_ci) / 0.5, 0.3, 1.0), 0.0)
+        return cirrus, strength.astype(np.float32)
+
+    def _opacity(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cloud opacity with its haze fringe, flagged cloud) of rows [r0, r1)."""
+        d = self._field.rows(r0, r1) - self._t
+        alpha = np.where(
+            d >= 0,
+            np.clip(FLAG_ALPHA + 0.6 * d, FLAG_ALPHA, 1.0),
+            HAZE_ALPHA * np.clip((d + 0.2) / 0.2, 0.0, 1.0),
+        ).astype(np.float32)
+        return alpha, d >= 0
+
+    def cloud(self, r0: int, r1: int) -> np.ndarray:
+        """Flagged cloud of rows [r0, r1) (clipped to the grid)."""
+        return self._opacity(max(r0, 0), min(r1, self.shape[0]))[1]
+
+    def rows(self, r0: int, r1: int) -> CloudLayer:
+        """The cloud layer of rows [r0, r1); shadows come from the clouds `offset_px` rows away."""
+        h = self.shape[0]
+        dy, dx = self.offset_px
+        a0, a1 = max(min(r0, r0 - dy), 0), min(max(r1, r1 - dy), h)  # the clouds that shade these rows
+        alpha_ext, cloud_ext = self._opacity(a0, a1)
+        alpha, cloud = alpha_ext[r0 - a0 : r1 - a0], cloud_ext[r0 - a0 : r1 - a0]
+        cirrus, cirrus_strength = self._cirrus(r0, r1)
+        cirrus &= ~cloud
+        cirrus_strength[cloud] = 0.0
+        return CloudLayer(
+            alpha=alpha,
+            cloud=cloud,
+            cirrus=cirrus,
+            cirrus_strength=cirrus_strength,
+            shadow_alpha=_moved_rows(alpha_ext, a0, r0, r1, h, dy, dx),
+            shadow=_moved_rows(cloud_ext, a0, r0, r1, h, dy, dx) & ~cloud,
+            offset_px=(dy, dx),
+        )
+
+
+def _moved_rows(ext: np.ndarray, e0: int, r0: int, r1: int, h: int, dy: int, dx: int) -> np.ndarray:
+    """Rows [r0, r1) of `shift(a, dy, dx)` of a grid `a` of `h` rows, given its rows e0... in `ext`."""
+    out = np.zeros((r1 - r0, ext.shape[1]), dtype=ext.dtype)
+    s0, s1 = max(r0 - dy, 0), min(r1 - dy, h)  # source rows
+    if s1 > s0:
+        out[s0 + dy - r0 : s1 + dy - r0] = shift(ext[s0 - e0 : s1 - e0], 0, dx)
+    return out
+
+
 def cloud_layer(
     gen: np.random.Generator, shape: tuple[int, int], pixel_size: float, cover: float
 ) -> CloudLayer:
-    """Clouds covering the fraction `cover` of a grid of `shape` pixels of `pixel_size` metres."""
-    h, w = shape
-    cirrus = np.zeros(shape, dtype=bool)
-    cirrus_strength = np.zeros(shape, dtype=np.float32)
-    has_cirrus = gen.random() < CIRRUS_PROBABILITY
-    ci_target = float(gen.uniform(0.03, 0.12))
-    strength = float(gen.uniform(0.015, 0.05))
-    if has_cirrus:
-        ci_field = smooth_field(gen, shape, 3000.0 / pixel_size, octaves=2)
-        t_ci = float(np.quantile(ci_field, 1.0 - min(ci_target, cover)))
-        cirrus = ci_field > t_ci
-        cirrus_strength = np.where(cirrus, strength * np.clip((ci_field - t_ci) / 0.5, 0.3, 1.0), 0.0)
-        cirrus_strength = cirrus_strength.astype(np.float32)
-    ci_share = float(cirrus.mean())
-    q = float(np.clip((cover - ci_share) / max(1.0 - ci_share, 1e-6), 0.0, 1.0))
-
-    field = smooth_field(gen, shape, CLOUD_SCALE_M / pixel_size, octaves=4)
-    free = field[~cirrus] if has_cirrus else field.ravel()
-    t = float(np.quantile(free, 1.0 - q)) if q > 0 else np.inf
-    d = field - t
-    alpha = np.where(
-        d >= 0,
-        np.clip(FLAG_ALPHA + 0.6 * d, FLAG_ALPHA, 1.0),
-        HAZE_ALPHA * np.clip((d + 0.2) / 0.2, 0.0, 1.0),
-    ).astype(np.float32)
-    cloud = d >= 0
-    cirrus &= ~cloud
-    cirrus_strength[cloud] = 0.0
-    dy, dx = shadow_offset_px(pixel_size)
-    shadow_alpha = shift(alpha, dy, dx)
-    shadow = shift(cloud, dy, dx) & ~cloud
-    return CloudLayer(
-        alpha=alpha,
-        cloud=cloud,
-        cirrus=cirrus,
-        cirrus_strength=cirrus_strength,
-        shadow_alpha=shadow_alpha,
-        shadow=shadow,
-        offset_px=(dy, dx),
-    )
+    """Clouds covering the fraction `cover` of a grid of `shape` pixels of `pixel_size` metres (whole)."""
+    return Clouds(gen, shape, pixel_size, cover).rows(0, shape[0])
 
 
 def apply_clouds(

@@ -13,6 +13,10 @@ Computer, offline and with a known answer. One call writes, under `root`:
 
 The land cover is the same in both years (no change between `landsat_year` and `year`); crop types
 rotate per field and year; snow and clouds differ per year and date.
+
+Memory: the landscape is held whole (10 bytes a pixel); everything else is computed and written by strips
+of rows (`_strips.STRIP_PIXELS`), with the per-pixel traits in raw files under root/.work while it runs.
+A full Sentinel-2 tile (10 980² px) takes ~200 GB of disk: the COGs hardly compress (noise).
 """
 
 from __future__ import annotations
@@ -22,31 +26,38 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from affine import Affine
 
 from hrlc.legend import colormap, name
+from hrlc.sample import _strips
+from hrlc.sample._strips import strips
 from hrlc.sample.grid import Grid
-from hrlc.sample.landscape import landscape
+from hrlc.sample.landscape import Landscape, landscape
 from hrlc.sample.samples import sample_points, sample_polygons, write_points, write_polygons
 from hrlc.sample.sensors import (
+    LANDSAT_FROM_S2,
     LANDSAT_SPECS,
     S2_SPECS,
+    LandsatScene,
+    S2Scene,
     landsat_acquisitions,
-    render_landsat,
-    render_s2,
+    landsat_shape,
+    noise_bank,
     s2_acquisitions,
 )
 from hrlc.sample.stac import catalog, collection, landsat_band_file, landsat_item, s2_item
 from hrlc.sample.surface import SurfaceModel, pixel_traits
-from hrlc.sample.writer import CogPool, write_cog
+from hrlc.sample.writer import CogPool, CogWriter, write_cog
 
 GENERATOR_VERSION = "1"
 MANIFEST = "sample.json"
 LOCK = ".sample.lock"
-_OWNED = ("stac", "truth", "training", MANIFEST)
+WORK = ".work"
+_OWNED = ("stac", "truth", "training", WORK, MANIFEST)
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,7 @@ def _generate(root: Path, params: dict, progress: Callable[[int, int], None] | N
 
     stac_root = root / "stac"
     truth = root / "truth" / f"truth_{year}.tif"
+    classes = _class_counts(ls)
     write_cog(
         truth,
         ls.codes,
@@ -180,42 +192,51 @@ def _generate(root: Path, params: dict, progress: Callable[[int, int], None] | N
         transform=grid.transform,
         nodata=0,
         colormap=colormap(),
-        tags={"hrlc:year": str(year), "hrlc:seed": str(seed), "classes": _class_tag(ls.codes)},
+        tags={"hrlc:year": str(year), "hrlc:seed": str(seed), "classes": _class_tag(classes)},
         overview_resampling="mode",
     )
-    traits = pixel_traits(ls)
     version = f"{GENERATOR_VERSION}"
     s2_items = []
     ls_items = []
     s2_cover: list[float] = []
     ls_cover: list[float] = []
     with CogPool(workers=2) as pool:
+        streamed = size * size > _strips.STRIP_PIXELS  # more than one strip: the traits go to disk
+        traits = pixel_traits(ls, root / WORK if streamed else None)
         model = SurfaceModel(ls, year, traits)
+        bank = noise_bank(seed, (size, size))
+        on_grid = partial(CogWriter, crs=grid.crs, transform=grid.transform, overviews=False)
         for acq in s2_acqs:
-            scene = render_s2(model, acq, seed, cloud_cover)
+            s2 = S2Scene(model, acq, seed, cloud_cover, bank)
             folder = stac_root / acq.collection / acq.item_id
-            kw = {"crs": grid.crs, "transform": grid.transform, "overviews": False}
-            for b, spec in enumerate(S2_SPECS):
-                pool.submit(folder / spec.file, scene.data[b], nodata=0, **kw)
-            pool.submit(folder / "SCL.tif", scene.quality, nodata=0, **kw)
-            s2_items.append(s2_item(acq, scene.stats, grid, folder, version))
-            s2_cover.append(scene.clouds.cover)
-            pool.wait_below(2 * (len(S2_SPECS) + 1))
+            files = [on_grid(folder / spec.file, s2.shape, np.uint16, nodata=0) for spec in S2_SPECS]
+            files.append(on_grid(folder / "SCL.tif", s2.shape, np.uint8, nodata=0))
+            _render(s2.rows, strips(size, size), files, pool)
+            s2_items.append(s2_item(acq, s2.stats, grid, folder, version))
+            s2_cover.append(s2.cover)
+            pool.wait_below(len(files) + 1)  # one scene's COGs in the making while the next renders
             step()
-        del model
+        del model, bank
         model = SurfaceModel(ls, landsat_year, traits)
+        bank = noise_bank(seed, landsat_shape(size))[list(LANDSAT_FROM_S2)]
+        on_grid = partial(CogWriter, crs=grid.crs, transform=grid.landsat_transform, overviews=False)
         for acq in ls_acqs:
-            scene = render_landsat(model, acq, seed, cloud_cover)
+            lsat = LandsatScene(model, acq, seed, cloud_cover, bank)
             folder = stac_root / acq.collection / acq.item_id
-            kw = {"crs": grid.crs, "transform": grid.landsat_transform, "overviews": False}
-            for b, lspec in enumerate(LANDSAT_SPECS):
-                pool.submit(folder / landsat_band_file(acq, lspec.key), scene.data[b], nodata=0, **kw)
-            pool.submit(folder / landsat_band_file(acq, "qa_pixel"), scene.quality, nodata=1, **kw)
-            ls_items.append(landsat_item(acq, scene.stats, grid, folder))
-            ls_cover.append(scene.clouds.cover)
-            pool.wait_below(4 * (len(LANDSAT_SPECS) + 1))
+            files = [
+                on_grid(folder / landsat_band_file(acq, lspec.key), lsat.shape, np.uint16, nodata=0)
+                for lspec in LANDSAT_SPECS
+            ]
+            files.append(
+                on_grid(folder / landsat_band_file(acq, "qa_pixel"), lsat.shape, np.uint16, nodata=1)
+            )
+            _render(lsat.rows, strips(lsat.shape[0], 3 * size), files, pool)
+            ls_items.append(landsat_item(acq, lsat.stats, grid, folder))
+            ls_cover.append(lsat.cover)
+            pool.wait_below(len(files) + 1)
             step()
-        del model
+        del model, traits
+        shutil.rmtree(root / WORK, ignore_errors=True)
         points = write_points(sample_points(ls.codes, grid, seed), root / "training" / "points.gpkg")
         polygons = write_polygons(
             sample_polygons(ls.codes, grid, seed), root / "training" / "polygons.geojson"
@@ -246,11 +267,42 @@ def _generate(root: Path, params: dict, progress: Callable[[int, int], None] | N
             "sentinel-2-l2a": round(float(np.mean(s2_cover)), 4),
             "landsat-c2-l2": round(float(np.mean(ls_cover)), 4),
         },
-        "classes": {str(c): int(n) for c, n in zip(*np.unique(ls.codes, return_counts=True), strict=True)},
+        "classes": {str(c): int(n) for c, n in classes.items()},
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return SampleRepository.open(root)
 
 
-def _class_tag(codes: np.ndarray) -> str:
-    return json.dumps({int(c): name(int(c)) for c in np.unique(codes)})
+def _render(
+    rows: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    parts: list[tuple[int, int]],
+    files: list[CogWriter],
+    pool: CogPool,
+) -> None:
+    """Write a scene strip by strip: `rows(r0, r1)` gives (bands, quality), `files` are the bands' COGs and
+    the quality layer's, last; then their COGs are made in the pool."""
+    try:
+        for r0, r1 in parts:
+            data, quality = rows(r0, r1)
+            for f, band in zip(files, [*data, quality], strict=True):
+                f.write(band, r0)
+        for f in files:
+            f.close()
+    except BaseException:
+        for f in files:
+            f.discard()
+        raise
+    for f in files:
+        pool.submit(f.finish)
+
+
+def _class_counts(ls: Landscape) -> dict[int, int]:
+    """Pixels of each class code of the truth map (codes present only), counted by strips."""
+    counts = np.zeros(256, dtype=np.int64)
+    for r0, r1 in strips(ls.size, ls.size):
+        counts += np.bincount(ls.codes[r0:r1].ravel(), minlength=256)
+    return {int(c): int(counts[c]) for c in np.flatnonzero(counts)}
+
+
+def _class_tag(classes: dict[int, int]) -> str:
+    return json.dumps({c: name(c) for c in classes})

@@ -9,20 +9,23 @@ Simplifications, stated once: every Sentinel-2 band (including the 20 m bands B0
 SCL) is written on the 10 m grid; the S2 digital numbers carry no BOA offset (processing baseline < 04.00,
 so reflectance = DN * 1e-4); Landsat 7 ETM+ scenes have SLC-off gaps (fill) and no cirrus detection,
 as the real ones do.
+
+An acquisition is drawn whole when its renderer (`S2Scene`, `LandsatScene`) is made, and rendered by rows:
+the repository writes a tile strip by strip; `render_s2` / `render_landsat` give a whole small scene.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from hrlc.sample._kernels import observe_kernel
-from hrlc.sample._noise import TAG_CLOUDS, TAG_SCENE, rng, smooth_field
-from hrlc.sample.clouds import CloudLayer, cloud_layer
+from hrlc.sample._noise import TAG_CLOUDS, TAG_SCENE, Field, rng
+from hrlc.sample.clouds import CloudLayer, Clouds
 from hrlc.sample.phenology import LANDSAT_BANDS, LANDSAT_FROM_S2, S2_BANDS, landsat_response
 from hrlc.sample.surface import SurfaceModel
 
@@ -180,13 +183,13 @@ def _sensor_tag(acq: Acquisition) -> int:
 
 @dataclass
 class Scene:
-    """Rendered acquisition: digital numbers, quality layer, cloud layer and statistics for the STAC item."""
+    """A whole rendered acquisition: digital numbers, quality layer, cloud cover, statistics for the item."""
 
     acquisition: Acquisition
     data: np.ndarray  # uint16 (bands, h, w)
     quality: np.ndarray  # uint8 SCL (S2) or uint16 QA_PIXEL (Landsat), (h, w)
-    clouds: CloudLayer
-    stats: dict[str, float] = field(default_factory=dict)
+    cover: float  # fraction of pixels flagged cloudy (cloud or cirrus)
+    stats: dict[str, float]
 
 
 def sun_angles(acq: Acquisition, lat: float = 46.4) -> tuple[float, float]:
@@ -203,50 +206,71 @@ def sun_angles(acq: Acquisition, lat: float = 46.4) -> tuple[float, float]:
     return az, math.degrees(el)
 
 
+BANK_PIXELS = 1 << 22
+"""Noise values per band in the noise bank (168 MB for 10 bands): a larger grid reads it round again."""
+
+
 def noise_bank(seed: int, shape: tuple[int, int]) -> np.ndarray:
-    """Standard normal noise (bands, pixels) drawn once per grid; each date reads it at random offsets."""
+    """Standard normal noise (bands, pixels) drawn once per grid; each date reads it at random offsets.
+
+    One value per pixel and band up to BANK_PIXELS pixels; on larger grids pixel i reads value
+    i mod BANK_PIXELS (shifted per date and band, so no two dates share their noise).
+    """
     return rng(seed, TAG_SCENE, 0, *shape).standard_normal(
-        (len(S2_BANDS), shape[0] * shape[1]), dtype=np.float32
+        (len(S2_BANDS), min(shape[0] * shape[1], BANK_PIXELS)), dtype=np.float32
     )
 
 
-def _observe(
-    gen: np.random.Generator,
-    refl: np.ndarray,
-    shape: tuple[int, int],
-    pixel: float,
-    bank: np.ndarray,
-    cover: float,
-    bands: list[int],
-    dn_gain: float,
-    dn_bias: float,
-) -> tuple[np.ndarray, np.ndarray, CloudLayer]:
-    """Observe a clear-sky surface (bands, pixels): atmosphere residuals, noise, clouds; encode to uint16.
+class _Observation:
+    """What the sky and the sensor add on one date, drawn now and applied to any rows of the surface.
 
     Per date: band gains 1 + N(0, 0.01), a smooth aerosol haze (up to 0.012 in blue), sensor noise of
-    0.003 + 3 % of the signal (read from `bank` at a random offset per band), then cloud shadows, cirrus
-    and clouds (`clouds.apply_clouds`). `bands` are the S2 band indices of the rows of `refl`.
-    Returns (dn (bands, pixels) uint16, surface class per pixel (SCL 4/5/6/11 of the clear sky), clouds).
+    0.003 + 3 % of the signal (read from the noise bank at a random offset per band), then cloud shadows,
+    cirrus and clouds (`clouds.apply_clouds`).
     """
-    nb, npx = refl.shape
-    gain = np.asarray(1.0 + 0.01 * gen.standard_normal(nb), dtype=np.float32)
-    aot = float(gen.uniform(0.0, 0.012))
-    haze = smooth_field(gen, shape, 3000.0 / pixel, octaves=2).ravel()
-    haze *= 0.5 * aot
-    haze += aot
-    shifts = np.asarray(gen.integers(0, npx, size=nb), dtype=np.int64)
-    layer = cloud_layer(gen, shape, pixel, cover)
-    dn = np.empty((nb, npx), dtype=np.uint16)
-    surface = np.empty(npx, dtype=np.uint8)
-    where = {b: i for i, b in enumerate(bands)}
-    observe_kernel(
-        refl, bank, shifts, gain, haze.astype(np.float32), HAZE_SPECTRUM[bands],
-        layer.alpha.ravel(), layer.shadow_alpha.ravel(), SHADOW_TRANSMISSION[bands],
-        layer.cirrus_strength.ravel(), CIRRUS_SPECTRUM[bands], CLOUD_SPECTRUM[bands],
-        dn_gain, dn_bias, np.array([where[1], where[2], where.get(6, where[7]), where[8]], dtype=np.int64),
-        dn, surface,
-    )  # fmt: skip
-    return dn, surface.reshape(shape), layer
+
+    def __init__(
+        self, gen: np.random.Generator, shape: tuple[int, int], pixel: float, cover: float, n_bands: int
+    ) -> None:
+        self.shape = shape
+        self.gain = np.asarray(1.0 + 0.01 * gen.standard_normal(n_bands), dtype=np.float32)
+        self.aot = float(gen.uniform(0.0, 0.012))
+        self.haze = Field(gen, shape, 3000.0 / pixel, octaves=2)
+        self.shifts = np.asarray(gen.integers(0, shape[0] * shape[1], size=n_bands), dtype=np.int64)
+        self.clouds = Clouds(gen, shape, pixel, cover)
+
+    def observe(
+        self,
+        refl: np.ndarray,
+        rows: tuple[int, int],
+        bank: np.ndarray,
+        bands: list[int],
+        dn_gain: float,
+        dn_bias: float,
+    ) -> tuple[np.ndarray, np.ndarray, CloudLayer]:
+        """Observe the clear-sky surface `refl` (bands, pixels) of `rows` and encode it to uint16.
+
+        `bands` are the S2 band indices of the rows of `refl`. Returns (dn (bands, pixels) uint16, surface
+        class per pixel (SCL 4/5/6/11 of the clear sky), the clouds of the rows).
+        """
+        r0, r1 = rows
+        w = self.shape[1]
+        haze = self.haze.rows(r0, r1).ravel()
+        haze *= 0.5 * self.aot
+        haze += self.aot
+        layer = self.clouds.rows(r0, r1)
+        nb, npx = refl.shape
+        dn = np.empty((nb, npx), dtype=np.uint16)
+        surface = np.empty(npx, dtype=np.uint8)
+        where = {b: i for i, b in enumerate(bands)}
+        observe_kernel(
+            refl, bank, self.shifts, r0 * w, self.gain, haze.astype(np.float32), HAZE_SPECTRUM[bands],
+            layer.alpha.ravel(), layer.shadow_alpha.ravel(), SHADOW_TRANSMISSION[bands],
+            layer.cirrus_strength.ravel(), CIRRUS_SPECTRUM[bands], CLOUD_SPECTRUM[bands],
+            dn_gain, dn_bias, np.array([where[1], where[2], where.get(6, where[7]), where[8]], dtype=np.int64),
+            dn, surface,
+        )  # fmt: skip
+        return dn, surface.reshape(r1 - r0, w), layer
 
 
 def surface_classes(refl: np.ndarray, green: int, red: int, nir: int, swir: int) -> np.ndarray:
@@ -264,42 +288,80 @@ def surface_classes(refl: np.ndarray, green: int, red: int, nir: int, swir: int)
     return out
 
 
-def render_s2(model: SurfaceModel, acq: Acquisition, seed: int, cloud_cover: tuple[float, float]) -> Scene:
-    """Render a Sentinel-2 L2A acquisition: uint16 (10, n, n) reflectance x 10000 (nodata 0) and SCL."""
-    n = model.landscape.size
-    shape = (n, n)
-    gen = rng(seed, TAG_SCENE, 1, acq.datetime.year, acq.doy)
-    nb, npx = len(S2_BANDS), n * n
-    refl = model.reflectance(acq.doy, out=model.scratch("s2_refl", (nb, npx)))
-    bank = model.scratch("s2_bank", (nb, npx))
-    if model.scratch_new("s2_bank"):
-        bank[:] = noise_bank(seed, shape)
-    cover = cloud_fraction(seed, acq, cloud_cover)
-    dn, scl, layer = _observe(gen, refl, shape, 10.0, bank, cover, list(range(nb)), 1.0 / S2_SCALE, 0.0)
-    scl[layer.haze] = SCL_UNCLASSIFIED
-    scl[layer.shadow] = SCL_SHADOW
-    scl[layer.cirrus] = SCL_CIRRUS
-    scl[layer.cloud] = SCL_CLOUD_MEDIUM
-    scl[layer.cloud & layer.thick] = SCL_CLOUD_HIGH
+class S2Scene:
+    """A Sentinel-2 L2A acquisition rendered by rows: uint16 reflectance x 10000 (nodata 0) and SCL.
 
-    counts = np.bincount(scl.ravel(), minlength=12) / scl.size * 100.0
-    stats = {
-        "eo:cloud_cover": float(counts[SCL_CLOUD_MEDIUM] + counts[SCL_CLOUD_HIGH] + counts[SCL_CIRRUS]),
-        "s2:nodata_pixel_percentage": 0.0,
-        "s2:saturated_defective_pixel_percentage": 0.0,
-        "s2:dark_features_percentage": float(counts[SCL_DARK]),
-        "s2:cloud_shadow_percentage": float(counts[SCL_SHADOW]),
-        "s2:vegetation_percentage": float(counts[SCL_VEGETATION]),
-        "s2:not_vegetated_percentage": float(counts[SCL_NOT_VEGETATED]),
-        "s2:water_percentage": float(counts[SCL_WATER]),
-        "s2:unclassified_percentage": float(counts[SCL_UNCLASSIFIED]),
-        "s2:medium_proba_clouds_percentage": float(counts[SCL_CLOUD_MEDIUM]),
-        "s2:high_proba_clouds_percentage": float(counts[SCL_CLOUD_HIGH]),
-        "s2:thin_cirrus_percentage": float(counts[SCL_CIRRUS]),
-        "s2:snow_ice_percentage": float(counts[SCL_SNOW]),
-    }
-    data = dn.reshape(nb, n, n)
-    return Scene(acq, data, scl, layer, {k: round(v, 6) for k, v in stats.items()})
+    Render every row once (in any order of strips): `stats` and `cover` count what was rendered.
+    """
+
+    def __init__(
+        self,
+        model: SurfaceModel,
+        acq: Acquisition,
+        seed: int,
+        cloud_cover: tuple[float, float],
+        bank: np.ndarray | None = None,
+    ) -> None:
+        n = model.landscape.size
+        self.model, self.acquisition, self.shape = model, acq, (n, n)
+        self._bank = noise_bank(seed, self.shape) if bank is None else bank
+        gen = rng(seed, TAG_SCENE, 1, acq.datetime.year, acq.doy)
+        self._obs = _Observation(gen, self.shape, 10.0, cloud_fraction(seed, acq, cloud_cover), len(S2_BANDS))
+        self._counts = np.zeros(12, dtype=np.int64)
+        self._rows = 0
+
+    def rows(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """(DN uint16 (bands, r1 - r0, n), SCL uint8 (r1 - r0, n)) of rows [r0, r1)."""
+        nb = len(S2_BANDS)
+        refl = self.model.reflectance(self.acquisition.doy, rows=(r0, r1))
+        dn, scl, layer = self._obs.observe(refl, (r0, r1), self._bank, list(range(nb)), 1.0 / S2_SCALE, 0.0)
+        scl[layer.haze] = SCL_UNCLASSIFIED
+        scl[layer.shadow] = SCL_SHADOW
+        scl[layer.cirrus] = SCL_CIRRUS
+        scl[layer.cloud] = SCL_CLOUD_MEDIUM
+        scl[layer.cloud & layer.thick] = SCL_CLOUD_HIGH
+        self._counts += np.bincount(scl.ravel(), minlength=12)
+        self._rows += r1 - r0
+        return dn.reshape(nb, r1 - r0, self.shape[1]), scl
+
+    @property
+    def cover(self) -> float:
+        """Fraction of pixels flagged cloudy (cloud or cirrus)."""
+        self._check_complete()
+        return float(self._counts[[SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS]].sum() / self._counts.sum())
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """Scene statistics of the STAC item (percentages of SCL classes)."""
+        self._check_complete()
+        counts = self._counts / self._counts.sum() * 100.0
+        stats = {
+            "eo:cloud_cover": float(counts[SCL_CLOUD_MEDIUM] + counts[SCL_CLOUD_HIGH] + counts[SCL_CIRRUS]),
+            "s2:nodata_pixel_percentage": 0.0,
+            "s2:saturated_defective_pixel_percentage": 0.0,
+            "s2:dark_features_percentage": float(counts[SCL_DARK]),
+            "s2:cloud_shadow_percentage": float(counts[SCL_SHADOW]),
+            "s2:vegetation_percentage": float(counts[SCL_VEGETATION]),
+            "s2:not_vegetated_percentage": float(counts[SCL_NOT_VEGETATED]),
+            "s2:water_percentage": float(counts[SCL_WATER]),
+            "s2:unclassified_percentage": float(counts[SCL_UNCLASSIFIED]),
+            "s2:medium_proba_clouds_percentage": float(counts[SCL_CLOUD_MEDIUM]),
+            "s2:high_proba_clouds_percentage": float(counts[SCL_CLOUD_HIGH]),
+            "s2:thin_cirrus_percentage": float(counts[SCL_CIRRUS]),
+            "s2:snow_ice_percentage": float(counts[SCL_SNOW]),
+        }
+        return {k: round(v, 6) for k, v in stats.items()}
+
+    def _check_complete(self) -> None:
+        if self._rows != self.shape[0]:
+            raise RuntimeError(f"{self._rows} of {self.shape[0]} rows rendered, each must be rendered once")
+
+
+def render_s2(model: SurfaceModel, acq: Acquisition, seed: int, cloud_cover: tuple[float, float]) -> Scene:
+    """Render a whole Sentinel-2 L2A acquisition: uint16 (10, n, n) reflectance x 10000 and SCL."""
+    scene = S2Scene(model, acq, seed, cloud_cover)
+    data, scl = scene.rows(0, scene.shape[0])
+    return Scene(acq, data, scl, scene.cover, scene.stats)
 
 
 def landsat_shape(size: int) -> tuple[int, int]:
@@ -308,74 +370,131 @@ def landsat_shape(size: int) -> tuple[int, int]:
     return (m, m)
 
 
-def block_average(refl: np.ndarray, size: int) -> np.ndarray:
-    """Average (bands, size*size) 10 m reflectance to the 30 m grid (bands, m*m) (edge pixels replicated)."""
-    m = landsat_shape(size)[0]
-    nb = refl.shape[0]
-    img = refl.reshape(nb, size, size)
-    pad = 3 * m - size
-    if pad:
-        img = np.pad(img, ((0, 0), (0, pad), (0, pad)), mode="edge")
+def block_average(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Average 10 m reflectance (bands, h, w) over 3 x 3 blocks to (bands, shape[0] * shape[1]) 30 m pixels
+    (the last rows and columns replicated where the 10 m rows and columns run out)."""
+    nb, h, w = img.shape
+    ph, pw = 3 * shape[0] - h, 3 * shape[1] - w
+    if ph or pw:
+        img = np.pad(img, ((0, 0), (0, ph), (0, pw)), mode="edge")
     rows = img[:, 0::3, :] + img[:, 1::3, :]
     rows += img[:, 2::3, :]
     out = rows[:, :, 0::3] + rows[:, :, 1::3]
     out += rows[:, :, 2::3]
     out *= np.float32(1.0 / 9.0)
-    return out.reshape(nb, m * m)
+    return out.reshape(nb, shape[0] * shape[1])
 
 
-def slc_off_gaps(shape: tuple[int, int], acq: Acquisition) -> np.ndarray:
-    """Landsat 7 SLC-off gaps (True = fill): slanted stripes, wider towards the east of the tile."""
+def slc_off_gaps(shape: tuple[int, int], acq: Acquisition, rows: tuple[int, int] | None = None) -> np.ndarray:
+    """Landsat 7 SLC-off gaps (True = fill) of `rows` (default all): slanted stripes, wider to the east."""
     h, w = shape
-    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    r0, r1 = rows if rows is not None else (0, h)
+    rr, cols = np.mgrid[r0:r1, 0:w].astype(np.float32)
     width = 2.5 + 2.0 * cols / max(w - 1, 1)
     phase = (acq.index * 5.3) % 16
-    return ((rows + 0.07 * cols + phase) % 16.0) < width
+    return ((rr + 0.07 * cols + phase) % 16.0) < width
+
+
+class LandsatScene:
+    """A Landsat C2 L2 acquisition rendered by rows of its 30 m grid: uint16 (6 bands) DN (scale 2.75e-5,
+    offset -0.2) and QA_PIXEL. Render every row once: `stats` and `cover` count what was rendered."""
+
+    def __init__(
+        self,
+        model: SurfaceModel,
+        acq: Acquisition,
+        seed: int,
+        cloud_cover: tuple[float, float],
+        bank: np.ndarray | None = None,
+    ) -> None:
+        self.model, self.acquisition = model, acq
+        self.shape = landsat_shape(model.landscape.size)
+        self._idx = list(LANDSAT_FROM_S2)
+        self._bank = noise_bank(seed, self.shape)[self._idx] if bank is None else bank
+        gen = rng(seed, TAG_SCENE, 2, acq.datetime.year, acq.doy)
+        self._obs = _Observation(
+            gen, self.shape, 30.0, cloud_fraction(seed, acq, cloud_cover), len(self._idx)
+        )
+        self._tally = np.zeros(5, dtype=np.int64)  # pixels, cloud or cirrus, valid, flagged and valid, fill
+        self._rows = 0
+
+    def rows(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """(DN uint16 (6, r1 - r0, m), QA_PIXEL uint16 (r1 - r0, m)) of 30 m rows [r0, r1)."""
+        acq, m = self.acquisition, self.shape[1]
+        n = self.model.landscape.size
+        a, b = 3 * r0, min(3 * r1, n)
+        s2 = block_average(
+            self.model.reflectance(acq.doy, self._idx, rows=(a, b)).reshape(len(self._idx), b - a, n),
+            (r1 - r0, m),
+        )
+        refl = np.ascontiguousarray(landsat_response(s2, acq.instrument), dtype=np.float32)
+        dn, surface, layer = self._obs.observe(
+            refl, (r0, r1), self._bank, self._idx, 1.0 / LANDSAT_SCALE, -LANDSAT_OFFSET / LANDSAT_SCALE
+        )
+
+        cloud = layer.cloud
+        h0, h1 = max(r0 - 2, 0), min(r1 + 2, self.shape[0])  # the dilation reaches 2 pixels
+        dilated = ndimage.binary_dilation(self._obs.clouds.cloud(h0, h1), iterations=2)[r0 - h0 : r1 - h0]
+        dilated &= ~cloud
+        oli = acq.instrument == "oli"
+        shape = (r1 - r0, m)
+        qa = np.zeros(shape, dtype=np.uint16)
+        qa |= np.where(cloud, QA_CLOUD, 0).astype(np.uint16)
+        qa |= np.where(dilated, QA_DILATED, 0).astype(np.uint16)
+        qa |= np.where(~cloud & ~dilated, QA_CLEAR, 0).astype(np.uint16)
+        conf = np.where(cloud, 3, np.where(layer.alpha >= 0.04, 2, 1)).astype(np.uint16)
+        qa |= conf << QA_CLOUD_CONF
+        qa |= np.where(layer.shadow, QA_SHADOW | (3 << QA_SHADOW_CONF), 1 << QA_SHADOW_CONF).astype(np.uint16)
+        snow = (surface == SCL_SNOW) & ~cloud
+        qa |= np.where(snow, QA_SNOW | (3 << QA_SNOW_CONF), 1 << QA_SNOW_CONF).astype(np.uint16)
+        qa |= np.where((surface == SCL_WATER) & ~cloud & ~snow, QA_WATER, 0).astype(np.uint16)
+        if oli:
+            qa |= np.where(layer.cirrus, QA_CIRRUS | (3 << QA_CIRRUS_CONF), 1 << QA_CIRRUS_CONF).astype(
+                np.uint16
+            )
+
+        data = dn.reshape(len(LANDSAT_BANDS), *shape)
+        fill = np.zeros(shape, dtype=bool)
+        if acq.platform == "landsat-7":
+            fill = slc_off_gaps(self.shape, acq, (r0, r1))
+            data[:, fill] = 0
+            qa[fill] = QA_FILL
+        valid = ~fill
+        flagged = cloud | layer.cirrus if oli else cloud
+        self._tally += np.array(
+            [
+                cloud.size,
+                *(np.count_nonzero(m) for m in (cloud | layer.cirrus, valid, flagged & valid, fill)),
+            ],
+            dtype=np.int64,
+        )
+        self._rows += r1 - r0
+        return data, qa
+
+    @property
+    def cover(self) -> float:
+        """Fraction of pixels flagged cloudy (cloud or cirrus; fill included)."""
+        self._check_complete()
+        return float(self._tally[1] / self._tally[0])
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """Scene statistics of the STAC item (cloud cover of the valid pixels, fill percentage)."""
+        self._check_complete()
+        pixels, _, valid, flagged, fill = (int(v) for v in self._tally)
+        cover_pct = float(flagged / max(valid, 1)) * 100.0
+        return {"eo:cloud_cover": round(cover_pct, 2), "landsat:cloud_cover_land": round(cover_pct, 2),
+                "fill_percentage": round(float(fill / pixels) * 100.0, 2)}  # fmt: skip
+
+    def _check_complete(self) -> None:
+        if self._rows != self.shape[0]:
+            raise RuntimeError(f"{self._rows} of {self.shape[0]} rows rendered, each must be rendered once")
 
 
 def render_landsat(
     model: SurfaceModel, acq: Acquisition, seed: int, cloud_cover: tuple[float, float]
 ) -> Scene:
-    """Render a Landsat C2 L2 acquisition: uint16 (6, m, m) DN (scale 2.75e-5, offset -0.2) and QA_PIXEL."""
-    n = model.landscape.size
-    shape = landsat_shape(n)
-    gen = rng(seed, TAG_SCENE, 2, acq.datetime.year, acq.doy)
-    idx = list(LANDSAT_FROM_S2)
-    s2 = block_average(model.reflectance(acq.doy, idx, out=model.scratch("l_refl", (len(idx), n * n))), n)
-    refl = np.ascontiguousarray(landsat_response(s2, acq.instrument), dtype=np.float32)
-    bank = model.scratch("landsat_bank", refl.shape)
-    if model.scratch_new("landsat_bank"):
-        bank[:] = noise_bank(seed, shape)[idx]
-    cover = cloud_fraction(seed, acq, cloud_cover)
-    dn, surface, layer = _observe(
-        gen, refl, shape, 30.0, bank, cover, idx, 1.0 / LANDSAT_SCALE, -LANDSAT_OFFSET / LANDSAT_SCALE
-    )
-
-    cloud = layer.cloud
-    dilated = ndimage.binary_dilation(cloud, iterations=2) & ~cloud
-    oli = acq.instrument == "oli"
-    qa = np.zeros(shape, dtype=np.uint16)
-    qa |= np.where(cloud, QA_CLOUD, 0).astype(np.uint16)
-    qa |= np.where(dilated, QA_DILATED, 0).astype(np.uint16)
-    qa |= np.where(~cloud & ~dilated, QA_CLEAR, 0).astype(np.uint16)
-    conf = np.where(cloud, 3, np.where(layer.alpha >= 0.04, 2, 1)).astype(np.uint16)
-    qa |= conf << QA_CLOUD_CONF
-    qa |= np.where(layer.shadow, QA_SHADOW | (3 << QA_SHADOW_CONF), 1 << QA_SHADOW_CONF).astype(np.uint16)
-    snow = (surface == SCL_SNOW) & ~cloud
-    qa |= np.where(snow, QA_SNOW | (3 << QA_SNOW_CONF), 1 << QA_SNOW_CONF).astype(np.uint16)
-    qa |= np.where((surface == SCL_WATER) & ~cloud & ~snow, QA_WATER, 0).astype(np.uint16)
-    if oli:
-        qa |= np.where(layer.cirrus, QA_CIRRUS | (3 << QA_CIRRUS_CONF), 1 << QA_CIRRUS_CONF).astype(np.uint16)
-
-    data = dn.reshape(len(LANDSAT_BANDS), *shape)
-    fill = np.zeros(shape, dtype=bool)
-    if acq.platform == "landsat-7":
-        fill = slc_off_gaps(shape, acq)
-        data[:, fill] = 0
-        qa[fill] = QA_FILL
-    valid = ~fill
-    flagged = cloud | layer.cirrus if oli else cloud
-    cover_pct = float((flagged & valid).sum() / max(int(valid.sum()), 1)) * 100.0
-    stats = {"eo:cloud_cover": round(cover_pct, 2), "landsat:cloud_cover_land": round(cover_pct, 2),
-             "fill_percentage": round(float(fill.mean()) * 100.0, 2)}  # fmt: skip
-    return Scene(acq, data, qa, layer, stats)
+    """Render a whole Landsat C2 L2 acquisition: uint16 (6, m, m) DN and QA_PIXEL."""
+    scene = LandsatScene(model, acq, seed, cloud_cover)
+    data, qa = scene.rows(0, scene.shape[0])
+    return Scene(acq, data, qa, scene.cover, scene.stats)

@@ -36,6 +36,7 @@ __all__ = [
     "TrainingDataError",
     "extract_samples",
     "read_training",
+    "sample_pixels",
     "split_holdout",
 ]
 
@@ -176,9 +177,34 @@ def extract_samples(
     """
     if features.ndim != 3:
         raise ValueError(f"features must be (n_features, y, x), got shape {features.shape}")
+    y, group, rowcol = sample_pixels(
+        training,
+        shape=(features.shape[1], features.shape[2]),
+        crs=crs,
+        transform=transform,
+        max_pixels_per_polygon=max_pixels_per_polygon,
+        seed=seed,
+    )
+    X = features[:, rowcol[:, 0], rowcol[:, 1]].T.astype(np.float32, copy=False)
+    ok = ~np.all(np.isnan(X), axis=1) if X.shape[1] else np.ones(X.shape[0], dtype=bool)
+    return np.ascontiguousarray(X[ok]), y[ok], group[ok], rowcol[ok]
+
+
+def sample_pixels(
+    training: gpd.GeoDataFrame,
+    *,
+    shape: tuple[int, int],
+    crs: Any,
+    transform: Affine,
+    max_pixels_per_polygon: int = 200,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of a grid of `shape` ``(y, x)`` that :func:`extract_samples` samples, before it drops those
+    whose features are all NaN: ``y (n,)`` int64 class codes, ``group (n,)`` int64, ``rowcol (n, 2)`` int64,
+    ordered by group, then pixel. Needs no features, so a caller can read only the pixels it needs."""
     if max_pixels_per_polygon < 1:
         raise ValueError("max_pixels_per_polygon must be >= 1")
-    _, ny, nx = features.shape
+    ny, nx = shape
     transform = Affine(*list(transform)[:6])
     gdf = training.to_crs(crs) if training.crs is not None else training
     geoms = gdf.geometry.to_numpy()
@@ -238,11 +264,8 @@ def extract_samples(
     order = np.lexsort((pix, group))
     group, pix = group[order], pix[order]
 
-    X = features.reshape(features.shape[0], -1)[:, pix].T.astype(np.float32, copy=False)
-    ok = ~np.all(np.isnan(X), axis=1) if X.shape[1] else np.ones(X.shape[0], dtype=bool)
-    X, group, pix = np.ascontiguousarray(X[ok]), group[ok], pix[ok]
     rowcol = np.stack([pix // nx, pix % nx], axis=1).astype(np.int64)
-    return X, codes[group], group, rowcol
+    return codes[group], group, rowcol
 
 
 def split_holdout(groups: np.ndarray, y: np.ndarray, *, fraction: float = 0.3, seed: int = 0) -> np.ndarray:
