@@ -1,11 +1,11 @@
 """The land-cover chain over the synthetic repository, set up once for every suite that runs it.
 
 `chain_dag(repo)` is the DAG the suites run (Sentinel-2, 10 m, in the repository's UTM zone, over the whole
-repository); `land_cover_args(repo)` the `hrlc_land_cover` arguments of an openEO process that plans into the
-same DAG; `run_chain` runs a DAG in process; `class_map_of` reads the class map among a run's item hrefs.
-The session fixture `land_cover_reference` (tests/conftest.py) is the 96 px repository with the class map the
-in-process runner makes from it, shared by the suites that compare a platform run with it.
-(Imported as `landcover`: tests/ is on sys.path as the root conftest's folder.)
+repository, as one tile of the product grid: `one_tile`); `land_cover_args(repo)` the `hrlc_land_cover`
+arguments of an openEO process that plans into the same DAG; `run_chain` runs a DAG in process; `class_map_of`
+reads the class map among a run's item hrefs. The session fixture `land_cover_reference` (tests/conftest.py)
+is the 96 px repository with the class map the in-process runner makes from it, shared by the suites that
+compare a platform run with it. (Imported as `landcover`: tests/ is on sys.path as the root conftest's folder.)
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hrlc.lake.store import LocalStore, Store
 YEAR = 2021
 REFERENCE_SIZE = 96  # pixels of the reference repository
 REFERENCE_LANDSAT_YEAR = 2018
+ORIGIN_STEP_M = 61_440  # the synthetic grid's origin is a multiple of it (hrlc.sample.grid)
 
 BBox = tuple[float, float, float, float]
 
@@ -40,6 +41,17 @@ def utm_bbox(repo: sample.SampleRepository) -> BBox:
     return (t.c, t.f + t.e * repo.size, t.c + t.a * repo.size, t.f)
 
 
+def one_tile(repo: sample.SampleRepository, resolution: float = 10) -> int:
+    """The smallest tile size (metres) whose one tile holds the whole repository: the repository's side made a
+    multiple of `resolution` and of a divisor of the grid origin's 61 440 m (`hrlc.sample.grid`), so the tile's
+    edges are the repository's (one product per period, as on the repository's own grid)."""
+    side = int(repo.size * repo.transform.a)
+    for tile in range(side, ORIGIN_STEP_M + 1, side):
+        if ORIGIN_STEP_M % tile == 0 and tile % resolution == 0:
+            return tile
+    raise ValueError(f"no tile of {side} x k metres fits the grid origin at {resolution} m")
+
+
 def chain_dag(
     repo: sample.SampleRepository,
     *,
@@ -48,6 +60,7 @@ def chain_dag(
     training: str | Path | None = None,
     sensor: str = "sentinel2",
     resolution: float = 10,
+    tiled: bool = True,
     **options: Any,
 ) -> Dag:
     """The land-cover DAG over the whole repository (`source`/`training` default to the repository's catalogue
@@ -60,9 +73,10 @@ def chain_dag(
         "source": str(source or repo.catalog),
         "training": str(training or repo.training_points),
         "sensor": sensor,
+        "tile_size": one_tile(repo, resolution),
         **options,
     }
-    return land_cover_dag(LandCoverRequest.model_validate(request))
+    return land_cover_dag(LandCoverRequest.model_validate(request), tiled=tiled)
 
 
 def chain_key(repo: sample.SampleRepository, family: str, period: str | None = None, **options: Any) -> str:
@@ -116,6 +130,7 @@ def land_cover_args(repo: sample.SampleRepository, year: int = YEAR) -> dict[str
         "sensor": "sentinel2",
         "source": str(repo.catalog),
         "training": str(repo.training_points),
+        "tile_size": one_tile(repo),
     }
 
 

@@ -20,7 +20,7 @@ from hrlc import sample
 from hrlc.backends import Backends
 from hrlc.chain.classification import accuracy_report
 from hrlc.jobs.dag import land_cover_dag
-from hrlc.jobs.request import BoundingBox, LandCoverRequest
+from hrlc.jobs.request import MIN_TILE_M, BoundingBox, LandCoverRequest
 from hrlc.jobs.runner import InProcessRunner
 from hrlc.lake.store import LocalStore, Store, open_store
 from hrlc.processors.classification import Classification
@@ -60,6 +60,14 @@ def run_demo(
         backends.close()
 
 
+def demo_tile_size(repo: sample.SampleRepository) -> int:
+    """Tiles of half the repository's side (metres, a whole number of pixels): the demo's AOI is 2 x 2 tiles of
+    the product grid (exactly, for sizes that divide 12 288 px: `hrlc.sample.grid`), so it runs the tiled chain
+    and its mosaic."""
+    pixel = int(repo.transform.a)
+    return max(-(-MIN_TILE_M // pixel), -(-repo.size // 2)) * pixel
+
+
 def _run(
     workdir: Path,
     backends: Backends,
@@ -92,6 +100,7 @@ def _run(
             "sensor": "sentinel2",
             "classifier": classifier,
             "seed": seed,
+            "tile_size": demo_tile_size(repo),
         }
     )
     dag = land_cover_dag(request)

@@ -147,7 +147,8 @@ class Settings(BaseSettings):
     job_max_pixels: int = Field(
         default=10_000_000_000,
         ge=1,
-        description="Pixel budget of one batch job: pixels of its target grid (10^10 = 10^6 km² at 10 m); larger "
+        description="Pixel budget of one batch job: pixels of the tiles its area touches (10^10 = 10^6 km² at 10 m, "
+        "83 Sentinel-2-sized tiles); larger "
         "jobs are refused at POST /jobs with ProcessGraphComplexity.",
     )
     job_max_pixels_by_user: dict[str, int] = Field(

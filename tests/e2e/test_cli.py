@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from hrlc import sample
 from hrlc.cli import app
-from landcover import utm_bbox
+from landcover import one_tile, utm_bbox
 
 runner = CliRunner()
 
@@ -33,6 +33,7 @@ def _base_args(repo: sample.SampleRepository, workdir: Path, **over: object) -> 
         "--training": repo.training_points,
         "--workdir": workdir,
         "--sensor": "sentinel2",
+        "--tile-size": one_tile(repo),
     }
     args.update({k: v for k, v in over.items()})
     return ["run", *(str(x) for kv in args.items() for x in kv)]

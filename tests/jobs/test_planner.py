@@ -22,7 +22,7 @@ def graph(args: dict, process_id: str = "hrlc_land_cover") -> dict:
 def test_land_cover_graph_plans_three_tasks() -> None:
     dag = plan(graph({**ARGS, "sensor": "sentinel2", "classifier": "rf"}))
     assert [t.processor for t in dag.order()] == ["optical-preprocessing", "features", "classification"]
-    assert dag.tasks[2].params["method"] == "rf" and dag.tasks[0].params["bbox_crs"] == "EPSG:4326"
+    assert dag.tasks[2].params["method"] == "rf" and dag.tasks[0].params["tile"].startswith("utm33n-109800-")
 
 
 def test_user_defined_processes_travel_with_the_task() -> None:

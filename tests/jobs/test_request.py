@@ -16,6 +16,7 @@ from hrlc.api.openeo import processes
 from hrlc.jobs.dag import land_cover_dag
 from hrlc.jobs.planner import PlanError, plan
 from hrlc.jobs.request import BoundingBox, LandCoverRequest
+from hrlc.lake.grid import tiles_of
 
 ARGS: dict[str, Any] = {
     "spatial_extent": {"west": 14.5, "south": 45.8, "east": 14.6, "north": 45.9},
@@ -123,9 +124,13 @@ def test_the_dag_gives_each_field_to_the_processor_param_of_its_own_name() -> No
             "crs": 32633,
         }
     )
-    pre, _, cls = land_cover_dag(request).order()
+    pre, _, cls = land_cover_dag(request).order()  # one tile of 109 800 m holds the AOI
     assert (pre.params["method"], pre.params["dilate_px"], pre.params["mask_snow"]) == ("bap", 2, True)
-    assert (pre.params["crs"], pre.params["bbox_crs"], pre.params["bbox"]) == (
+    [tile] = tiles_of((14.5, 45.8, 14.6, 45.9), "EPSG:4326")
+    assert (pre.params["tile"], pre.params["resolution"]) == (tile.id, 10)
+    assert cls.params["grid"]["crs"] == "EPSG:32633" and cls.params["tile_size"] == 109_800
+    untiled, _, _ = land_cover_dag(request, tiled=False).order()
+    assert (untiled.params["crs"], untiled.params["bbox_crs"], untiled.params["bbox"]) == (
         "EPSG:32633",
         "EPSG:4326",
         [14.5, 45.8, 14.6, 45.9],

@@ -29,7 +29,7 @@ from hrlc.lake.layout import LayoutError
 from hrlc.lake.store import LocalStore, S3Store, Store, gdal_env, open_store
 from hrlc.products.cog import write_cog
 from hrlc.settings import Settings
-from landcover import chain_key, run_chain, utm_bbox
+from landcover import chain_key, one_tile, run_chain, utm_bbox
 
 SIZE = 128
 YEAR = 2021
@@ -337,7 +337,7 @@ def test_cli_unreachable_endpoint_is_one_line(tmp_path: Path, runs: Runs) -> Non
     bbox = ",".join(str(v) for v in utm_bbox(repo))
     args = ["run", "--aoi", bbox, "--aoi-crs", f"EPSG:{repo.epsg}", "--year", str(YEAR)]
     args += ["--source", str(repo.catalog), "--training", str(repo.training_points)]
-    args += ["--workdir", str(tmp_path / "w"), "--sensor", "sentinel2"]
+    args += ["--workdir", str(tmp_path / "w"), "--sensor", "sentinel2", "--tile-size", str(one_tile(repo))]
     env = {"HRLC_STORE": "s3://hrlc-lake/run", "HRLC_S3_ENDPOINT": f"http://127.0.0.1:{dead}"}
     t0 = time.perf_counter()
     result = CliRunner().invoke(app, args, env=env)

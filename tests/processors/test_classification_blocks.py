@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
+import pystac
 import pytest
 import rasterio
 import xarray as xr
@@ -22,7 +23,13 @@ from hrlc.chain import classification as clf
 from hrlc.chain import features as chain_features
 from hrlc.lake.store import LocalStore
 from hrlc.processors.base import Context
-from hrlc.processors.classification import PROB_NODATA, Classification, ClassificationParams, sample_stack
+from hrlc.processors.classification import (
+    PROB_NODATA,
+    Classification,
+    ClassificationParams,
+    Piece,
+    sample_pieces,
+)
 from hrlc.products.netcdf import grid_of, read_feature_stack
 from hrlc.training.samples import extract_samples, read_training, sample_pixels, split_holdout
 from landcover import Reference, chain_dag
@@ -88,8 +95,16 @@ def test_samples_read_from_blocks_are_those_of_the_whole_stack(
     stack, training = _stack(), _training()
     whole, _ = chain_features.to_matrix(stack)
     windows.clear()
-    X, y, group = sample_stack(
-        stack, training, crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=9, seed=3, block=block
+    whole_grid = (slice(0, NY), slice(0, NX))
+    X, y, group = sample_pieces(
+        [Piece(stack, cast(pystac.Item, None), whole_grid, whole_grid)],
+        training,
+        crs=CRS,
+        transform=TRANSFORM,
+        shape=(NY, NX),
+        max_pixels_per_polygon=9,
+        seed=3,
+        block=block,
     )
     want_X, want_y, want_group, _ = extract_samples(
         training, whole, crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=9, seed=3

@@ -21,7 +21,7 @@ from hrlc.processors.classification import Classification, ClassificationParams,
 from hrlc.training.importer import import_training
 from hrlc.training.query import TrainingQuery, parse_query
 from hrlc.training.select import TrainingDb
-from landcover import Reference, chain_dag, class_map_of, utm_bbox
+from landcover import Reference, chain_dag, class_map_of, one_tile, utm_bbox
 
 from .conftest import write_set
 
@@ -58,6 +58,7 @@ def test_run_with_training_db_equals_the_file_run(
         "--training-db": "area=synthetic,year=2021,provider=UniTN",
         "--workdir": tmp_path,
         "--sensor": "sentinel2",
+        "--tile-size": one_tile(repo),
     }
     result = CliRunner().invoke(app, ["run", *(str(x) for kv in args.items() for x in kv)])
     assert result.exit_code == 0, result.output
@@ -117,6 +118,8 @@ def test_run_with_a_selection_that_matches_nothing(
         str(repo.catalog),
         "--workdir",
         str(tmp_path),
+        "--tile-size",
+        str(one_tile(repo)),
     ]
     for extra, message in (
         (

@@ -2,7 +2,8 @@
 
 The same DAG is run by the in-process runner (embedded default) or, later, by the planner that publishes
 ready tasks to RabbitMQ. `land_cover_dag` builds the optical land-cover chain of spec §3.2.1 from a
-`LandCoverRequest` (`hrlc.jobs.request`): optical preprocessing -> features -> classification.
+`LandCoverRequest` (`hrlc.jobs.request`): optical preprocessing and features per tile of the product grid
+(`hrlc.lake.grid`) -> one classification mapping the AOI from every tile's features.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import graphlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from hrlc.errors import ProcessorError
 from hrlc.jobs.request import LandCoverRequest
+from hrlc.lake.grid import windows
 from hrlc.lake.identity import ProductId
 
 
@@ -49,29 +52,34 @@ def default_sensor(year: int) -> str:
     return "sentinel2" if year >= 2020 else "landsat"
 
 
-def land_cover_dag(request: LandCoverRequest) -> Dag:
+MAX_TILES = 4096  # tiles of one job: 4096 Sentinel-2-sized tiles are 49 million km²; split larger areas
+
+
+def land_cover_dag(request: LandCoverRequest, *, tiled: bool = True) -> Dag:
     """The optical land-cover chain of a request (one AOI and year): each of its fields goes to the params of
     the processors that use it (`composite` is the optical processor's `method`, `dilate` its `dilate_px`,
     `classifier` the classification's `method`; a training-set selection its `training_query`).
 
+    Tiled (the default): the AOI's grid is cut by the product grid (`hrlc.lake.grid`, tiles of
+    `request.tile_size` metres in the AOI's UTM zone); every tile it touches gets an optical-preprocessing and a
+    features task of its own (the whole tile: tiles are shared between jobs), and one classification task
+    maps the AOI from the tiles' feature stacks (a mosaic: clipped to the AOI there only). `tiled=False`: the
+    chain on the AOI's own grid, one task per step (products of that grid only: the reference a tiled run is
+    checked against).
+
     Each task's params name the identity (`hrlc.lake.identity`) of the products it reads, computed here by the
     processor that makes them, so every key of the chain says where and how its product was made; task ids
-    carry the product's space and config too (a job's tasks stay distinct when the fan-out adds tiles).
-    Raises ProcessorError (a ValueError's sibling) for an AOI that makes no grid, ValidationError for bad
-    params."""
+    carry the product's space (a tile id) and config. Raises ProcessorError (a ValueError's sibling) for an
+    AOI that makes no grid or too many tiles, ValidationError for bad params."""
     from hrlc.processors.classification import Classification
     from hrlc.processors.classification import identity as classification_identity
     from hrlc.processors.features import Features
-    from hrlc.processors.optical_preprocessing import OpticalPreprocessing
+    from hrlc.processors.optical_preprocessing import OpticalPreprocessing, target_grid
 
     year, training = request.year, request.training
     sensor = request.sensor or default_sensor(year)
     dag = Dag()
-    pre_params = {
-        "bbox": list(request.spatial_extent.bounds),
-        "bbox_crs": request.spatial_extent.crs,
-        "crs": request.crs,
-        "resolution": request.resolution,
+    pixels = {
         "year": year,
         "sensor": sensor,
         "source": request.source,
@@ -79,15 +87,55 @@ def land_cover_dag(request: LandCoverRequest) -> Dag:
         "dilate_px": request.dilate,
         "mask_snow": request.mask_snow,
     }
-    pre_proc = OpticalPreprocessing()
-    composites = pre_proc.identity(pre_proc.parse_params(pre_params))
-    pre = dag.add(Task(_task_id(pre_proc.name, sensor, year, composites), pre_proc.name, pre_params))
-    feat_proc = Features()
-    feat_params = {"year": year, "sensor": sensor, "space": composites.space, "composites": composites.config}
-    stack = feat_proc.identity(feat_proc.parse_params(feat_params))
-    assert stack is not None
-    feat = dag.add(
-        Task(_task_id(feat_proc.name, sensor, year, stack), feat_proc.name, feat_params, (pre.id,))
+    aoi_params = {
+        "bbox": list(request.spatial_extent.bounds),
+        "bbox_crs": request.spatial_extent.crs,
+        "crs": request.crs,
+        "resolution": request.resolution,
+        **pixels,
+    }
+    pre_proc, feat_proc = OpticalPreprocessing(), Features()
+    aoi = pre_proc.parse_params(aoi_params)
+    if tiled:
+        grid = target_grid(aoi)
+        try:
+            tiles = [w.tile for w in windows(grid, request.tile_size)]
+        except ValueError as e:
+            raise ProcessorError(f"the AOI cannot be cut into tiles of {request.tile_size} m: {e}") from None
+        if len(tiles) > MAX_TILES:
+            raise ProcessorError(
+                f"the AOI touches {len(tiles)} tiles of {request.tile_size} m, more than {MAX_TILES}: split it"
+            )
+        pieces = [{**pixels, "tile": t.id, "resolution": aoi.pixel_size} for t in tiles]
+    else:
+        pieces = [aoi_params]
+    stacks: list[ProductId] = []
+    feat_ids: list[str] = []
+    for pre_params in pieces:
+        composites = pre_proc.identity(pre_proc.parse_params(pre_params))
+        pre = dag.add(Task(_task_id(pre_proc.name, sensor, year, composites), pre_proc.name, pre_params))
+        feat_params = {
+            "year": year,
+            "sensor": sensor,
+            "space": composites.space,
+            "composites": composites.config,
+        }
+        stack = feat_proc.identity(feat_proc.parse_params(feat_params))
+        assert stack is not None
+        stacks.append(stack)
+        feat = Task(_task_id(feat_proc.name, sensor, year, stack), feat_proc.name, feat_params, (pre.id,))
+        feat_ids.append(dag.add(feat).id)
+    where: dict[str, Any] = (
+        {
+            "grid": {
+                "crs": str(grid.crs),
+                "transform": list(grid.transform)[:6],
+                "shape": [grid.height, grid.width],
+            },
+            "tile_size": request.tile_size,
+        }
+        if tiled
+        else {"space": stacks[0].space}
     )
     cls_params = {
         "year": year,
@@ -99,13 +147,14 @@ def land_cover_dag(request: LandCoverRequest) -> Dag:
         ),
         "method": request.classifier,
         "seed": request.seed,
-        "space": stack.space,
-        "features": stack.config,
+        **where,
+        "features": stacks[0].config,
     }
     cls_proc = Classification()
     products = classification_identity(cls_proc.parse_params(cls_params))
     assert products is not None
-    dag.add(Task(_task_id(cls_proc.name, sensor, year, products), cls_proc.name, cls_params, (feat.id,)))
+    cls_id = _task_id(cls_proc.name, sensor, year, products)
+    dag.add(Task(cls_id, cls_proc.name, cls_params, tuple(feat_ids)))
     return dag
 
 

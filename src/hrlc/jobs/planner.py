@@ -119,20 +119,22 @@ class TooLarge(PlanError):
 
 
 def target_pixels(dag: Dag) -> float:
-    """Pixels of the target grid of a land-cover DAG (0 for other DAGs): what its budget counts. The grid is the
-    one the optical preprocessing will make (`target_grid`), so the budget counts what will be computed."""
+    """Pixels of the target grids of a land-cover DAG (0 for other DAGs): what its budget counts. The grids are
+    those the optical preprocessing will make (`target_grid`: every tile the AOI touches, whole), so the budget
+    counts what will be computed."""
     from hrlc.processors.optical_preprocessing import OpticalPreprocessing, target_grid
 
+    proc = OpticalPreprocessing()
+    pixels = 0.0
     for task in dag.tasks:
         if task.processor != OpticalPreprocessing.name:
             continue
-        proc = OpticalPreprocessing()
         try:
             height, width = (float(n) for n in target_grid(proc.parse_params(task.params)).shape)
         except ProcessorError as e:
             raise PlanError(f"the AOI cannot be put on a grid: {e}") from None
-        return height * width
-    return 0.0
+        pixels += height * width
+    return pixels
 
 
 class InputNotAllowed(PlanError):

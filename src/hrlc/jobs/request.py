@@ -25,12 +25,14 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonDict
 
+from hrlc.lake.grid import TILE_M
 from hrlc.training.query import TrainingQuery
 
 __all__ = ["BoundingBox", "LandCoverRequest"]
 
 URI: JsonDict = {"subtype": "uri"}
 EPSG_MIN = 1000  # the smallest EPSG code of a coordinate reference system
+MIN_TILE_M = 300  # metres: 30 px of 10 m (smaller tiles make more tasks than pixels worth a task)
 
 
 def _crs_name(value: object) -> str:
@@ -164,6 +166,14 @@ class LandCoverRequest(BaseModel):
     )
     seed: int = Field(
         default=0, description="Random seed of the classifier (same inputs and seed → the same map)."
+    )
+    tile_size: int = Field(
+        default=TILE_M,
+        ge=MIN_TILE_M,
+        strict=True,
+        description="Side of the tiles of the product grid, metres (a multiple of the resolution): the "
+        "composites and features are made per tile, shared by every job whose area touches it, and the map "
+        "is their mosaic. By default 109 800 m, the size of a Sentinel-2 tile; smaller for tests and demos.",
     )
 
     @classmethod

@@ -54,7 +54,9 @@ from odc.geo.gridspec import GridSpec
 TILE_M = 109_800  # metres: a Sentinel-2 tile (10 980 px at 10 m, 3 660 px at 30 m)
 
 _INT = r"(0|m?[1-9][0-9]*)"  # canonical: no leading zero, no "m0"
-_TILE_REGEX = re.compile(rf"utm([1-9]|[1-5][0-9]|60)([ns])-([1-9][0-9]*)-{_INT}-{_INT}")
+TILE_PATTERN = rf"^utm([1-9]|[1-5][0-9]|60)([ns])-([1-9][0-9]*)-{_INT}-{_INT}$"
+"""A tile id (`Tile.id`), as a JSON Schema / pydantic pattern."""
+_TILE_REGEX = re.compile(TILE_PATTERN.strip("^$"))
 _PIXEL_TOL = 1e-6  # pixels: odc-geo's snapping tolerance (odc.geo.math.snap_grid)
 
 
@@ -239,4 +241,14 @@ def _unsigned(text: str) -> int:
     return -int(text[1:]) if text.startswith("m") else int(text)
 
 
-__all__ = ["TILE_M", "Tile", "TileWindow", "Zone", "parse_tile", "tiles_of", "windows", "zone_of"]
+__all__ = [
+    "TILE_M",
+    "TILE_PATTERN",
+    "Tile",
+    "TileWindow",
+    "Zone",
+    "parse_tile",
+    "tiles_of",
+    "windows",
+    "zone_of",
+]

@@ -1,9 +1,10 @@
 """Product identity (DESIGN.md §7): what made a product is part of its name, so products never collide.
 
 A chain product is named by its spec file name plus two folder levels under the spec's folder:
-- **space**: the grid it was made on. Today `aoi-<12 hex>`, a hash of the target grid (CRS, transform, shape)
-  of the job's AOI, so two AOIs that snap to the same grid share products. The scale work replaces it by the id
-  of a tile of the fixed product grid; nothing else changes.
+- **space**: the grid it was made on: the id of a tile of the product grid (`hrlc.lake.grid`, e.g.
+  `utm33n-109800-4-46`) for the products made per tile (composites, feature stacks); `aoi-<12 hex>`, a hash of
+  the target grid (CRS, transform, shape) of a job's AOI, for the products of an AOI (its class map), so two
+  AOIs that snap to the same grid share them.
 - **config**: 16 hex of a SHA-256 over the processor, its major version and every parameter that changes the
   product's pixels, the config of its inputs included (a Merkle chain: a class map's config changes when any
   upstream composite parameter does).

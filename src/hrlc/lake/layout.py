@@ -16,15 +16,17 @@ Product identity (`hrlc.lake.identity`): the chain's products (families with `id
 `{space}/{config}/` level below the spec's folder, with the spec's file name unchanged, e.g.
 `classification/2021/final/aoi-3f0c5e1d2a9b/8d1f0c2b7e4a9c31/classified_map_optical_2021_annual.tif`. The
 same family without the two levels (the spec's exact key) still parses: that is how a product made elsewhere
-and dropped into the lake is named. `space` is the grid a product was made on (`aoi-<hash>` of an AOI grid
-today, a tile id of the product grid with the scale work), `config` the hash of what changes its pixels.
+and dropped into the lake is named. `space` is the grid a product was made on (a tile id of the product grid, or
+`aoi-<hash>` of an AOI grid), `config` the hash of what changes its pixels.
 
-The product grid (`hrlc.lake.grid`): fixed tiles of 109 800 m per UTM zone, anchored at easting 0 / northing 0
-(the Sentinel-2 tile size, not the overlapping MGRS layout). A tile id such as `utm32n-109800-4-46` (zone,
-hemisphere, tile size, column, row) will become the `{space}` folder level of the chain's keys, e.g.
-`classification/2021/final/utm32n-109800-4-46/8d1f0c2b7e4a9c31/classified_map_optical_2021_annual.tif`; the
-spec's folders and file names do not change, so `parse()` stays exact and gives the tile back through
-`hrlc.lake.grid.parse_tile(fields["space"])`.
+The product grid (`hrlc.lake.grid`): fixed tiles per UTM zone, anchored at easting 0 / northing 0, of 109 800 m
+by default (the Sentinel-2 tile size, not the overlapping MGRS layout). **Decision (issue 13): the tile id is
+the `{space}` folder level** of the keys of the products made per tile (composites, cloud masks, feature
+stacks), e.g. `preprocessed/optical/sentinel2/2021/07/utm33n-109800-4-46/5c1d.../optical_sentinel2_2021_07.tif`
+(zone, hemisphere, tile size, column, row); the spec's folders and file names do not change, so `parse()` stays
+exact and gives the tile back through `hrlc.lake.grid.parse_tile(fields["space"])`. Products of an AOI (the
+class map, the mosaic of its tiles) keep the AOI grid's `aoi-<hash>` space. A tile's product is shared by every
+job whose AOI touches the tile with the same config: a rerun, or a neighbouring AOI, skips it.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,9 @@ import netCDF4
 import numpy as np
 import pystac
 import xarray as xr
-from pydantic import Field, model_validator
+from affine import Affine
+from odc.geo.geobox import GeoBox
+from pydantic import Field, field_validator, model_validator
 from shapely.geometry import mapping, shape
 
 from hrlc import __version__, legend
@@ -47,7 +50,8 @@ from hrlc.catalog.items import file_item, raster_item
 from hrlc.chain import classification as clf
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
-from hrlc.lake.identity import ProductId, config_hash
+from hrlc.lake.grid import TileWindow, windows
+from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import period_range
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
 from hrlc.products.cog import cog_blocks
@@ -60,6 +64,27 @@ PROB_NODATA = 255
 #: side (px) of the blocks read, predicted and written at once: the feature stack's NetCDF chunks (at most
 #: 512 px) and the COG tiles, so a block decompresses each chunk it touches once and writes whole tiles
 BLOCK_PX = 512
+
+
+class AoiGrid(Params):
+    """A north-up pixel grid: CRS, affine transform (a, b, c, d, e, f) and shape (rows, cols)."""
+
+    crs: str
+    transform: tuple[float, float, float, float, float, float]
+    shape: tuple[int, int]
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 1:
+            raise ValueError(f"shape {list(v)} is empty")
+        return v
+
+    def geobox(self) -> GeoBox:
+        return GeoBox(self.shape, Affine(*self.transform), self.crs)
+
+    def space(self) -> str:
+        return aoi_space(self.crs, self.transform, self.shape)
 
 
 class ClassificationParams(Params):
@@ -78,7 +103,13 @@ class ClassificationParams(Params):
     seed: int = 0
     max_pixels_per_polygon: int = Field(default=200, ge=1)
     space: str | None = space_param("the feature stack")
-    features: str | None = config_param("the feature stack")
+    features: str | None = config_param("the feature stack (of every tile, with `grid`)")
+    grid: AoiGrid | None = Field(
+        default=None,
+        description="The AOI's grid, mapped from the feature stacks of the tiles of `tile_size` metres it "
+        "touches (hrlc.lake.grid), instead of one stack of `space`",
+    )
+    tile_size: int | None = Field(default=None, gt=0, description="Side of the tiles, metres (with `grid`)")
 
     @model_validator(mode="after")
     def _one_training_source(self) -> ClassificationParams:
@@ -86,7 +117,12 @@ class ClassificationParams(Params):
             raise ValueError(
                 "give exactly one of training (a file) and training_query (the training database)"
             )
-        if (self.space is None) != (self.features is None):
+        if self.grid is not None:
+            if self.space is not None or self.tile_size is None or self.features is None:
+                raise ValueError("with grid, give tile_size and features (the tiles' stacks), not space")
+        elif self.tile_size is not None:
+            raise ValueError("tile_size goes with grid")
+        elif (self.space is None) != (self.features is None):
             raise ValueError("give both space and features (the feature stack's identity) or neither")
         return self
 
@@ -102,10 +138,15 @@ class ClassificationParams(Params):
 def identity(params: ClassificationParams) -> ProductId | None:
     """The identity of a classification's products: the stack's space, and a config over the training input,
     the classifier's parameters and the stack's config. None when the stack has none (the spec's exact keys)."""
+    pixels = params.model_dump(mode="json", exclude={"space", "grid"})
+    if params.grid is not None:
+        return ProductId(
+            params.grid.space(), config_hash(Classification.name, Classification.version, pixels)
+        )
     inputs = params.inputs_id()
     if inputs is None:
         return None
-    pixels = params.model_dump(mode="json", exclude={"space"})
+    pixels = {k: v for k, v in pixels.items() if k != "tile_size"}  # the configs of untiled maps as they were
     return ProductId(inputs.space, config_hash(Classification.name, Classification.version, pixels))
 
 
@@ -160,39 +201,69 @@ class Classification(Processor[ClassificationParams]):
 
     def run(self, params: ClassificationParams, ctx: Context) -> list[str]:
         training, training_sets = self._training(params, ctx)
-        stack_id = params.inputs_id()
-        feat_key = layout.key(
-            "features",
-            stack=f"optical_{params.sensor}",
-            year=params.year,
-            **(stack_id.fields() if stack_id is not None else {}),
-        )
-        feat_item_key = layout.item_key(feat_key)
-        if not ctx.store.exists(feat_item_key):
-            raise ProcessorError(f"feature stack {feat_key} missing: run the features step first")
-        feat_item = ctx.catalog.get_href(ctx.store.href(feat_item_key))
         ctx.progress(0.05, "opening features")
-        with ctx.store.reading(feat_key) as path, _open_stack(Path(path)) as stack:
-            return self._classify(params, ctx, stack, training, training_sets, feat_item)
+        with contextlib.ExitStack() as opened:
+            grid, pieces = self._pieces(params, ctx, opened)
+            return self._classify(params, ctx, grid, pieces, training, training_sets)
+
+    def _pieces(
+        self, params: ClassificationParams, ctx: Context, opened: contextlib.ExitStack
+    ) -> tuple[GeoBox, list[Piece]]:
+        """The AOI grid and the feature stacks that cover it, opened in `opened`: the stack of each tile the
+        grid touches (`params.grid`), or the one stack of `params.space` (its grid is the AOI's)."""
+        stack_id = params.inputs_id()
+        fields = stack_id.fields() if stack_id is not None else {}
+        where: list[tuple[dict[str, str], TileWindow | None]]
+        if params.grid is None:
+            where = [(fields, None)]
+        else:
+            assert params.tile_size is not None and params.features is not None
+            try:
+                found = windows(params.grid.geobox(), params.tile_size)
+            except ValueError as e:
+                raise ProcessorError(f"the AOI grid cannot be cut into tiles: {e}") from None
+            where = [({"space": w.tile.id, "config": params.features}, w) for w in found]
+        pieces: list[Piece] = []
+        for f, window in where:
+            key = layout.key("features", stack=f"optical_{params.sensor}", year=params.year, **f)
+            item_key = layout.item_key(key)
+            if not ctx.store.exists(item_key):
+                raise ProcessorError(f"feature stack {key} missing: run the features step first")
+            item = ctx.catalog.get_href(ctx.store.href(item_key))
+            stack = opened.enter_context(_open_stack(Path(opened.enter_context(ctx.store.reading(key)))))
+            if window is None:
+                crs, transform = grid_of(stack)
+                shape = (int(stack.sizes["y"]), int(stack.sizes["x"]))
+                roi = (slice(0, shape[0]), slice(0, shape[1]))
+                return GeoBox(shape, Affine(*list(transform)[:6]), crs), [Piece(stack, item, roi, roi)]
+            pieces.append(Piece(stack, item, window.tile_roi, window.aoi_roi))
+        names = {tuple(chain_features.feature_names(p.stack)) for p in pieces}
+        if len(names) != 1:
+            raise ProcessorError(
+                "the tiles' feature stacks hold different features: made by different configs"
+            )
+        assert params.grid is not None
+        return params.grid.geobox(), pieces
 
     def _classify(
         self,
         params: ClassificationParams,
         ctx: Context,
-        stack: xr.Dataset,
+        grid: GeoBox,
+        pieces: list[Piece],
         training: Any,
         training_sets: list[dict[str, Any]],
-        feat_item: pystac.Item,
     ) -> list[str]:
-        crs, transform = grid_of(stack)
-        names = chain_features.feature_names(stack)
+        crs, transform = str(grid.crs), grid.transform
+        names = chain_features.feature_names(pieces[0].stack)
 
         ctx.progress(0.1, "sampling training data")
-        X, y, groups = sample_stack(
-            stack,
+        X, y, groups = sample_pieces(
+            pieces,
             training,
             crs=crs,
             transform=transform,
+            shape=(grid.height, grid.width),
             max_pixels_per_polygon=params.max_pixels_per_polygon,
             seed=params.seed,
             block=self.block_px,
@@ -226,9 +297,10 @@ class Classification(Processor[ClassificationParams]):
 
         ctx.progress(0.4, "writing the model")
         classes = np.asarray(model.classes_).astype(np.int64)
-        self._write_model(ctx, params, model, report, names, classes, feat_item)
-        self._write_maps(ctx, params, model, classes, stack, crs, transform)
-        return self._register(ctx, params, report, names, classes, feat_item)
+        items = [p.item for p in pieces]
+        self._write_model(ctx, params, model, report, names, classes, items)
+        self._write_maps(ctx, params, model, classes, pieces, grid)
+        return self._register(ctx, params, report, names, classes, items, grid)
 
     def _write_maps(
         self,
@@ -236,21 +308,27 @@ class Classification(Processor[ClassificationParams]):
         params: ClassificationParams,
         model: Any,
         classes: np.ndarray,
-        stack: xr.Dataset,
-        crs: str,
-        transform: Any,
+        pieces: list[Piece],
+        grid: GeoBox,
     ) -> None:
-        """Predict the stack block by block into the probability COG and the class map COG."""
+        """Predict the stacks block by block into the AOI's probability COG and class map COG."""
         _, _, prob_key, map_key, _ = self.outputs(params)
-        ny, nx = int(stack.sizes["y"]), int(stack.sizes["x"])
-        grid = {"height": ny, "width": nx, "dtype": np.uint8, "crs": crs, "transform": transform}
-        blocks = list(_blocks(ny, nx, self.block_px))
+        geo: dict[str, Any] = {
+            "height": grid.height,
+            "width": grid.width,
+            "dtype": np.uint8,
+            "crs": str(grid.crs),
+        }
+        blocks = [
+            (piece, rows, cols) for piece in pieces for rows, cols in _blocks(*piece.tile_roi, self.block_px)
+        ]
         with (
             cog_blocks(
                 ctx.store,
                 prob_key,
                 count=len(classes),
-                **grid,
+                **geo,
+                transform=grid.transform,
                 nodata=PROB_NODATA,
                 band_names=[f"p_{int(c)}" for c in classes],
                 scales=[0.01] * len(classes),
@@ -263,7 +341,8 @@ class Classification(Processor[ClassificationParams]):
                 ctx.store,
                 map_key,
                 count=1,
-                **grid,
+                **geo,
+                transform=grid.transform,
                 nodata=legend.NODATA,
                 band_names=["land_cover_class"],
                 colormap=legend.colormap(),
@@ -271,11 +350,12 @@ class Classification(Processor[ClassificationParams]):
                 tags={"hrlc_product": "class-map", "legend": "CCI HRLC v1.2"},
             ) as map_out,
         ):
-            for i, (rows, cols) in enumerate(blocks):
-                probs, _ = clf.predict_proba(model, _read_block(stack, rows, cols))
+            for i, (piece, rows, cols) in enumerate(blocks):
+                probs, _ = clf.predict_proba(model, _read_block(piece.stack, rows, cols))
                 percent = np.where(probs.sum(axis=0) > 0, np.rint(probs * 100), PROB_NODATA)
-                prob_out[:, rows, cols] = percent.astype(np.uint8)
-                map_out[rows, cols] = clf.class_map(probs, classes)
+                out_rows, out_cols = piece.to_aoi(rows, cols)
+                prob_out[:, out_rows, out_cols] = percent.astype(np.uint8)
+                map_out[out_rows, out_cols] = clf.class_map(probs, classes)
                 ctx.check_cancelled()
                 ctx.progress(0.45 + 0.5 * (i + 1) / len(blocks), f"predicted block {i + 1}/{len(blocks)}")
 
@@ -287,7 +367,7 @@ class Classification(Processor[ClassificationParams]):
         report: dict[str, Any],
         names: list[str],
         classes: np.ndarray,
-        feat_item: pystac.Item,
+        stacks: list[pystac.Item],
     ) -> None:
         """The checkpoint, its metadata and the accuracy report."""
         ckpt_key, meta_key, _, _, acc_key = self.outputs(params)
@@ -316,7 +396,7 @@ class Classification(Processor[ClassificationParams]):
             },
             "checkpoint": ctx.store.href(ckpt_key),
             "checkpoint_sha256": checksum,
-            "feature_stack": feat_item.id,
+            "feature_stacks": [item.id for item in stacks],
         }
         ctx.store.write_bytes(meta_key, json.dumps(metadata, indent=1).encode())
         ctx.store.write_bytes(acc_key, json.dumps(report, indent=1).encode())
@@ -328,19 +408,20 @@ class Classification(Processor[ClassificationParams]):
         report: dict[str, Any],
         names: list[str],
         classes: np.ndarray,
-        feat_item: pystac.Item,
+        stacks: list[pystac.Item],
+        grid: GeoBox,
     ) -> list[str]:
         """One STAC Item per product (model, accuracy report, probabilities, class map)."""
         ckpt_key, meta_key, prob_key, map_key, acc_key = self.outputs(params)
         mid = model_id(params)
         start, end = period_range(params.year, "annual")
-        inputs = [feat_item.id]
+        inputs = [item.id for item in stacks]
         acc_props = {
             "hrlc:overall_accuracy": round(report["overall_accuracy"], 4),
             "hrlc:kappa": round(report["kappa"], 4),
             "hrlc:model_id": mid,
         }
-        geom = shape(feat_item.geometry)
+        geom = shape(grid.extent.to_crs("EPSG:4326").geom.__geo_interface__)
         common = {
             "geometry": mapping(geom),
             "bbox": list(geom.bounds),
@@ -416,11 +497,27 @@ def _open_stack(path: Path) -> Iterator[xr.Dataset]:
         yield stack
 
 
-def _blocks(ny: int, nx: int, block: int) -> Iterator[tuple[slice, slice]]:
-    """(rows, cols) of the square blocks of side `block` covering a (ny, nx) grid, row by row."""
-    for r in range(0, ny, block):
-        for c in range(0, nx, block):
-            yield slice(r, min(ny, r + block)), slice(c, min(nx, c + block))
+@dataclass(frozen=True)
+class Piece:
+    """A feature stack and where it maps into the AOI grid: ``stack[tile_roi]`` is ``aoi[aoi_roi]``."""
+
+    stack: xr.Dataset
+    item: pystac.Item
+    tile_roi: tuple[slice, slice]
+    aoi_roi: tuple[slice, slice]
+
+    def to_aoi(self, rows: slice, cols: slice) -> tuple[slice, slice]:
+        """The AOI's rows and columns of the stack's `rows` and `cols` (inside `tile_roi`)."""
+        dr = self.aoi_roi[0].start - self.tile_roi[0].start
+        dc = self.aoi_roi[1].start - self.tile_roi[1].start
+        return slice(rows.start + dr, rows.stop + dr), slice(cols.start + dc, cols.stop + dc)
+
+
+def _blocks(rows: slice, cols: slice, block: int) -> Iterator[tuple[slice, slice]]:
+    """(rows, cols) of the square blocks of side `block` covering a window, row by row from its corner."""
+    for r in range(rows.start, rows.stop, block):
+        for c in range(cols.start, cols.stop, block):
+            yield slice(r, min(rows.stop, r + block)), slice(c, min(cols.stop, c + block))
 
 
 def _read_block(stack: xr.Dataset, rows: slice, cols: slice) -> np.ndarray:
@@ -429,30 +526,11 @@ def _read_block(stack: xr.Dataset, rows: slice, cols: slice) -> np.ndarray:
     return matrix
 
 
-def sample_stack(
-    stack: xr.Dataset,
-    training: Any,
-    *,
-    crs: str,
-    transform: Any,
-    max_pixels_per_polygon: int,
-    seed: int,
-    block: int = BLOCK_PX,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`hrlc.training.samples.extract_samples` of the stack's matrix (``X``, ``y``, ``group``; same samples,
-    same order), reading only the pixels of the blocks that hold samples: in each block, the smallest window
-    around its samples."""
-    ny, nx = int(stack.sizes["y"]), int(stack.sizes["x"])
-    y, group, rowcol = training_samples.sample_pixels(
-        training,
-        shape=(ny, nx),
-        crs=crs,
-        transform=transform,
-        max_pixels_per_polygon=max_pixels_per_polygon,
-        seed=seed,
-    )
-    X = np.empty((y.size, len(chain_features.feature_names(stack))), dtype=np.float32)
-    rows, cols = rowcol[:, 0], rowcol[:, 1]
+def pixel_values(stack: xr.Dataset, rows: np.ndarray, cols: np.ndarray, block: int = BLOCK_PX) -> np.ndarray:
+    """The ``(n, n_features)`` features of the stack's pixels at `rows`, `cols`, reading only the blocks (of
+    side `block`) that hold them: in each block, the smallest window around its pixels."""
+    nx = int(stack.sizes["x"])
+    X = np.empty((rows.size, len(chain_features.feature_names(stack))), dtype=np.float32)
     which = (rows // block) * (-(-nx // block)) + cols // block
     order = np.argsort(which, kind="stable")
     for sel in np.split(order, np.flatnonzero(np.diff(which[order])) + 1):
@@ -463,5 +541,39 @@ def sample_stack(
         window = _read_block(stack, slice(r0, int(r.max()) + 1), slice(c0, int(c.max()) + 1))
         X[sel] = window[:, r - r0, c - c0].T
         del window  # before the next block is read: one block in memory at a time
+    return X
+
+
+def sample_pieces(
+    pieces: list[Piece],
+    training: Any,
+    *,
+    crs: str,
+    transform: Any,
+    shape: tuple[int, int],
+    max_pixels_per_polygon: int,
+    seed: int,
+    block: int = BLOCK_PX,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`hrlc.training.samples.extract_samples` on the AOI grid (``X``, ``y``, ``group``; same samples, same
+    order), the features read from the stacks that cover it (`pieces`): a tiled AOI samples what the AOI's
+    own stack would give."""
+    y, group, rowcol = training_samples.sample_pixels(
+        training,
+        shape=shape,
+        crs=crs,
+        transform=transform,
+        max_pixels_per_polygon=max_pixels_per_polygon,
+        seed=seed,
+    )
+    X = np.full((y.size, len(chain_features.feature_names(pieces[0].stack))), np.nan, dtype=np.float32)
+    rows, cols = rowcol[:, 0], rowcol[:, 1]
+    for piece in pieces:
+        (ar, ac), (tr, tc) = piece.aoi_roi, piece.tile_roi
+        inside = np.flatnonzero((rows >= ar.start) & (rows < ar.stop) & (cols >= ac.start) & (cols < ac.stop))
+        if inside.size:
+            X[inside] = pixel_values(
+                piece.stack, rows[inside] - ar.start + tr.start, cols[inside] - ac.start + tc.start, block
+            )
     ok = ~np.all(np.isnan(X), axis=1) if X.shape[1] else np.ones(y.size, dtype=bool)
     return np.ascontiguousarray(X[ok]), y[ok], group[ok]

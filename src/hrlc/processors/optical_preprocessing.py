@@ -28,13 +28,14 @@ import pystac
 import rasterio
 import xarray as xr
 from odc.geo.geobox import GeoBox
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from rasterio.errors import RasterioError
 
 from hrlc.catalog import sources
 from hrlc.catalog.items import raster_item
 from hrlc.chain import optical
 from hrlc.lake import layout
+from hrlc.lake.grid import TILE_PATTERN, parse_tile
 from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import composite_kind, period_range, periods_of
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
@@ -46,8 +47,16 @@ CLOUD_DISTANCE_PX = 10.0  # best-available-pixel scoring: the distance to a clou
 
 
 class OpticalParams(Params):
-    bbox: tuple[float, float, float, float] = Field(description="AOI [left, bottom, right, top] in bbox_crs")
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="AOI [left, bottom, right, top] in bbox_crs; or `tile`"
+    )
     bbox_crs: str = "EPSG:4326"
+    tile: str | None = Field(
+        default=None,
+        pattern=TILE_PATTERN,
+        description="A tile of the product grid (hrlc.lake.grid), e.g. utm33n-109800-4-46, instead of `bbox`: "
+        "the composites cover the whole tile",
+    )
     crs: str | None = Field(default=None, description="Output CRS; default: UTM zone of the AOI centre")
     resolution: float | None = Field(
         default=None, gt=0, description="Metres; default: 10 (S2) / 30 (Landsat)"
@@ -64,18 +73,37 @@ class OpticalParams(Params):
 
     @field_validator("bbox")
     @classmethod
-    def _bbox_not_empty(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-        if not (v[0] < v[2] and v[1] < v[3]):
+    def _bbox_not_empty(
+        cls, v: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
             raise ValueError(f"bbox {list(v)} is empty: it must be [left, bottom, right, top]")
         return v
 
+    @model_validator(mode="after")
+    def _bbox_or_tile(self) -> OpticalParams:
+        if (self.bbox is None) == (self.tile is None):
+            raise ValueError("give exactly one of bbox (an AOI) and tile (a tile of the product grid)")
+        if self.tile is not None and self.crs is not None:
+            raise ValueError("a tile has its zone's CRS: give no crs with a tile")
+        return self
+
+    @property
+    def pixel_size(self) -> float:
+        """The resolution, metres (the sensor's by default)."""
+        return self.resolution or sources.SENSORS[self.sensor].resolution
+
 
 def target_grid(params: OpticalParams) -> GeoBox:
-    """The grid the composites are made on (the AOI snapped to the sensor's resolution); ProcessorError if
-    the AOI or CRS cannot make one."""
-    resolution = params.resolution or sources.SENSORS[params.sensor].resolution
+    """The grid the composites are made on: the tile's grid at the resolution, or the AOI snapped to it;
+    ProcessorError if the AOI, tile or CRS cannot make one."""
     try:
-        return sources.grid_for(params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=resolution)
+        if params.tile is not None:
+            return parse_tile(params.tile).geobox(params.pixel_size)
+        assert params.bbox is not None
+        return sources.grid_for(
+            params.bbox, bbox_crs=params.bbox_crs, crs=params.crs, resolution=params.pixel_size
+        )
     except Exception as e:  # noqa: BLE001 - pyproj/odc-geo raise many kinds for a bad CRS
         raise ProcessorError(f"cannot make the target grid: {e}") from e
 
@@ -86,10 +114,14 @@ class OpticalPreprocessing(Processor[OpticalParams]):
     Params = OpticalParams
 
     def identity(self, params: OpticalParams, grid: GeoBox | None = None) -> ProductId:
-        """The composites' identity: the target grid (`grid`, made from `params` if not given), and every
-        parameter that changes their pixels."""
+        """The composites' identity: where (the tile, or the AOI's target grid: `grid`, made from `params` if
+        not given), and every parameter that changes their pixels (the resolution too, for a tile)."""
+        pixels = params.model_dump(mode="json", exclude={"bbox", "bbox_crs", "crs", "resolution", "tile"})
+        if params.tile is not None:  # a tile id says where, not at which resolution
+            return ProductId(
+                params.tile, config_hash(self.name, self.version, {**pixels, "resolution": params.pixel_size})
+            )
         grid = grid or target_grid(params)
-        pixels = params.model_dump(mode="json", exclude={"bbox", "bbox_crs", "crs", "resolution"})
         return ProductId(
             aoi_space(str(grid.crs), tuple(grid.transform)[:6], (grid.height, grid.width)),
             config_hash(self.name, self.version, pixels),
@@ -103,9 +135,20 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             keys += [layout.key("optical-composite", **f), layout.key("optical-cloudmask", **f)]
         return keys
 
+    @staticmethod
+    def halo(params: OpticalParams) -> int:
+        """Pixels around a tile that its composites depend on: clouds grown by `dilate_px`, then (BAP) scored by
+        their distance. A tile is composited with that much of its neighbours and cropped, so tiles join into
+        the composite of one grid holding them all (no seams); an AOI grid is composited as it is."""
+        if params.tile is None:
+            return 0
+        return params.dilate_px + (math.ceil(CLOUD_DISTANCE_PX) if params.method == "bap" else 0)
+
     def run(self, params: OpticalParams, ctx: Context) -> list[str]:
         grid = target_grid(params)
-        aoi_ll = tuple(grid.extent.to_crs("EPSG:4326").boundingbox)
+        halo = self.halo(params)
+        read_grid = grid.pad(halo) if halo else grid
+        aoi_ll = tuple(read_grid.extent.to_crs("EPSG:4326").boundingbox)
         try:
             items = sources.search(
                 params.source,
@@ -120,7 +163,9 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             raise ProcessorError(self._why_empty(params, aoi_ll))
         ctx.log.info("%d %s scenes for %s over %s", len(items), params.sensor, params.year, aoi_ll)
         try:
-            cube = sources.load_optical(items, sensor=params.sensor, geobox=grid, settings=ctx.store.settings)
+            cube = sources.load_optical(
+                items, sensor=params.sensor, geobox=read_grid, settings=ctx.store.settings
+            )
         except sources.SourceError as e:
             raise ProcessorError(str(e)) from e
         bands = [str(b) for b in cube.data_vars if b != "qa"]
@@ -140,6 +185,8 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                 continue
             ctx.progress(p / len(periods), f"{period}: reading")
             stack = self._composite(cube, bands, sel, params, period)
+            if halo:
+                stack = stack[:, halo:-halo, halo:-halo]
             observations = self._write(ctx, params, grid, bands, keys, stack)
             hrefs += self._register(ctx, params, period, keys, observations, scenes)
             ctx.progress((p + 1) / len(periods), f"{period}: {sel.size} scenes")

@@ -1,8 +1,10 @@
 """The map grid of the synthetic repository: UTM zone 33N, 10 m pixels (Sentinel-2) and 30 m (Landsat).
 
 Why: one place that says where the synthetic tile lies, so scenes, truth map, samples and STAC metadata
-agree. The default origin (430 000 E, 5 140 000 N) lies in MGRS tile 33TVM, in the pre-alpine valley of
-the upper Sava in Slovenia (about 14.1 E, 46.4 N).
+agree. The default origin (430 080 E, 5 160 960 N) lies in MGRS tile 33TVM, in the pre-alpine valley of
+the upper Sava in Slovenia (about 14.1 E, 46.6 N). Both coordinates are multiples of 61 440 m, so the tiles of
+the product grid (`hrlc.lake.grid`) of any size dividing 61 440 m start at the repository's corner: a repository
+of N px is one tile of 10·N m, or 2 x 2 tiles of 5·N m (for N dividing 12 288: 96, 128, 256, ... 4096).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from affine import Affine
 from rasterio.warp import transform_bounds, transform_geom
 
 EPSG = 32633
-X0, Y0 = 430_000.0, 5_140_000.0
+X0, Y0 = 430_080.0, 5_160_960.0  # multiples of 61 440 m (module docstring)
 PIXEL = 10.0
 LANDSAT_PIXEL = 30.0
 
