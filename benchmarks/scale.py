@@ -3,12 +3,13 @@
 Why: HRLC maps continents; a worker's memory must not grow with the AOI (or tile) it maps, and the time per
 pixel must stay flat, or a Sentinel-2 tile (10 980² px) never fits a worker. For each `--sizes` N this script
 generates the synthetic repository of N² px (the same dates for every size; timed apart), then runs the optical
-land-cover chain on it — optical preprocessing → features → classification, the DAG of `hrlc run` through the
-in-process runner — in a child process of its own, and reads that child's peak RSS (`wait4`) and wall time.
+land-cover chain on it — optical preprocessing and features per tile of `--tile-px` (default 1024 px: 1, 4 and
+16 tiles), then the classification of the AOI, the DAG of `hrlc run` through the in-process runner — in a child
+process of its own, and reads that child's peak RSS (`wait4`) and wall time.
 It prints one JSON line per size and a summary with the ratios against the smallest size, measured in the same
 run, and the issue's goals: RSS(largest) ≤ 1.3 × RSS(smallest), time per pixel within ±25 % of the smallest's.
 
-    .venv/bin/python benchmarks/scale.py [--sizes 512 1024 2048] [--workdir /tmp/hrlc-scale] [--keep]
+    .venv/bin/python benchmarks/scale.py [--sizes 1024 2048 4096] [--tile-px 1024] [--workdir /tmp/hrlc-scale]
 
 Repositories are kept in `--workdir` between runs (generation is deterministic, so a rerun reuses them); each
 chain run starts from an empty lake.
@@ -25,8 +26,9 @@ from typing import Any
 from _child import measured
 
 
-def run_chain(repo_root: Path, lake: Path) -> None:
-    """The child: the land-cover chain on the repository at `repo_root` into the lake at `lake`."""
+def run_chain(repo_root: Path, lake: Path, tile_px: int) -> None:
+    """The child: the land-cover chain on the repository at `repo_root` into the lake at `lake`, in tiles of
+    `tile_px` pixels."""
     from rich.console import Console
 
     from hrlc import sample
@@ -48,6 +50,7 @@ def run_chain(repo_root: Path, lake: Path) -> None:
         source=str(repo.catalog),
         training=str(repo.training_points),
         sensor="sentinel2",
+        tile_size=round(tile_px * t.a),
     )
     settings = Settings()
     backends = Backends.from_settings(settings, store=LocalStore(lake, settings))
@@ -63,12 +66,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/hrlc-scale"))
+    ap.add_argument("--tile-px", type=int, default=1024, help="side of the product grid's tiles, pixels")
     ap.add_argument("--keep", action="store_true", help="keep the lakes (the repositories are always kept)")
-    ap.add_argument("--chain", nargs=2, metavar=("REPO", "LAKE"), help=argparse.SUPPRESS)  # the child
+    ap.add_argument(
+        "--chain", nargs=3, metavar=("REPO", "LAKE", "TILE_PX"), help=argparse.SUPPRESS
+    )  # the child
     ap.add_argument("--generate", nargs=2, metavar=("ROOT", "SIZE"), help=argparse.SUPPRESS)  # the child
     a = ap.parse_args()
     if a.chain:
-        run_chain(Path(a.chain[0]), Path(a.chain[1]))
+        run_chain(Path(a.chain[0]), Path(a.chain[1]), int(a.chain[2]))
         return
     if a.generate:
         from hrlc import sample
@@ -79,15 +85,18 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for size in sorted(a.sizes):
         repo, lake = a.workdir / f"repo-{size}", a.workdir / f"lake-{size}"
-        gen = measured(__file__, ["--generate", str(repo), str(size)])
-        gen_s, gen_gb = gen.wall_s, gen.peak_rss_gb
+        gen_s = gen_gb = None
+        if not (repo / "sample.json").exists():  # generation is deterministic: a kept repository is reused
+            gen = measured(__file__, ["--generate", str(repo), str(size)])
+            gen_s, gen_gb = round(gen.wall_s, 1), round(gen.peak_rss_gb, 2)
         shutil.rmtree(lake, ignore_errors=True)
-        m = measured(__file__, ["--chain", str(repo), str(lake)])
-        wall, rss = m.wall_s, m.peak_rss_gb
+        m = measured(__file__, ["--chain", str(repo), str(lake), str(a.tile_px)])
+        wall, rss, cpu = m.wall_s, m.peak_rss_gb, m.cpu_s
         mpx = size * size / 1e6
         row = {"size": size, "mpx": round(mpx, 3), "chain_s": round(wall, 1), "chain_peak_rss_gb": round(rss, 2),
-               "s_per_mpx": round(wall / mpx, 2), "px_per_s": round(size * size / wall),
-               "generate_s": round(gen_s, 1), "generate_peak_rss_gb": round(gen_gb, 2)}  # fmt: skip
+               "s_per_mpx": round(wall / mpx, 2), "cpu_s_per_mpx": round(cpu / mpx, 2),
+               "px_per_s": round(size * size / wall),
+               "tiles": (-(-size // a.tile_px)) ** 2, "generate_s": gen_s, "generate_peak_rss_gb": gen_gb}  # fmt: skip
         print(json.dumps(row), flush=True)
         rows.append(row)
         if not a.keep:
@@ -95,9 +104,11 @@ def main() -> None:
     small, large = rows[0], rows[-1]
     rss_ratio = large["chain_peak_rss_gb"] / small["chain_peak_rss_gb"]
     per_px = [r["s_per_mpx"] / small["s_per_mpx"] for r in rows]
+    cpu_per_px = [r["cpu_s_per_mpx"] / small["cpu_s_per_mpx"] for r in rows]
     summary = {
         "rss_ratio_largest_to_smallest": round(rss_ratio, 2),
         "time_per_px_ratios": [round(r, 2) for r in per_px],
+        "cpu_time_per_px_ratios": [round(r, 2) for r in cpu_per_px],
         "goal_rss_ratio_le_1.3": rss_ratio <= 1.3,
         "goal_time_per_px_within_25pct": all(0.75 <= r <= 1.25 for r in per_px),
     }

@@ -98,6 +98,8 @@ def run(
     dilate: Annotated[int, typer.Option(help=_help("dilate"))] = _default("dilate"),
     mask_snow: Annotated[bool, typer.Option(help=_help("mask_snow"))] = _default("mask_snow"),
     classifier: Annotated[str, typer.Option(help=_help("classifier"))] = _default("classifier"),
+    seed: Annotated[int, typer.Option(help=_help("seed"))] = _default("seed"),
+    tile_size: Annotated[int, typer.Option(help=_help("tile_size"))] = _default("tile_size"),
     resume: Annotated[bool, typer.Option(help="Skip tasks whose outputs already exist")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens")] = False,
 ) -> None:
@@ -108,7 +110,7 @@ def run(
     from hrlc.backends import Backends
     from hrlc.catalog.sources import SourceError
     from hrlc.demo import lake_for
-    from hrlc.jobs.dag import land_cover_dag
+    from hrlc.jobs.dag import land_cover_dag, target_pixels
     from hrlc.jobs.runner import InProcessRunner
     from hrlc.lake.store import S3Store, StoreError
     from hrlc.processors.base import ProcessorError
@@ -140,6 +142,8 @@ def run(
                 "dilate": dilate,
                 "mask_snow": mask_snow,
                 "classifier": classifier,
+                "seed": seed,
+                "tile_size": tile_size,
             }
         )
         dag = land_cover_dag(request)
@@ -157,6 +161,11 @@ def run(
             ancillary=backends.ancillary,
             resume=resume,
             console=console,
+        )
+        tiles = sum(t.processor == "optical-preprocessing" for t in dag.tasks)
+        console.log(
+            f"the AOI touches {tiles} tile(s) of {tile_size} m: {target_pixels(dag):,.0f} px of composites and "
+            "features to make (each tile whole, kept for later runs)"
         )
         result = runner.run(dag)
     except (InputError, ProcessorError, SourceError, TrainingDataError, StoreError) as e:

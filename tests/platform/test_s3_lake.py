@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -108,7 +109,7 @@ def test_chain_on_s3_gives_the_same_class_map(runs: Runs) -> None:
     assert meta_s3 == meta_local
 
     def families(keys: list[str]) -> list[str]:  # the same products, items and logs (their configs differ)
-        return sorted(k.rsplit("/", 1)[-1].split("_aoi-")[0] for k in keys)
+        return sorted(re.split(r"_(?:aoi-|utm\d+[ns]-)", k.rsplit("/", 1)[-1])[0] for k in keys)
 
     assert families(runs.s3.list()) == families(runs.local.list())
 

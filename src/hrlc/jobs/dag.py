@@ -158,6 +158,21 @@ def land_cover_dag(request: LandCoverRequest, *, tiled: bool = True) -> Dag:
     return dag
 
 
+def target_pixels(dag: Dag) -> float:
+    """Pixels of the target grids of a land-cover DAG (0 for other DAGs): what a job's budget counts. The grids
+    are those the optical preprocessing will make (`target_grid`: every tile the AOI touches, whole), so the
+    budget counts what will be computed. ProcessorError if a grid cannot be made."""
+    from hrlc.processors.optical_preprocessing import OpticalPreprocessing, target_grid
+
+    proc = OpticalPreprocessing()
+    pixels = 0.0
+    for task in dag.tasks:
+        if task.processor == OpticalPreprocessing.name:
+            height, width = target_grid(proc.parse_params(task.params)).shape
+            pixels += float(height) * float(width)
+    return pixels
+
+
 def _task_id(processor: str, sensor: str, year: int, ident: ProductId) -> str:
     return f"{processor}:{sensor}:{year}:{ident.space}:{ident.config[:8]}"
 

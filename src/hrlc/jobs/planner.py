@@ -23,6 +23,7 @@ from hrlc.jobs import jobstore
 from hrlc.jobs.allowlist import InputAllowlist, InputRefused
 from hrlc.jobs.broker import Publisher
 from hrlc.jobs.dag import Dag, Task, land_cover_dag
+from hrlc.jobs.dag import target_pixels as dag_pixels
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TaskMessage
 from hrlc.jobs.request import LandCoverRequest
@@ -119,22 +120,11 @@ class TooLarge(PlanError):
 
 
 def target_pixels(dag: Dag) -> float:
-    """Pixels of the target grids of a land-cover DAG (0 for other DAGs): what its budget counts. The grids are
-    those the optical preprocessing will make (`target_grid`: every tile the AOI touches, whole), so the budget
-    counts what will be computed."""
-    from hrlc.processors.optical_preprocessing import OpticalPreprocessing, target_grid
-
-    proc = OpticalPreprocessing()
-    pixels = 0.0
-    for task in dag.tasks:
-        if task.processor != OpticalPreprocessing.name:
-            continue
-        try:
-            height, width = (float(n) for n in target_grid(proc.parse_params(task.params)).shape)
-        except ProcessorError as e:
-            raise PlanError(f"the AOI cannot be put on a grid: {e}") from None
-        pixels += height * width
-    return pixels
+    """`hrlc.jobs.dag.target_pixels`, PlanError if a grid cannot be made."""
+    try:
+        return dag_pixels(dag)
+    except ProcessorError as e:
+        raise PlanError(f"the AOI cannot be put on a grid: {e}") from None
 
 
 class InputNotAllowed(PlanError):
