@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from hrlc.jobs.planner import PlanError, plan
@@ -98,3 +100,12 @@ def test_graph_of_standard_processes_is_one_process_graph_task() -> None:
 def test_bad_graphs_raise_plan_error(process: dict, match: str) -> None:
     with pytest.raises(PlanError, match=match):
         plan(process)
+
+
+def test_an_aoi_of_too_many_tiles_is_refused_before_they_are_listed() -> None:
+    t0 = time.perf_counter()
+    args = {**{k: v for k, v in ARGS.items() if k not in ("bbox", "spatial_extent")}, "tile_size": 300}
+    args["spatial_extent"] = {"west": 10, "south": 40, "east": 16, "north": 50}
+    with pytest.raises(PlanError, match="tiles of 300 m, more than 4096: split it"):
+        plan(graph(args))
+    assert time.perf_counter() - t0 < 10  # millions of tiles are never enumerated

@@ -98,6 +98,14 @@ def land_cover_dag(request: LandCoverRequest, *, tiled: bool = True) -> Dag:
     aoi = pre_proc.parse_params(aoi_params)
     if tiled:
         grid = target_grid(aoi)
+        tile_px = request.tile_size / aoi.pixel_size
+        if (
+            grid.height * grid.width / tile_px**2 > MAX_TILES
+        ):  # refused before the tiles are listed: bounded work
+            raise ProcessorError(
+                f"the AOI touches about {grid.height * grid.width / tile_px**2:.0f} tiles of {request.tile_size} m, "
+                f"more than {MAX_TILES}: split it or use larger tiles"
+            )
         try:
             tiles = [w.tile for w in windows(grid, request.tile_size)]
         except ValueError as e:
