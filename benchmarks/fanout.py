@@ -33,9 +33,10 @@ import rasterio
 from hrlc import sample
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Topology, delete
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 from hrlc.jobs.service import JobService
 
-PROCESSORS = ["optical-preprocessing", "features", "classification"]
+PROCESSORS = list(LAND_COVER_PROCESSORS)
 USER = "bench"
 
 

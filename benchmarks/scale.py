@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/hrlc-scale"))
     ap.add_argument("--tile-px", type=int, default=1024, help="side of the product grid's tiles, pixels")
+    ap.add_argument("--every", type=int, default=1, help="keep every n-th date of the synthetic year (3: 25)")
     ap.add_argument("--keep", action="store_true", help="keep the lakes (the repositories are always kept)")
     ap.add_argument(
         "--chain", nargs=3, metavar=("REPO", "LAKE", "TILE_PX"), help=argparse.SUPPRESS
@@ -79,12 +80,13 @@ def main() -> None:
     if a.generate:
         from hrlc import sample
 
-        sample.generate(Path(a.generate[0]), size=int(a.generate[1]))
+        sample.generate(Path(a.generate[0]), size=int(a.generate[1]), every=a.every)
         return
 
     rows: list[dict[str, Any]] = []
     for size in sorted(a.sizes):
-        repo, lake = a.workdir / f"repo-{size}", a.workdir / f"lake-{size}"
+        suffix = f"{size}" if a.every == 1 else f"{size}-e{a.every}"
+        repo, lake = a.workdir / f"repo-{suffix}", a.workdir / f"lake-{suffix}"
         gen_s = gen_gb = None
         if not (repo / "sample.json").exists():  # generation is deterministic: a kept repository is reused
             gen = measured(__file__, ["--generate", str(repo), str(size)])

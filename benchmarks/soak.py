@@ -53,9 +53,10 @@ import rasterio
 from hrlc import sample
 from hrlc.api.openeo.auth import hash_password
 from hrlc.jobs.broker import Topology, connect, declare_common, delete
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 
 ADMIN_DSN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PROCESSORS = ["optical-preprocessing", "features", "classification"]
+PROCESSORS = list(LAND_COVER_PROCESSORS)
 USER, PASSWORD = "soak", "soak-password-of-the-benchmark"
 YEAR, LANDSAT_YEAR = 2021, 2018
 SLOWDOWN_BOUND_S = 20.0

@@ -40,9 +40,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
+
 REPO = Path(__file__).resolve().parents[1]
 SUITE_VERSION = "0.2.2"
-PROCESSORS = ["optical-preprocessing", "features", "classification"]
+PROCESSORS = list(LAND_COVER_PROCESSORS)
 USER = "ots"
 GROUPS = ["general", "collections", "metadata", "metadata-optional", "workflows", "individual"]
 

@@ -61,12 +61,14 @@ def chain_dag(
     sensor: str = "sentinel2",
     resolution: float = 10,
     tiled: bool = True,
+    bbox: BBox | None = None,
     **options: Any,
 ) -> Dag:
-    """The land-cover DAG over the whole repository (`source`/`training` default to the repository's catalogue
-    and training points; `options` are more fields of the `LandCoverRequest`, e.g. composite, classifier)."""
+    """The land-cover DAG over the whole repository, or `bbox` (the repository's UTM coordinates), in one tile
+    of the repository's size (`source`/`training` default to the repository's catalogue and training points;
+    `options` are more fields of the `LandCoverRequest`, e.g. composite, classifier)."""
     request = {
-        "spatial_extent": BoundingBox.of(utm_bbox(repo), f"EPSG:{repo.epsg}"),
+        "spatial_extent": BoundingBox.of(bbox or utm_bbox(repo), f"EPSG:{repo.epsg}"),
         "crs": f"EPSG:{repo.epsg}",
         "resolution": resolution,
         "year": year,
@@ -77,6 +79,12 @@ def chain_dag(
         **options,
     }
     return land_cover_dag(LandCoverRequest.model_validate(request), tiled=tiled)
+
+
+def west_half(repo: sample.SampleRepository) -> BBox:
+    """The western half of the repository (UTM): an AOI inside the repository's tile."""
+    w, s, e, n = utm_bbox(repo)
+    return (w, s, w + (e - w) / 2, n)
 
 
 def chain_key(repo: sample.SampleRepository, family: str, period: str | None = None, **options: Any) -> str:
@@ -139,9 +147,15 @@ def read_class_map(path: Path | str) -> np.ndarray:
         return src.read(1)
 
 
+def is_aoi_map(name: str) -> bool:
+    """Whether an item id, asset key or downloaded file name is of the AOI's class map (a job's result; the
+    tiles' maps carry tile ids, `hrlc.lake.grid`, where the AOI's carry its `aoi-` space)."""
+    return name.startswith("classified_map_") and "_aoi-" in name
+
+
 def class_map_of(hrefs: list[str]) -> np.ndarray:
-    """The class map among the item hrefs of a run on a local lake."""
-    [href] = [h for h in hrefs if Path(h).name.startswith("classified_map_")]
+    """The AOI's class map among the item hrefs of a run on a local lake."""
+    [href] = [h for h in hrefs if is_aoi_map(Path(h).name)]
     item = json.loads(Path(href).read_text())
     return read_class_map(item["assets"]["data"]["href"])
 

@@ -19,11 +19,10 @@ from rich.console import Console
 from hrlc import sample
 from hrlc.backends import Backends
 from hrlc.chain.classification import accuracy_report
-from hrlc.jobs.dag import land_cover_dag
+from hrlc.jobs.dag import land_cover_dag, product_key
 from hrlc.jobs.request import MIN_TILE_M, BoundingBox, LandCoverRequest
 from hrlc.jobs.runner import InProcessRunner
 from hrlc.lake.store import LocalStore, Store, open_store
-from hrlc.processors.classification import Classification
 from hrlc.products.quicklook import write_quicklook
 from hrlc.settings import Settings
 
@@ -109,9 +108,7 @@ def _run(
     )
     result = runner.run(dag)
 
-    cls_task = next(t for t in dag.tasks if t.processor == Classification.name)
-    proc = Classification()
-    *_, map_key, acc_key = proc.outputs(proc.parse_params(cls_task.params))
+    map_key, acc_key = product_key(dag, "class-map"), product_key(dag, "accuracy-report")
     with store.reading(map_key) as path, rasterio.open(path) as src:  # /vsis3/ range reads on S3
         predicted = src.read(1)
     with rasterio.open(repo.truth_map) as src:

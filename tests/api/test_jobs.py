@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from api.conftest import USERS, Server, land_cover_process
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 from hrlc.lake.store import LocalStore
 from hrlc.settings import local_path
 
@@ -228,7 +229,7 @@ def test_start_and_cancel(server: Server, tokens: dict[str, str]) -> None:
         assert alice.get(f"/jobs/{job_id}").json()["status"] == "canceled"
     finally:
         topo = Topology(os.environ["HRLC_BROKER_PREFIX"])
-        delete(topo, ["optical-preprocessing", "features", "classification"])
+        delete(topo, list(LAND_COVER_PROCESSORS))
 
 
 def test_jobs_may_use_the_users_own_processes(server: Server, tokens: dict[str, str]) -> None:

@@ -10,13 +10,15 @@ import pytest
 
 from hrlc.catalog.items import item_id
 from hrlc.catalog.static import StaticCatalog
-from hrlc.jobs.dag import land_cover_dag, product_key
-from hrlc.jobs.request import BoundingBox, LandCoverRequest
+from hrlc.jobs.dag import product_key
 from hrlc.lake import layout
 from hrlc.lake.store import LocalStore
-from landcover import chain_dag, one_tile, read_class_map, run_chain, utm_bbox
+from landcover import chain_dag, read_class_map, run_chain, utm_bbox, west_half
 
-from .conftest import YEAR, ChainRun
+from .conftest import ChainRun
+
+SHARED = {"optical-preprocessing": True, "features": True}  # the tile's products, whoever's AOI
+REMADE = {"classification": False, "prediction": False, "mosaic": False}  # another model: other maps
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +29,8 @@ def lake(repo, tmp_path_factory: pytest.TempPathFactory) -> ChainRun:
     return ChainRun(repo, store, catalog, run_chain(repo, store, catalog), utm_bbox(repo))
 
 
-def _half_dag(lake: ChainRun):  # the western half of the repository
-    w, s, e, n = utm_bbox(lake.repo)
-    request = LandCoverRequest(
-        spatial_extent=BoundingBox.of((w, s, w + (e - w) / 2, n), f"EPSG:{lake.repo.epsg}"),
-        crs=f"EPSG:{lake.repo.epsg}",
-        resolution=10,
-        year=YEAR,
-        source=str(lake.repo.catalog),
-        training=str(lake.repo.training_points),
-        sensor="sentinel2",
-        tile_size=one_tile(lake.repo),
-    )
-    return land_cover_dag(request)
+def _half_dag(lake: ChainRun):
+    return chain_dag(lake.repo, bbox=west_half(lake.repo))
 
 
 def test_two_aois_in_one_lake_give_two_maps_each_as_in_an_empty_lake(lake: ChainRun, tmp_path: Path) -> None:
@@ -53,7 +44,7 @@ def test_two_aois_in_one_lake_give_two_maps_each_as_in_an_empty_lake(lake: Chain
 
     shared = run_chain(lake.repo, lake.store, lake.catalog, dag=half)
     skipped = {t.task_id.split(":")[0]: t.skipped for t in shared.tasks}  # the half lies in the whole's tile
-    assert skipped == {"optical-preprocessing": True, "features": True, "classification": False}
+    assert skipped == {**SHARED, **REMADE}
     alone = LocalStore(tmp_path / "alone")
     run_chain(lake.repo, alone, dag=half)
     got, expected = read_class_map(lake.store.path(half_key)), read_class_map(alone.path(half_key))
@@ -70,7 +61,7 @@ def test_a_pixel_changing_parameter_recomputes_only_what_it_changes(lake: ChainR
     before = lake.store.path(lgbm_key).read_bytes()
     result = run_chain(lake.repo, lake.store, lake.catalog, dag=rf)
     skipped = {t.task_id.split(":")[0]: t.skipped for t in result.tasks}
-    assert skipped == {"optical-preprocessing": True, "features": True, "classification": False}
+    assert skipped == {**SHARED, **REMADE}
     assert lake.store.exists(rf_key)
     assert lake.store.path(lgbm_key).read_bytes() == before
     item = lake.catalog.get("hrlc-class-maps", item_id(rf_key))

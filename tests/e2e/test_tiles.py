@@ -43,9 +43,9 @@ def test_a_map_made_of_four_tiles_equals_the_map_made_in_one_piece(
     tiles = [parse_tile(t.params["tile"]) for t in tiled.tasks if t.processor == "optical-preprocessing"]
     assert len(tiles) == 4 and {t.tile_m for t in tiles} == {HALF}
     whole = chain_dag(repo, tiled=False)
-    runs = {}
+    runs, stores = {}, {}
     for name, dag in (("tiled", tiled), ("whole", whole)):
-        store = LocalStore(tmp_path / name)
+        stores[name] = store = LocalStore(tmp_path / name)
         run_chain(repo, store, dag=dag)
         runs[name] = _products(store, dag)
     for what in runs["whole"]:  # same samples, same model, same pixels
@@ -53,6 +53,16 @@ def test_a_map_made_of_four_tiles_equals_the_map_made_in_one_piece(
     # the tiles are shared products: the tiled run's composites live under the tiles' spaces
     spaces = {layout.parse(k).fields["space"] for k in _keys(tiled, "optical-composite")}
     assert spaces == {t.id for t in tiles}
+    # each tile was mapped by a task of its own; its map is the tile's part of the AOI's map
+    store, aoi_map = stores["tiled"], runs["tiled"]["class-map"][0]
+    tile_maps = _keys(tiled, "class-map")[:-1]  # the mosaic's is the last
+    assert {layout.parse(k).fields["space"] for k in tile_maps} == {t.id for t in tiles}
+    for key in tile_maps:
+        with rasterio.open(store.path(key)) as src:
+            col, row = (-round(v) for v in ~src.transform * ORIGIN)  # the tile's corner in the AOI's pixels
+            tile_map = src.read(1)
+            assert tile_map.shape == (SIZE // 2, SIZE // 2)  # the whole tile
+            np.testing.assert_array_equal(tile_map, aoi_map[row : row + src.height, col : col + src.width])
 
 
 def test_composites_with_neighbourhoods_join_without_seams(

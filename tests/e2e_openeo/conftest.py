@@ -26,6 +26,7 @@ import uvicorn
 from hrlc import sample
 from hrlc.api.openeo.auth import hash_password
 from hrlc.jobs.broker import Topology, delete
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 from hrlc.settings import Settings
 from landcover import Reference, land_cover_args
 from subprocesses import spawn, stop
@@ -33,7 +34,7 @@ from subprocesses import spawn, stop
 USER, PASSWORD = "alice", "alice-password"
 OTHER, OTHER_PASSWORD = "bob", "bob-password"
 SECRET = "e2e-token-secret-of-at-least-32-bytes!"
-PROCESSORS = ["optical-preprocessing", "features", "classification", "process-graph"]
+PROCESSORS = [*LAND_COVER_PROCESSORS, "process-graph"]
 _COUNTER = itertools.count()
 
 
@@ -97,10 +98,7 @@ def stack(
     penv = {**os.environ, "HRLC_LOG_LEVEL": "INFO"}  # with the S3 variables of s3_server
     procs = [
         spawn(["hrlc.cli", "status-consumer"], penv, log),
-        spawn(["hrlc.cli", "worker", "--processor", "optical-preprocessing"], penv, log),
-        spawn(["hrlc.cli", "worker", "--processor", "features"], penv, log),
-        spawn(["hrlc.cli", "worker", "--processor", "classification", "--concurrency", "2"], penv, log),
-        spawn(["hrlc.cli", "worker", "--processor", "process-graph"], penv, log),
+        *(spawn(["hrlc.cli", "worker", "--processor", p], penv, log) for p in PROCESSORS),
     ]
     uv: uvicorn.Server | None = None
     thread: threading.Thread | None = None

@@ -12,7 +12,7 @@ import numpy as np
 import openeo
 import pytest
 
-from landcover import read_class_map
+from landcover import is_aoi_map, read_class_map
 
 from .conftest import OTHER, OTHER_PASSWORD, PASSWORD, USER, Stack
 
@@ -27,7 +27,7 @@ def _run(con: openeo.Connection, args: dict[str, Any], out: Path) -> tuple[opene
 
 def _class_map(job: openeo.BatchJob, out: Path) -> np.ndarray:
     paths = job.get_results().download_files(out)
-    [path] = [p for p in paths if p.name.startswith("classified_map_") and p.suffix == ".tif"]
+    [path] = [p for p in paths if is_aoi_map(p.name) and p.suffix == ".tif"]
     return read_class_map(path)
 
 
@@ -65,7 +65,7 @@ def test_two_users_jobs_neither_share_by_accident_nor_overwrite(stack: Stack, tm
     assert np.array_equal(_class_map(a_job, tmp_path / "a-again"), a_map)
 
     b_items = _stac_ids(stack, bob, "hrlc-class-maps")
-    assert len({i for i in b_items if i.startswith("classified_map_")}) == 2 and not (b_items & a_items)
+    assert len({i for i in b_items if is_aoi_map(i)}) == 2 and not (b_items & a_items)
     assert _stac_ids(stack, alice, "hrlc-class-maps") == a_items
     # bob's rf job reused alice's composites (same identity): both read them, nobody else. Only the tiles of
     # these jobs' size: the session's catalogue also holds alice's composites of other tests (the notebook's tiles)

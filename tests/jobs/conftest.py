@@ -13,14 +13,13 @@ import pytest
 
 from hrlc.jobs import jobstore
 from hrlc.jobs.broker import Topology, delete
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 from hrlc.jobs.service import JobService
 from subprocesses import spawn, stop
 
 PG_ADMIN = os.environ.get("HRLC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PROCESSORS = [
-    "optical-preprocessing",
-    "features",
-    "classification",
+    *LAND_COVER_PROCESSORS,
     "flaky",
     "sleepy",
     "late-writer",

@@ -13,7 +13,7 @@ def test_land_cover_dag_order_and_processors() -> None:
         LandCoverRequest(spatial_extent=extent, year=2021, source="cat.json", training="t.gpkg")
     )
     order = [t.processor for t in dag.order()]
-    assert order == ["optical-preprocessing", "features", "classification"]
+    assert order == ["optical-preprocessing", "features", "classification", "prediction", "mosaic"]
     procs = registry()
     for task in dag.tasks:  # every task's params are valid for its processor
         proc = procs[task.processor]()

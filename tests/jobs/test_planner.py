@@ -2,6 +2,7 @@ import time
 
 import pytest
 
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 from hrlc.jobs.planner import PlanError, plan
 
 ARGS = {
@@ -21,9 +22,9 @@ def graph(args: dict, process_id: str = "hrlc_land_cover") -> dict:
     }
 
 
-def test_land_cover_graph_plans_three_tasks() -> None:
+def test_land_cover_graph_plans_the_chain_of_a_tile() -> None:
     dag = plan(graph({**ARGS, "sensor": "sentinel2", "classifier": "rf"}))
-    assert [t.processor for t in dag.order()] == ["optical-preprocessing", "features", "classification"]
+    assert [t.processor for t in dag.order()] == list(LAND_COVER_PROCESSORS)
     assert dag.tasks[2].params["method"] == "rf" and dag.tasks[0].params["tile"].startswith("utm33n-109800-")
 
 

@@ -32,7 +32,9 @@ def process(ref: Reference) -> dict:
 WORKERS = [
     ["--processor", "optical-preprocessing"],
     ["--processor", "features"],
-    ["--processor", "classification", "--concurrency", "2"],
+    ["--processor", "classification"],
+    ["--processor", "prediction", "--concurrency", "2"],
+    ["--processor", "mosaic"],
 ]
 
 

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from hrlc.jobs.broker import Topology, connect, declare_common, delete
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 from hrlc.jobs.planner import plan
 from hrlc.jobs.service import JobService
 from hrlc.lake.store import LocalStore
@@ -27,7 +28,7 @@ from subprocesses import spawn, stop
 
 pytestmark = pytest.mark.slow
 USER = "soak"
-PROCESSORS = ["optical-preprocessing", "features", "classification"]
+PROCESSORS = list(LAND_COVER_PROCESSORS)
 STALL_BOUND_S = 45.0  # no task state changes for longer than this while jobs are unfinished: a stall
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from hrlc import sample
 from hrlc.jobs.broker import Topology, delete
+from hrlc.jobs.dag import LAND_COVER_PROCESSORS
 from hrlc.jobs.planner import plan
 from hrlc.jobs.service import JobService
 from hrlc.lake.store import LocalStore
@@ -23,7 +24,7 @@ from subprocesses import spawn, stop
 
 pytestmark = pytest.mark.slow
 USER = "tiles"
-PROCESSORS = ["optical-preprocessing", "features", "classification"]
+PROCESSORS = list(LAND_COVER_PROCESSORS)
 SIZE, TILE_M = 192, 480  # 4 x 4 tiles of 48 px (the synthetic grid's origin is on the tiles' corners)
 
 
@@ -35,7 +36,13 @@ def test_a_sixteen_tile_job_finishes_through_kill_9_with_the_undisturbed_map(
     process = {"process_graph": {"lc": {"process_id": "hrlc_land_cover", "arguments": args, "result": True}}}
     dag = plan(process)
     per_processor = {p: sum(t.processor == p for t in dag.tasks) for p in PROCESSORS}
-    assert per_processor == {"optical-preprocessing": 16, "features": 16, "classification": 1}
+    assert per_processor == {
+        "optical-preprocessing": 16,
+        "features": 16,
+        "classification": 1,
+        "prediction": 16,
+        "mosaic": 1,
+    }
     expected = class_map_of(run_chain(repo, LocalStore(tmp_path / "reference"), dag=dag).items)
 
     topo = Topology(f"hrlctiles{os.getpid()}")

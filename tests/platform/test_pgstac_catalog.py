@@ -48,21 +48,21 @@ def test_same_class_map_as_the_embedded_default(static_run: Any, platform_run: A
 
 def test_every_product_is_in_pgstac_once(static_run: Any, platform_run: Any, pgstac_dsn: str) -> None:
     expected = Counter(str(i.collection_id) for i in static_run.catalog.items())
-    assert sum(expected.values()) == len(static_run.result.items) == 29
+    assert sum(expected.values()) == len(static_run.result.items) == 31
     assert _counts(pgstac_dsn) == expected
 
     # adding the same items again, and rerunning a task, duplicates nothing
     catalog = platform_run.catalog
     assert isinstance(catalog, PgstacCatalog)
-    assert catalog.load(catalog.items()) == 29
+    assert catalog.load(catalog.items()) == 31
     map_item = layout.key(
         "stac-item", collection="hrlc-class-maps", item_id=dag_item_id(platform_run.dag, "class-map")
     )
-    platform_run.store.delete(map_item)  # the classification task is no longer complete: it runs again
+    platform_run.store.delete(map_item)  # the mosaic task is no longer complete: it runs again
     with PgstacCatalog(platform_run.store, pgstac_dsn) as again:
         rerun = InProcessRunner(platform_run.store, again, console=Console(quiet=True)).run(platform_run.dag)
         assert [t.skipped for t in rerun.tasks] == [True, True, False]
-        assert again.count() == 29
+        assert again.count() == 31
     assert _counts(pgstac_dsn) == expected
 
 

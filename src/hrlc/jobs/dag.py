@@ -3,7 +3,8 @@
 The same DAG is run by the in-process runner (embedded default) or, later, by the planner that publishes
 ready tasks to RabbitMQ. `land_cover_dag` builds the optical land-cover chain of spec §3.2.1 from a
 `LandCoverRequest` (`hrlc.jobs.request`): optical preprocessing and features per tile of the product grid
-(`hrlc.lake.grid`) -> one classification mapping the AOI from every tile's features.
+(`hrlc.lake.grid`) -> one classification training the model from every tile's samples -> one prediction per
+tile -> the mosaic of the AOI.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def default_sensor(year: int) -> str:
     return "sentinel2" if year >= 2020 else "landsat"
 
 
+#: the processors of the land-cover chain's tasks: what a platform runs workers of (`hrlc worker --processor`)
+LAND_COVER_PROCESSORS = ("optical-preprocessing", "features", "classification", "prediction", "mosaic")
+
 MAX_TILES = 4096  # tiles of one job: 4096 Sentinel-2-sized tiles are 49 million km²; split larger areas
 
 
@@ -62,16 +66,17 @@ def land_cover_dag(request: LandCoverRequest, *, tiled: bool = True) -> Dag:
 
     Tiled (the default): the AOI's grid is cut by the product grid (`hrlc.lake.grid`, tiles of
     `request.tile_size` metres in the AOI's UTM zone); every tile it touches gets an optical-preprocessing and a
-    features task of its own (the whole tile: tiles are shared between jobs), and one classification task
-    maps the AOI from the tiles' feature stacks (a mosaic: clipped to the AOI there only). `tiled=False`: the
-    chain on the AOI's own grid, one task per step (products of that grid only: the reference a tiled run is
-    checked against).
+    features task of its own (the whole tile: tiles are shared between jobs); one classification task trains
+    the model from the samples in the AOI (read from the tiles' stacks), a prediction task per tile maps the
+    tile with it, and the mosaic copies the AOI out of the tiles' maps (clipped to the AOI there only).
+    `tiled=False`: the chain on the AOI's own grid, one task per step (products of that grid only: the
+    reference a tiled run is checked against).
 
     Each task's params name the identity (`hrlc.lake.identity`) of the products it reads, computed here by the
     processor that makes them, so every key of the chain says where and how its product was made; task ids
     carry the product's space (a tile id) and config. Raises ProcessorError (a ValueError's sibling) for an
     AOI that makes no grid or too many tiles, ValidationError for bad params."""
-    from hrlc.processors.classification import Classification
+    from hrlc.processors.classification import Classification, model_id
     from hrlc.processors.classification import identity as classification_identity
     from hrlc.processors.features import Features
     from hrlc.processors.optical_preprocessing import OpticalPreprocessing, target_grid
@@ -158,12 +163,59 @@ def land_cover_dag(request: LandCoverRequest, *, tiled: bool = True) -> Dag:
         **where,
         "features": stacks[0].config,
     }
+    if tiled:
+        cls_params["predict"] = False  # the tiles are mapped by prediction tasks, the AOI by the mosaic
     cls_proc = Classification()
-    products = classification_identity(cls_proc.parse_params(cls_params))
+    parsed = cls_proc.parse_params(cls_params)
+    products = classification_identity(parsed)
     assert products is not None
     cls_id = _task_id(cls_proc.name, sensor, year, products)
     dag.add(Task(cls_id, cls_proc.name, cls_params, tuple(feat_ids)))
+    if tiled:
+        _map_tiles(dag, cls_id, model_id(parsed), products, cls_params, stacks, feat_ids)
     return dag
+
+
+def _map_tiles(
+    dag: Dag,
+    cls_id: str,
+    model: str,
+    products: ProductId,
+    cls_params: dict[str, Any],
+    stacks: list[ProductId],
+    feat_ids: list[str],
+) -> None:
+    """The fan-out and fan-in after a tiled job's training: one prediction per tile (its stack and the model),
+    then the mosaic of the AOI from the tiles' maps."""
+    from hrlc.processors.mosaic import Mosaic
+    from hrlc.processors.prediction import Prediction
+
+    year, sensor = cls_params["year"], cls_params["sensor"]
+    pred_proc = Prediction()
+    pred_ids: list[str] = []
+    maps: ProductId | None = None
+    for stack, feat_id in zip(stacks, feat_ids, strict=True):
+        params = {
+            "year": year,
+            "sensor": sensor,
+            "tile": stack.space,
+            "features": stack.config,
+            "model_id": model,
+        }
+        maps = pred_proc.identity(pred_proc.parse_params(params))
+        task = Task(_task_id(pred_proc.name, sensor, year, maps), pred_proc.name, params, (cls_id, feat_id))
+        pred_ids.append(dag.add(task).id)
+    assert maps is not None
+    mosaic_params = {
+        "year": year,
+        "sensor": sensor,
+        "grid": cls_params["grid"],
+        "tile_size": cls_params["tile_size"],
+        "predictions": maps.config,
+        "classification": products.config,
+        "model_id": model,
+    }
+    dag.add(Task(_task_id(Mosaic.name, sensor, year, products), Mosaic.name, mosaic_params, tuple(pred_ids)))
 
 
 def target_pixels(dag: Dag) -> float:
@@ -198,10 +250,33 @@ def output_keys(dag: Dag) -> list[str]:
 
 
 def product_key(dag: Dag, family: str) -> str:
-    """The key of the one product of `family` (`hrlc.lake.layout`) the DAG writes, e.g. its class map."""
+    """The key of the one final product of `family` (`hrlc.lake.layout`) the DAG writes, e.g. the AOI's class
+    map: of the tasks writing that family, the one no other such task depends on (a tiled job's mosaic, not the
+    tiles' maps it copies)."""
     from hrlc.lake import layout
+    from hrlc.processors.base import registry
 
-    found = [k for k in output_keys(dag) if layout.parse(k).family == family]
+    procs = registry()
+    writes: dict[str, list[str]] = {}
+    for task in dag.tasks:
+        proc = procs[task.processor]()
+        keys = [k for k in proc.outputs(proc.parse_params(task.params)) if layout.parse(k).family == family]
+        if keys:
+            writes[task.id] = keys
+    by_id = {t.id: t for t in dag.tasks}
+
+    def upstream(task_id: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(by_id[task_id].depends_on)
+        while todo:
+            t = todo.pop()
+            if t not in seen:
+                seen.add(t)
+                todo += by_id[t].depends_on
+        return seen
+
+    feeding = set().union(*(upstream(t) for t in writes)) if writes else set()
+    found = [k for t, keys in writes.items() if t not in feeding for k in keys]
     if len(found) != 1:
-        raise KeyError(f"the DAG writes {len(found)} products of {family!r}, not one")
+        raise KeyError(f"the DAG writes {len(found)} final products of {family!r}, not one")
     return found[0]

@@ -16,10 +16,11 @@ checksum).
 Writes, under the spec's folders:
 - `models/checkpoints/{model_id}.joblib` and `models/metadata/{model_id}.json` (version, features, classes,
   training source, held-out accuracy);
-- `classification/{year}/probabilities/class_probs_{year}_annual.tif` (one band per class, uint8 percent,
-  255 = nodata);
-- `classification/{year}/final/classified_map_optical_{year}_annual.tif` (uint8 HRLC codes, legend colour
-  table, nodata 0);
+- `classification/{year}/probabilities/class_probs_{year}_annual.tif` and
+  `classification/{year}/final/classified_map_optical_{year}_annual.tif` (`hrlc.processors.class_maps`),
+  unless `predict` is false: a tiled job maps each tile with the prediction processor
+  (`hrlc.processors.prediction`, in parallel over workers) and the AOI with the mosaic (`hrlc.processors.mosaic`),
+  which writes these two keys with the same bytes;
 - `classification/{year}/accuracy_optical_{year}_annual.json` (overall accuracy, kappa, per-class F1,
   confusion matrix on held-out samples, split by sample geometry so no polygon is on both sides).
 """
@@ -30,7 +31,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,24 +47,21 @@ from pydantic import Field, field_validator, model_validator
 from shapely.geometry import mapping, shape
 
 from hrlc import __version__, legend
-from hrlc.catalog.items import file_item, raster_item
+from hrlc.catalog.items import file_item
 from hrlc.chain import classification as clf
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
 from hrlc.lake.grid import TileWindow, windows
 from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import period_range
+from hrlc.processors import class_maps
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
-from hrlc.products.cog import cog_blocks
 from hrlc.products.netcdf import grid_of, read_feature_stack
 from hrlc.training import samples as training_samples
 from hrlc.training.query import TrainingQuery
 
-PROB_NODATA = 255
-
-#: side (px) of the blocks read, predicted and written at once: the feature stack's NetCDF chunks (at most
-#: 512 px) and the COG tiles, so a block decompresses each chunk it touches once and writes whole tiles
-BLOCK_PX = 512
+PROB_NODATA = class_maps.PROB_NODATA
+BLOCK_PX = class_maps.BLOCK_PX
 
 
 class AoiGrid(Params):
@@ -110,6 +108,11 @@ class ClassificationParams(Params):
         "touches (hrlc.lake.grid), instead of one stack of `space`",
     )
     tile_size: int | None = Field(default=None, gt=0, description="Side of the tiles, metres (with `grid`)")
+    predict: bool = Field(
+        default=True,
+        description="Map the AOI in this task; false: the model and its accuracy report only (a tiled job maps "
+        "each tile with the prediction processor and the AOI with the mosaic)",
+    )
 
     @model_validator(mode="after")
     def _one_training_source(self) -> ClassificationParams:
@@ -138,7 +141,7 @@ class ClassificationParams(Params):
 def identity(params: ClassificationParams) -> ProductId | None:
     """The identity of a classification's products: the stack's space, and a config over the training input,
     the classifier's parameters and the stack's config. None when the stack has none (the spec's exact keys)."""
-    pixels = params.model_dump(mode="json", exclude={"space", "grid"})
+    pixels = params.model_dump(mode="json", exclude={"space", "grid", "predict"})
     if params.grid is not None:
         return ProductId(
             params.grid.space(), config_hash(Classification.name, Classification.version, pixels)
@@ -148,6 +151,19 @@ def identity(params: ClassificationParams) -> ProductId | None:
         return None
     pixels = {k: v for k, v in pixels.items() if k != "tile_size"}  # the configs of untiled maps as they were
     return ProductId(inputs.space, config_hash(Classification.name, Classification.version, pixels))
+
+
+def _fields(params: ClassificationParams) -> dict[str, str]:
+    ident = identity(params)
+    return ident.fields() if ident is not None else {}
+
+
+def map_keys(year: int, fields: dict[str, str]) -> tuple[str, str]:
+    """The keys of the (annual) class probabilities and class map of a year and identity `fields`."""
+    return (
+        layout.key("class-probabilities", year=year, period="annual", **fields),
+        layout.key("class-map", kind="optical", year=year, period="annual", **fields),
+    )
 
 
 def model_id(params: ClassificationParams) -> str:
@@ -167,14 +183,11 @@ class Classification(Processor[ClassificationParams]):
     block_px = BLOCK_PX  # side of the blocks sampled, predicted and written at once
 
     def outputs(self, params: ClassificationParams) -> list[str]:
-        y, mid = params.year, model_id(params)
-        ident = identity(params)
-        f = ident.fields() if ident is not None else {}
+        y, mid, f = params.year, model_id(params), _fields(params)
         return [
             layout.key("model-checkpoint", model_id=mid, ext="joblib"),
             layout.key("model-metadata", model_id=mid),
-            layout.key("class-probabilities", year=y, period="annual", **f),
-            layout.key("class-map", kind="optical", year=y, period="annual", **f),
+            *(map_keys(y, f) if params.predict else ()),
             layout.key("accuracy-report", kind="optical", year=y, period="annual", **f),
         ]
 
@@ -230,7 +243,7 @@ class Classification(Processor[ClassificationParams]):
             if not ctx.store.exists(item_key):
                 raise ProcessorError(f"feature stack {key} missing: run the features step first")
             item = ctx.catalog.get_href(ctx.store.href(item_key))
-            stack = opened.enter_context(_open_stack(Path(opened.enter_context(ctx.store.reading(key)))))
+            stack = opened.enter_context(open_stack(Path(opened.enter_context(ctx.store.reading(key)))))
             if window is None:
                 crs, transform = grid_of(stack)
                 shape = (int(stack.sizes["y"]), int(stack.sizes["x"]))
@@ -299,7 +312,8 @@ class Classification(Processor[ClassificationParams]):
         classes = np.asarray(model.classes_).astype(np.int64)
         items = [p.item for p in pieces]
         self._write_model(ctx, params, model, report, names, classes, items)
-        self._write_maps(ctx, params, model, classes, pieces, grid)
+        if params.predict:
+            self._write_maps(ctx, params, model, classes, pieces, grid)
         return self._register(ctx, params, report, names, classes, items, grid)
 
     def _write_maps(
@@ -312,52 +326,19 @@ class Classification(Processor[ClassificationParams]):
         grid: GeoBox,
     ) -> None:
         """Predict the stacks block by block into the AOI's probability COG and class map COG."""
-        _, _, prob_key, map_key, _ = self.outputs(params)
-        geo: dict[str, Any] = {
-            "height": grid.height,
-            "width": grid.width,
-            "dtype": np.uint8,
-            "crs": str(grid.crs),
-        }
+        prob_key, map_key = map_keys(params.year, _fields(params))
         blocks = [
-            (piece, rows, cols) for piece in pieces for rows, cols in _blocks(*piece.tile_roi, self.block_px)
+            (p, rows, cols) for p in pieces for rows, cols in class_maps.blocks_of(*p.tile_roi, self.block_px)
         ]
-        with (
-            cog_blocks(
-                ctx.store,
-                prob_key,
-                count=len(classes),
-                **geo,
-                transform=grid.transform,
-                nodata=PROB_NODATA,
-                band_names=[f"p_{int(c)}" for c in classes],
-                scales=[0.01] * len(classes),
-                tags={
-                    "hrlc_product": "class-probabilities",
-                    "classes": ",".join(str(int(c)) for c in classes),
-                },
-            ) as prob_out,
-            cog_blocks(
-                ctx.store,
-                map_key,
-                count=1,
-                **geo,
-                transform=grid.transform,
-                nodata=legend.NODATA,
-                band_names=["land_cover_class"],
-                colormap=legend.colormap(),
-                categorical=True,
-                tags={"hrlc_product": "class-map", "legend": "CCI HRLC v1.2"},
-            ) as map_out,
-        ):
-            for i, (piece, rows, cols) in enumerate(blocks):
-                probs, _ = clf.predict_proba(model, _read_block(piece.stack, rows, cols))
-                percent = np.where(probs.sum(axis=0) > 0, np.rint(probs * 100), PROB_NODATA)
-                out_rows, out_cols = piece.to_aoi(rows, cols)
-                prob_out[:, out_rows, out_cols] = percent.astype(np.uint8)
-                map_out[out_rows, out_cols] = clf.class_map(probs, classes)
-                ctx.check_cancelled()
-                ctx.progress(0.45 + 0.5 * (i + 1) / len(blocks), f"predicted block {i + 1}/{len(blocks)}")
+        class_maps.write_maps(
+            ctx,
+            prob_key,
+            map_key,
+            classes=classes,
+            grid=grid,
+            blocks=predicted_blocks(blocks, model, classes),
+            n_blocks=len(blocks),
+        )
 
     def _write_model(
         self,
@@ -370,7 +351,7 @@ class Classification(Processor[ClassificationParams]):
         stacks: list[pystac.Item],
     ) -> None:
         """The checkpoint, its metadata and the accuracy report."""
-        ckpt_key, meta_key, _, _, acc_key = self.outputs(params)
+        ckpt_key, meta_key, *_, acc_key = self.outputs(params)
         mid = model_id(params)
         with ctx.store.writing(ckpt_key) as tmp:
             joblib.dump(model, tmp, compress=3)
@@ -412,7 +393,8 @@ class Classification(Processor[ClassificationParams]):
         grid: GeoBox,
     ) -> list[str]:
         """One STAC Item per product (model, accuracy report, probabilities, class map)."""
-        ckpt_key, meta_key, prob_key, map_key, acc_key = self.outputs(params)
+        ckpt_key, meta_key, *_, acc_key = self.outputs(params)
+        prob_key, map_key = map_keys(params.year, _fields(params))
         mid = model_id(params)
         start, end = period_range(params.year, "annual")
         inputs = [item.id for item in stacks]
@@ -453,37 +435,25 @@ class Classification(Processor[ClassificationParams]):
             roles=("metadata",),
             **common,
         )
-        prob_item = raster_item(
-            ctx.store,
-            prob_key,
-            start=start,
-            end=end,
-            processor=self.name,
-            processor_version=self.version,
-            inputs=[*inputs, model_item.id],
-            properties={**acc_props, "hrlc:classes": [int(c) for c in classes]},
-        )
-        map_item = raster_item(
-            ctx.store,
-            map_key,
-            start=start,
-            end=end,
-            processor=self.name,
-            processor_version=self.version,
-            inputs=[*inputs, model_item.id],
-            properties=acc_props,
-            classes=legend.stac_classes(),
-            extra_assets={
-                "accuracy": pystac.Asset(
-                    ctx.store.href(acc_key), media_type="application/json", roles=["metadata"]
-                )
-            },
-        )
-        return [ctx.register(i) for i in (model_item, acc_item, prob_item, map_item)]
+        made = [model_item, acc_item]
+        if params.predict:
+            made += class_maps.map_items(
+                ctx,
+                prob_key,
+                map_key,
+                year=params.year,
+                processor=self.name,
+                processor_version=self.version,
+                inputs=[*inputs, model_item.id],
+                properties=acc_props,
+                classes=classes,
+                accuracy_href=ctx.store.href(acc_key),
+            )
+        return [ctx.register(i) for i in made]
 
 
 @contextlib.contextmanager
-def _open_stack(path: Path) -> Iterator[xr.Dataset]:
+def open_stack(path: Path) -> Iterator[xr.Dataset]:
     """The feature stack, opened lazily without HDF5's chunk cache: each block reads every chunk it needs in
     one call, so a cache would only grow with the stack (netCDF's default: 64 MiB per variable). The cache
     size is netCDF's global default for files being opened; it is restored once the file is open."""
@@ -513,11 +483,13 @@ class Piece:
         return slice(rows.start + dr, rows.stop + dr), slice(cols.start + dc, cols.stop + dc)
 
 
-def _blocks(rows: slice, cols: slice, block: int) -> Iterator[tuple[slice, slice]]:
-    """(rows, cols) of the square blocks of side `block` covering a window, row by row from its corner."""
-    for r in range(rows.start, rows.stop, block):
-        for c in range(cols.start, cols.stop, block):
-            yield slice(r, min(rows.stop, r + block)), slice(c, min(cols.stop, c + block))
+def predicted_blocks(
+    blocks: Iterable[tuple[Piece, slice, slice]], model: Any, classes: np.ndarray
+) -> Iterator[class_maps.MapBlock]:
+    """The maps of each (piece, rows, cols) block of the pieces' stacks, placed on the AOI grid."""
+    for piece, rows, cols in blocks:
+        percent, codes = class_maps.predicted(model, classes, _read_block(piece.stack, rows, cols))
+        yield class_maps.MapBlock(*piece.to_aoi(rows, cols), percent, codes)
 
 
 def _read_block(stack: xr.Dataset, rows: slice, cols: slice) -> np.ndarray:

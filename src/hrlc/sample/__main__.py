@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landsat-year", type=int, default=2018)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cloud-cover", type=float, nargs=2, default=(0.30, 0.50))
+    parser.add_argument(
+        "--every", type=int, default=1, help="keep every n-th date of each sensor (3: 25 Sentinel-2 dates)"
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
 
@@ -30,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         landsat_year=args.landsat_year,
         seed=args.seed,
         cloud_cover=tuple(args.cloud_cover),
+        every=args.every,
         progress=progress,
     )
     print(f"\n{repo.catalog} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -107,13 +107,16 @@ class SampleRepository:
         )
 
 
-def _params(size: int, year: int, landsat_year: int, seed: int, cloud_cover: tuple[float, float]) -> dict:
+def _params(
+    size: int, year: int, landsat_year: int, seed: int, cloud_cover: tuple[float, float], every: int
+) -> dict:
     return {
         "size": int(size),
         "year": int(year),
         "landsat_year": int(landsat_year),
         "seed": int(seed),
         "cloud_cover": [float(cloud_cover[0]), float(cloud_cover[1])],
+        "every": int(every),
     }
 
 
@@ -135,20 +138,25 @@ def generate(
     landsat_year: int = 2018,
     seed: int = 42,
     cloud_cover: tuple[float, float] = (0.30, 0.50),
+    every: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> SampleRepository:
     """Generate the synthetic repository under `root` (or return it if already complete, same parameters).
 
     `size` is the side of the 10 m grid in pixels (>= 64), `cloud_cover` the range of the per-scene cloud
-    fraction (0..1), `progress(done, total)` is called after each step. Deterministic for a given seed.
+    fraction (0..1), `every` keeps every n-th acquisition of each sensor (1: all 73 Sentinel-2 and 46 Landsat
+    dates; 3: 25 and 16; a kept scene is the same as in the full repository), `progress(done, total)` is
+    called after each step. Deterministic for a given seed.
     """
     lo, hi = cloud_cover
     if not 0.0 <= lo <= hi <= 1.0:
         raise ValueError(f"cloud_cover must satisfy 0 <= low <= high <= 1, got {cloud_cover}")
     if size < 64:
         raise ValueError("size must be at least 64 pixels")
+    if not 1 <= every <= 12:
+        raise ValueError(f"every must be 1..12 (at least one Sentinel-2 date a month), got {every}")
     root = Path(root).resolve()
-    params = _params(size, year, landsat_year, seed, cloud_cover)
+    params = _params(size, year, landsat_year, seed, cloud_cover, every)
     if _complete(root, params):
         return SampleRepository.open(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -171,8 +179,8 @@ def _generate(root: Path, params: dict, progress: Callable[[int, int], None] | N
 
     grid = Grid(size)
     ls = landscape(size, seed)
-    s2_acqs = s2_acquisitions(year)
-    ls_acqs = landsat_acquisitions(landsat_year)
+    s2_acqs = s2_acquisitions(year)[:: params["every"]]
+    ls_acqs = landsat_acquisitions(landsat_year)[:: params["every"]]
     total = len(s2_acqs) + len(ls_acqs) + 2
     done = 0
 
