@@ -171,3 +171,39 @@ def test_holdout_never_shares_groups_and_is_stratified() -> None:
     # a class with a single group keeps it for training
     single = split_holdout(np.array([0, 0, 1, 2]), np.array([10, 10, 20, 20]), fraction=0.5)
     assert not single[:2].any() and single[2:].sum() == 1
+
+
+def test_polygons_rasterised_in_windows_give_the_pixels_of_the_whole_grid() -> None:
+    """`sample_pixels` burns polygons window by window (its memory must not grow with the AOI): the pixels and
+    their polygons are those of one rasterisation of the whole grid — overlaps (later over earlier), polygons
+    across window edges, off-grid coordinates, a rotated one and one outside the grid."""
+    from rasterio import features as rio_features
+    from shapely import affinity
+
+    from hrlc.training.samples import _burn_polygons
+
+    rng = np.random.default_rng(3)
+    transform = Affine(10.0, 0, 500_003.7, 0, -10.0, 4_000_001.3)
+    shape = (300, 470)
+    polys = []
+    for _ in range(60):
+        x = 500_003.7 + rng.uniform(-200, 4900)
+        y = 4_000_001.3 - rng.uniform(-200, 3200)
+        w, h = rng.uniform(3, 900, size=2)
+        polys.append(affinity.rotate(box(x, y - h, x + w, y), rng.uniform(0, 90)))
+    polys.append(box(0, 0, 10, 10))  # far outside the grid
+    polygons = np.array(polys, dtype=object)
+    whole = rio_features.rasterize(
+        ((p, k + 1) for k, p in enumerate(polygons)),
+        out_shape=shape,
+        transform=transform,
+        fill=0,
+        dtype=np.int32,
+    )
+    want_flat = np.flatnonzero(whole)
+    want_label = whole.reshape(-1)[want_flat] - 1
+    for window in (64, 97, 1000):
+        flat, label = _burn_polygons(polygons, shape, transform, window)
+        np.testing.assert_array_equal(flat, want_flat, err_msg=str(window))
+        np.testing.assert_array_equal(label, want_label, err_msg=str(window))
+    assert want_flat.size > 10_000 and len(np.unique(want_label)) > 40

@@ -190,6 +190,52 @@ def extract_samples(
     return np.ascontiguousarray(X[ok]), y[ok], group[ok], rowcol[ok]
 
 
+#: side (px) of the windows polygons are rasterised in: memory holds one window (16 MiB), whatever the grid
+BURN_WINDOW_PX = 2048
+
+
+def _burn_polygons(
+    polygons: np.ndarray, shape: tuple[int, int], transform: Affine, window: int = BURN_WINDOW_PX
+) -> tuple[np.ndarray, np.ndarray]:
+    """(flat pixel index, polygon position) of the pixel centres inside `polygons` on a grid of `shape`,
+    ascending by pixel (a later polygon over an earlier one): the pixels of rasterising them on the whole grid,
+    computed window by window over the windows their bounds touch, so memory grows with the polygons' pixels,
+    not with the grid."""
+    ny, nx = shape
+    inv = ~transform
+    b = np.asarray(gpd.GeoSeries(polygons).bounds)  # minx, miny, maxx, maxy
+    xs, ys = b[:, [0, 2, 0, 2]], b[:, [1, 1, 3, 3]]  # the four corners
+    cols, rows = inv.a * xs + inv.b * ys + inv.c, inv.d * xs + inv.e * ys + inv.f
+    r_lo, r_hi = np.floor(rows.min(axis=1)), np.ceil(rows.max(axis=1))
+    c_lo, c_hi = np.floor(cols.min(axis=1)), np.ceil(cols.max(axis=1))
+    flats: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for r0 in range(0, ny, window):
+        h = min(window, ny - r0)
+        for c0 in range(0, nx, window):
+            w = min(window, nx - c0)
+            hit = np.flatnonzero((r_hi >= r0) & (r_lo <= r0 + h) & (c_hi >= c0) & (c_lo <= c0 + w))
+            if hit.size == 0:
+                continue
+            burned = rio_features.rasterize(
+                ((polygons[k], k + 1) for k in hit),
+                out_shape=(h, w),
+                transform=transform * Affine.translation(c0, r0),
+                fill=0,
+                all_touched=False,
+                dtype=np.int32 if polygons.size < 2**31 - 1 else np.int64,
+            )
+            local = np.flatnonzero(burned)
+            labels.append(burned.reshape(-1)[local].astype(np.int64) - 1)
+            flats.append((r0 + local // w) * nx + c0 + local % w)
+            del burned
+    if not flats:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    flat, label = np.concatenate(flats), np.concatenate(labels)
+    order = np.argsort(flat, kind="stable")
+    return flat[order], label[order]
+
+
 def sample_pixels(
     training: gpd.GeoDataFrame,
     *,
@@ -227,16 +273,7 @@ def sample_pixels(
     # polygons: pixel centres inside, at most N per polygon
     pg_idx = np.flatnonzero(np.isin(types, list(_POLYGONS)))
     if pg_idx.size:
-        burned = rio_features.rasterize(
-            ((geoms[i], k + 1) for k, i in enumerate(pg_idx)),
-            out_shape=(ny, nx),
-            transform=transform,
-            fill=0,
-            all_touched=False,
-            dtype=np.int32 if pg_idx.size < 2**31 - 1 else np.int64,
-        )
-        flat = np.flatnonzero(burned)
-        label = burned.reshape(-1)[flat].astype(np.int64) - 1  # position in pg_idx
+        flat, label = _burn_polygons(geoms[pg_idx], (ny, nx), transform, BURN_WINDOW_PX)
         rng = np.random.default_rng(seed)
         order = np.lexsort((rng.random(flat.size), label))  # by polygon, random within
         label, flat = label[order], flat[order]
