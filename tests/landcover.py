@@ -21,7 +21,7 @@ from rich.console import Console
 
 from hrlc import sample
 from hrlc.catalog.static import StaticCatalog
-from hrlc.jobs.dag import Dag, land_cover_dag, output_keys
+from hrlc.jobs.dag import Dag, land_cover_dag, output_keys, product_key
 from hrlc.jobs.request import BoundingBox, LandCoverRequest
 from hrlc.jobs.runner import InProcessRunner, RunResult
 from hrlc.lake import layout
@@ -57,7 +57,7 @@ def chain_dag(
     *,
     year: int = YEAR,
     source: str | Path | None = None,
-    training: str | Path | None = None,
+    training: str | Path | dict[str, Any] | None = None,
     sensor: str = "sentinel2",
     resolution: float = 10,
     tiled: bool = True,
@@ -66,14 +66,15 @@ def chain_dag(
 ) -> Dag:
     """The land-cover DAG over the whole repository, or `bbox` (the repository's UTM coordinates), in one tile
     of the repository's size (`source`/`training` default to the repository's catalogue and training points;
-    `options` are more fields of the `LandCoverRequest`, e.g. composite, classifier)."""
+    `options` are more fields of the `LandCoverRequest`, e.g. composite, classifier; a dict `training` is a
+    selection of the training-set database)."""
     request = {
         "spatial_extent": BoundingBox.of(bbox or utm_bbox(repo), f"EPSG:{repo.epsg}"),
         "crs": f"EPSG:{repo.epsg}",
         "resolution": resolution,
         "year": year,
         "source": str(source or repo.catalog),
-        "training": str(training or repo.training_points),
+        "training": training if isinstance(training, dict) else str(training or repo.training_points),
         "sensor": sensor,
         "tile_size": one_tile(repo, resolution),
         **options,
@@ -100,7 +101,10 @@ def dag_item_id(dag: Dag, family: str, period: str | None = None) -> str:
 
 
 def dag_key(dag: Dag, family: str, period: str | None = None) -> str:
-    """The lake key of the product of `family` (and `period`) that `dag` writes."""
+    """The lake key of the product of `family` (and `period`) that `dag` writes; of a family the tiles and the
+    AOI both have (class maps), the AOI's (`product_key`: the mosaic's)."""
+    if period is None and family in ("class-map", "class-probabilities"):
+        return product_key(dag, family)
     found = []
     for k in output_keys(dag):
         parsed = layout.parse(k)

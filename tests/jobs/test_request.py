@@ -124,7 +124,7 @@ def test_the_dag_gives_each_field_to_the_processor_param_of_its_own_name() -> No
             "crs": 32633,
         }
     )
-    pre, _, cls = land_cover_dag(request).order()  # one tile of 109 800 m holds the AOI
+    pre, _, cls, _, _ = land_cover_dag(request).order()  # one tile of 109 800 m holds the AOI
     assert (pre.params["method"], pre.params["dilate_px"], pre.params["mask_snow"]) == ("bap", 2, True)
     [tile] = tiles_of((14.5, 45.8, 14.6, 45.9), "EPSG:4326")
     assert (pre.params["tile"], pre.params["resolution"]) == (tile.id, 10)
@@ -137,7 +137,7 @@ def test_the_dag_gives_each_field_to_the_processor_param_of_its_own_name() -> No
     )
     assert (cls.params["method"], cls.params["seed"], cls.params["training"]) == ("rf", 7, "training.gpkg")
     selection = {"area": "slovenia", "year": 2017}
-    cls = land_cover_dag(LandCoverRequest.model_validate({**ARGS, "training": selection})).order()[-1]
+    cls = land_cover_dag(LandCoverRequest.model_validate({**ARGS, "training": selection})).order()[2]
     assert cls.params["training_query"] == selection and "training" not in cls.params
 
 

@@ -90,7 +90,7 @@ def test_users_see_their_own_products_and_the_deployments_data(private_api: Any,
     search = {"collections": [MAPS], "limit": 100}
     got = httpx.post(f"{base}/search", json=search, headers=headers).json()
     deployment = _ids(got) - set(OWNED)
-    assert len(deployment) == 2  # the run's own map and accuracy report: no owner, everyone's
+    assert len(deployment) == 3  # the run's own maps (its AOI's, its tile's) and accuracy report: everyone's
     assert _ids(got) - deployment == EXPECTED_MAPS[user]
     listed = httpx.get(f"{base}/collections/{MAPS}/items", params={"limit": 100}, headers=headers).json()
     assert _ids(listed) == _ids(got)

@@ -132,7 +132,7 @@ def _lake_with_features(reference: Reference, root: Path) -> tuple[LocalStore, C
     """A copy of the reference run's lake (its feature stack), and the classification params of its DAG."""
     shutil.copytree(reference.lake, root)
     [task] = [t for t in chain_dag(reference.repo).tasks if t.processor == Classification.name]
-    return LocalStore(root), Classification().parse_params(task.params)
+    return LocalStore(root), Classification().parse_params({**task.params, "predict": True})  # maps too
 
 
 def _products(store: LocalStore, params: ClassificationParams) -> dict[str, bytes]:

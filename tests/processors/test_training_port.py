@@ -75,10 +75,7 @@ def test_in_memory_samples_feed_the_classification(land_cover_reference: Referen
     samples = MemorySamples(
         read_training(repo.training_points), [{"name": "synthetic_set", "version": 1, "checksum": "0" * 64}]
     )
-    dag = chain_dag(repo)
-    [cls] = [t for t in dag.tasks if t.processor == Classification.name]
-    del cls.params["training"]
-    cls.params["training_query"] = SELECTION
+    dag = chain_dag(repo, training=SELECTION)
     store = LocalStore(tmp_path / "lake")
     runner = InProcessRunner(store, StaticCatalog(store), training=samples, console=Console(quiet=True))
     result = runner.run(dag)

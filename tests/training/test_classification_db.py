@@ -74,11 +74,8 @@ def test_run_with_training_db_equals_the_file_run(
 
     # a second selection of the same samples (with a bbox) trains a second model next to the first
     store = LocalStore(tmp_path / "lake")
-    dag = chain_dag(repo)
-    [cls] = [t for t in dag.tasks if t.processor == "classification"]
-    del cls.params["training"]
     w, s, e, n = repo_lonlat_bounds(land_cover_reference)
-    cls.params["training_query"] = {"area": "synthetic", "bbox": [w, s, e, n]}
+    dag = chain_dag(repo, training={"area": "synthetic", "bbox": [w, s, e, n]})
     runner = InProcessRunner(
         store,
         StaticCatalog(store),
