@@ -12,7 +12,13 @@ from affine import Affine
 from pyproj import CRS
 
 from hrlc.chain import features
-from hrlc.products.netcdf import feature_stack_writer, grid_of, read_feature_stack, write_feature_stack
+from hrlc.products.netcdf import (
+    KEEP_BITS,
+    feature_stack_writer,
+    grid_of,
+    read_feature_stack,
+    write_feature_stack,
+)
 
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5100000.0)
 
@@ -36,20 +42,58 @@ def test_round_trip(tmp_path: Path, periods: list[str]) -> None:
     ds = stack(periods)
     path = tmp_path / "features.nc"
     write_feature_stack(
-        ds, path, crs="EPSG:32633", transform=TRANSFORM, attrs={"title": "test stack"}, year=2021
+        ds,
+        path,
+        crs="EPSG:32633",
+        transform=TRANSFORM,
+        attrs={"title": "test stack"},
+        year=2021,
+        keep_bits=None,
     )
     back = read_feature_stack(path).load()
     assert list(back.period.values) == periods
     m0, n0 = features.to_matrix(ds)
     m1, n1 = features.to_matrix(back)
     assert n0 == n1
-    np.testing.assert_array_equal(m0, m1)  # float32 exact, NaN preserved
+    np.testing.assert_array_equal(m0, m1)  # lossless: float32 exact, NaN preserved
     assert np.isnan(back.red.values[:, 1, 1]).all()
     crs, transform = grid_of(back)
     assert crs == "EPSG:32633" and transform == TRANSFORM
     np.testing.assert_allclose(back.x.values[:2], [500005.0, 500015.0])
     np.testing.assert_allclose(back.y.values[:2], [5099995.0, 5099985.0])
     assert back.attrs["title"] == "test stack"
+    back.close()
+
+
+def test_features_keep_12_significant_bits_by_default(tmp_path: Path) -> None:
+    """The default stack is quantized (netCDF-C BitRound, `KEEP_BITS`): every value within 2**-13 of itself,
+    NaN kept, the file saying how, and smaller than the lossless one."""
+    rng = np.random.default_rng(0)
+    small = stack(["01", "02"])  # 5 x 7 px, repeated to 200 x 280: the data, not the header, sets the size
+    ds = small.isel(y=np.tile(np.arange(5), 40), x=np.tile(np.arange(7), 40))
+    for name in ds.data_vars:  # noisy reflectances and indices: what real stacks hold
+        v = ds[name].values
+        ds[name].values = np.where(np.isnan(v), v, rng.uniform(-1, 1, v.shape)).astype(v.dtype)
+    sizes = {}
+    for bits in (KEEP_BITS, None):
+        path = tmp_path / f"features-{bits}.nc"
+        write_feature_stack(ds, path, crs=32633, transform=TRANSFORM, keep_bits=bits)
+        sizes[bits] = path.stat().st_size
+    back = read_feature_stack(tmp_path / f"features-{KEEP_BITS}.nc").load()
+    m0, _ = features.to_matrix(ds)
+    m1, _ = features.to_matrix(back)
+    assert np.array_equal(np.isnan(m0), np.isnan(m1))
+    ok = ~np.isnan(m0)
+    assert np.all(np.abs(m1[ok] - m0[ok]) <= np.abs(m0[ok]) * 2.0**-13)
+    assert not np.array_equal(m0[ok], m1[ok])  # it did quantize
+    assert (
+        back.red.encoding.get(
+            "_QuantizeBitRoundNumberOfSignificantBits",
+            back.red.attrs.get("_QuantizeBitRoundNumberOfSignificantBits"),
+        )
+        == KEEP_BITS
+    )
+    assert sizes[KEEP_BITS] < sizes[None]
     back.close()
 
 

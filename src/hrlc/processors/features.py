@@ -249,7 +249,7 @@ def open_dem(layer: Layer, grid: Composites) -> Iterator[DemFeatures]:
 
 class Features(Processor[FeaturesParams]):
     name = "features"
-    version = "0.1.0"
+    version = "0.2.0"  # 0.2: float features kept to 12 significant bits (products.netcdf.KEEP_BITS)
     Params = FeaturesParams
 
     def identity(self, params: FeaturesParams) -> ProductId | None:
