@@ -1,12 +1,13 @@
 """Benchmark of a tiled job's fan-out over workers (issue 13): the same 4-tile job with one and with two worker
 processes per processor, on the platform (RabbitMQ, the PostgreSQL job store, worker processes).
 
-Why: a job is tasks per tile (optical preprocessing and features of each tile, then the AOI's classification),
-published to RabbitMQ as soon as their inputs exist, so idle workers take a job's tiles in parallel. For each
-worker count this script starts `hrlc worker` processes for the three processors and a status consumer, submits
-the `hrlc_land_cover` job of the synthetic repository of `--size`² px in tiles of half its side (2 x 2 tiles)
-into an empty lake, and measures the time from `start_job` to `finished`. It prints one JSON line per worker
-count and the ratio of the two (goal ≤ 0.65), measured in the same run, and checks that both maps are equal.
+Why: a job is tasks per tile (optical preprocessing and features of each tile, the model trained once, each tile
+mapped, the AOI's mosaic), published to RabbitMQ as soon as their inputs exist, so idle workers take a job's tiles
+in parallel. For each worker count this script starts `hrlc worker` processes for the chain's processors and a
+status consumer, submits the `hrlc_land_cover` job of the synthetic repository of `--size`² px in tiles of half its
+side (2 x 2 tiles) into an empty lake, and measures the time from `start_job` to `finished`. It prints one JSON line
+per worker count and the ratio of the two (goal ≤ 0.65), measured in the same run, and checks that both maps are
+equal.
 
     .venv/bin/python benchmarks/fanout.py [--size 1024] [--workdir /tmp/hrlc-fanout]
 
@@ -83,7 +84,9 @@ def run_job(dsn: str, repo: sample.SampleRepository, workdir: Path, workers: int
         seconds = time.perf_counter() - t0
         if status != "finished":
             raise SystemExit(f"the job ended {status}: {service.logs(USER, job)[-3:]}")
-        [href] = [h for h in service.results(USER, job) if Path(h).name.startswith("classified_map_")]
+        # the AOI's map (item id with the AOI's `aoi-` space), not the tiles' (their tile ids)
+        maps = [Path(h) for h in service.results(USER, job) if Path(h).name.startswith("classified_map_")]
+        [href] = [m for m in maps if "_aoi-" in m.name]
         item = json.loads(Path(href).read_text())
         with rasterio.open(item["assets"]["data"]["href"]) as src:
             return seconds, src.read(1)
