@@ -110,7 +110,7 @@ def run(
     from hrlc.backends import Backends
     from hrlc.catalog.sources import SourceError
     from hrlc.demo import lake_for
-    from hrlc.jobs.dag import land_cover_dag, target_pixels
+    from hrlc.jobs.dag import land_cover_dag, product_key, target_pixels
     from hrlc.jobs.runner import InProcessRunner
     from hrlc.lake.store import S3Store, StoreError
     from hrlc.processors.base import ProcessorError
@@ -168,6 +168,10 @@ def run(
             "features to make (each tile whole, kept for later runs)"
         )
         result = runner.run(dag)
+        products = {  # the AOI's, among the tiles' products in `items`
+            "class_map": backends.store.href(product_key(dag, "class-map")),
+            "accuracy_report": backends.store.href(product_key(dag, "accuracy-report")),
+        }
     except (InputError, ProcessorError, SourceError, TrainingDataError, StoreError) as e:
         _fail(str(e))
     except ValidationError as e:
@@ -177,7 +181,7 @@ def run(
     finally:
         if backends is not None:
             backends.close()
-    typer.echo(json.dumps({"items": result.items}, indent=1))
+    typer.echo(json.dumps({**products, "items": result.items}, indent=1))
 
 
 def _training_query(text: str):  # noqa: ANN202 - TrainingQuery, imported lazily

@@ -21,7 +21,7 @@ from hrlc.processors.classification import Classification, ClassificationParams,
 from hrlc.training.importer import import_training
 from hrlc.training.query import TrainingQuery, parse_query
 from hrlc.training.select import TrainingDb
-from landcover import Reference, chain_dag, class_map_of, one_tile, utm_bbox
+from landcover import Reference, chain_dag, class_map_of, one_tile, read_class_map, utm_bbox
 
 from .conftest import write_set
 
@@ -62,8 +62,10 @@ def test_run_with_training_db_equals_the_file_run(
     }
     result = CliRunner().invoke(app, ["run", *(str(x) for kv in args.items() for x in kv)])
     assert result.exit_code == 0, result.output
-    items = json.loads(result.stdout[result.stdout.index("{") :])["items"]
-    assert (class_map_of(items) == land_cover_reference.class_map).all()
+    out = json.loads(result.stdout[result.stdout.index("{") :])
+    assert (class_map_of(out["items"]) == land_cover_reference.class_map).all()
+    assert (read_class_map(out["class_map"]) == land_cover_reference.class_map).all()  # named: the AOI's
+    assert json.loads(Path(out["accuracy_report"]).read_text())["n_test"] > 0
 
     [meta_path] = (tmp_path / "lake" / "models" / "metadata").glob("*.json")
     mid = meta_path.stem  # lc_optical_{sensor}_{year}_{method}_{space}_{config}: the products' identity
