@@ -678,8 +678,9 @@ def _canonical_copy(item: pystac.Item, keys: Mapping[str, str], collection: str)
     return new
 
 
-def _solar_day(item: pystac.Item, lon: float) -> dt.date:
-    """odc-stac's solar day: UTC time shifted by whole hours of longitude / 15."""
+def solar_day(item: pystac.Item, lon: float) -> dt.date:
+    """odc-stac's solar day of `item` at longitude `lon`: UTC time shifted by whole hours of `lon` / 15. The
+    time steps of `load_optical` are the items' solar days at its `day_lon`, in order."""
     when = item.datetime or item.common_metadata.start_datetime
     assert when is not None
     return (when + dt.timedelta(hours=int(lon / 15))).date()
@@ -749,6 +750,7 @@ def load_optical(
     anchor: str = "edge",
     patch_url: Callable[[str], str] | None = None,
     settings: Settings | None = None,
+    day_lon: float | None = None,
 ) -> xr.Dataset:
     """Lazy cube (time, y, x) of `items` of `sensor` on a grid of `crs`/`resolution`, DN kept.
 
@@ -759,8 +761,10 @@ def load_optical(
     chunk size in pixels (`settings.chunk_px`). `resampling` applies to the
     reflectance bands, "qa" is always nearest. `anchor` snaps a grid computed from `bbox`/the items: "edge"
     (pixel edges on multiples of `resolution`, the Sentinel-2 grid) or "center" (the Landsat WRS-2 grid).
-    `patch_url` (e.g. `planetary_computer.sign`) is applied to every href at load time. See the module
-    docstring for the conventions of the result.
+    `patch_url` (e.g. `planetary_computer.sign`) is applied to every href at load time. Items of one solar
+    day (`solar_day` at `day_lon`, default: the grid's centre) are fused into one time step: a caller loading
+    parts of a grid one by one gives them the grid's `day_lon`, so that they have the grid's time steps. See
+    the module docstring for the conventions of the result.
     """
     import odc.stac
 
@@ -823,11 +827,13 @@ def load_optical(
     canon = [_canonical_copy(p.item, p.keys, f"hrlc-{spec.name}:{p.item.collection_id or ''}") for p in plans]
     copy_of = {id(p): c for p, c in zip(plans, canon, strict=True)}
     gbox = _target_geobox(canon, names, crs, resolution, bbox, anchor, stac_cfg)
-    ((mid_lon, _),) = gbox.extent.centroid.to_crs("epsg:4326").points
+    if day_lon is None:
+        ((day_lon, _),) = gbox.extent.centroid.to_crs("epsg:4326").points
+    lon = float(day_lon)
     c = int(chunks or (settings or _DEFAULTS).chunk_px)
 
     def group_key(item: pystac.Item, _parsed: Any, _idx: int) -> dt.date:
-        return _solar_day(item, mid_lon)
+        return solar_day(item, lon)
 
     configure_odc_s3(settings)  # s3:// asset hrefs: /vsis3/ through the configured endpoint and credentials
     loaded: list[tuple[xr.Dataset, list[dt.date]]] = []
@@ -843,7 +849,7 @@ def load_optical(
             stac_cfg=stac_cfg,
             patch_url=patch_url,
         )
-        days = sorted({_solar_day(it, mid_lon) for it in group_items})
+        days = sorted({solar_day(it, lon) for it in group_items})
         if ds.sizes["time"] != len(days):  # pragma: no cover - odc-stac grouping changed under us
             raise SourceError(f"odc-stac made {ds.sizes['time']} time steps of {len(days)} solar days")
         for n, k in zip(names, shift, strict=True):

@@ -7,17 +7,20 @@ observations used, band 2: observations seen; uint16), each with a STAC Item tha
 and the compositing method. Periods without any clear observation are written all-nodata, so the year
 always has its 12 (or 4) periods and the feature step can gap-fill.
 
-Memory: a period is composited block by block, each block one spatial chunk of the lazy odc-stac cube
-(`settings.chunk_px`) with all the period's dates, and its blocks are written into the COGs as they come
-(`products.cog.cog_blocks`), a few blocks at a time (`products.cog.chunk_regions`: dask's threaded scheduler
-would read every block's dates before the first composites are done): peak memory grows with the chunk size,
-the number of dates and of threads, not with the AOI. The cloud ratios of the items are sums of per-block
-counts.
+Memory: a period is composited block by block, each block (`settings.chunk_px`) read on its own with all the
+period's dates and the margin of its neighbours that cloud dilation and best-available-pixel scoring look at
+(`_Blocks`), and its blocks are written into the COGs as they come (`products.cog.cog_blocks`), a few blocks at a
+time (`products.cog.chunk_regions`: dask's threaded scheduler would read every block's dates before the first
+composites are done): peak memory grows with the chunk size, the number of dates and of threads, not with the
+AOI. The cloud ratios of the items are sums of per-block counts.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import uuid
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from typing import Any, Literal
 
@@ -40,6 +43,7 @@ from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import composite_kind, period_range, periods_of
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
 from hrlc.products.cog import chunk_regions, cog_blocks
+from hrlc.settings import Settings, defaults
 
 REFLECTANCE_SCALE = 1e-4
 HAZE_REFLECTANCE = 0.2  # blue surface reflectance taken as fully hazy by best-available-pixel scoring
@@ -162,13 +166,18 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         if not items:
             raise ProcessorError(self._why_empty(params, aoi_ll))
         ctx.log.info("%d %s scenes for %s over %s", len(items), params.sensor, params.year, aoi_ll)
+        ((day_lon, _),) = read_grid.extent.centroid.to_crs("EPSG:4326").points
         try:
+            # the dates, bands and encodings only: the blocks are read one by one (`_composite`)
             cube = sources.load_optical(
-                items, sensor=params.sensor, geobox=read_grid, settings=ctx.store.settings
+                items, sensor=params.sensor, geobox=read_grid, chunks=max(read_grid.shape), day_lon=day_lon
             )
         except sources.SourceError as e:
             raise ProcessorError(str(e)) from e
         bands = [str(b) for b in cube.data_vars if b != "qa"]
+        # the cube's time steps are the items' solar days (items of one day fused), in order
+        days = sorted({sources.solar_day(i, day_lon) for i in items})
+        step_of = np.array([days.index(sources.solar_day(i, day_lon)) for i in items])
         period_of = optical.period_index(cube.time.values, params.year, composite_kind(params.sensor))
         hrefs: list[str] = []
         periods = periods_of(params.sensor)
@@ -176,7 +185,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             ctx.check_cancelled()
             sel = np.flatnonzero(period_of == p)
             keys = self._keys(params, grid, period)
-            scenes = [items[i] for i in sel]
+            scenes = [item for item, step in zip(items, step_of, strict=True) if period_of[step] == p]
             if ctx.store.exists(keys[0]) and ctx.store.exists(keys[1]):
                 # written whole (atomic writes) by an attempt killed before it registered them; the keys say what
                 # made them (processor, parameters, grid), so they hold what this attempt would write
@@ -184,9 +193,8 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                 hrefs += self._register(ctx, params, period, keys, _read_observations(ctx, keys[1]), scenes)
                 continue
             ctx.progress(p / len(periods), f"{period}: reading")
-            stack = self._composite(cube, bands, sel, params, period)
-            if halo:
-                stack = stack[:, halo:-halo, halo:-halo]
+            blocks = _Blocks(scenes, params.sensor, read_grid, halo, day_lon, ctx.store.settings)
+            stack = self._composite(cube, bands, sel, params, period, blocks)
             observations = self._write(ctx, params, grid, bands, keys, stack)
             hrefs += self._register(ctx, params, period, keys, observations, scenes)
             ctx.progress((p + 1) / len(periods), f"{period}: {sel.size} scenes")
@@ -211,33 +219,20 @@ class OpticalPreprocessing(Processor[OpticalParams]):
 
     @staticmethod
     def _composite(
-        cube: xr.Dataset, bands: list[str], sel: np.ndarray, params: OpticalParams, period: str
+        cube: xr.Dataset,
+        bands: list[str],
+        sel: np.ndarray,
+        params: OpticalParams,
+        period: str,
+        blocks: _Blocks,
     ) -> da.Array:
-        """The composite of the dates `sel` of `cube`, lazy, one block per spatial chunk of the cube: a
+        """The composite of the dates `sel` of `cube` over the grid of `blocks`, lazy, one block per chunk: a
         (bands + 2, y, x) uint16 stack of the reflectance ×10000 bands, the clear observations used and the
         observations seen (dates with data)."""
         first = cube[bands[0]]
         nodata = first.attrs.get("nodata", 0) or 0
         if sel.size == 0:
-            return da.zeros(
-                (len(bands) + 2, *first.shape[1:]), np.uint16, chunks=(-1, *first.data.chunks[1:])
-            )
-        data = da.stack([cube[b].data[sel] for b in bands], axis=1)  # (t, band, y, x), chunks (1, 1, y, x)
-        # clouds grown by dilate_px and the distance to them (BAP) look past a block's edge: computed with as
-        # much of the neighbouring blocks, the blocks join into exactly the composite of the whole grid
-        dilate = params.dilate_px
-        invalid = da.map_overlap(
-            _invalid,
-            cube["qa"].data[sel],
-            data[:, 0],
-            depth=(0, dilate, dilate),
-            boundary="none",
-            dtype=bool,
-            sensor=params.sensor,
-            snow=params.mask_snow,
-            dilate_px=dilate,
-            nodata=nodata,
-        )
+            return da.zeros((len(bands) + 2, *blocks.shape), np.uint16, chunks=(-1, *blocks.chunks))
         scales = np.array([cube[b].attrs.get("scale", 1.0) for b in bands], dtype=np.float64)
         offsets = np.array([cube[b].attrs.get("offset", 0.0) for b in bands], dtype=np.float64)
         start, end = period_range(params.year, period)
@@ -249,22 +244,12 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             doy=cube.time.dt.dayofyear.values[sel],
             target_doy=(start.timetuple().tm_yday + end.timetuple().tm_yday) // 2,
             blue=bands.index("blue") if params.method == "bap" else 0,
+            bands=tuple(bands),
+            sensor=params.sensor,
+            snow=params.mask_snow,
+            dilate_px=params.dilate_px,
         )
-        inputs: list[Any] = [data, "tbyx", invalid, "tyx"]
-        if params.method == "bap":
-            reach = math.ceil(CLOUD_DISTANCE_PX)
-            cloud = da.map_overlap(
-                optical.cloud_distance_score,
-                invalid,
-                depth=(0, reach, reach),
-                boundary="none",
-                dtype=np.float32,
-                cloud_distance_px=CLOUD_DISTANCE_PX,
-            )
-            inputs += [cloud, "tyx"]
-        return da.blockwise(
-            compositor, "kyx", *inputs, new_axes={"k": len(bands) + 2}, concatenate=True, dtype=np.uint16
-        )
+        return blocks.map(compositor, len(bands) + 2, margin=compositor.margin)
 
     def _write(
         self,
@@ -440,9 +425,67 @@ def _invalid(
 
 
 @dataclass(frozen=True)
+class _Blocks:
+    """The blocks of a period's composite, each read from the period's `scenes` on its own: the composite's
+    grid (`read_grid` less `halo` pixels each side) in `settings.chunk_px` chunks.
+
+    A block is read with `margin` pixels of its neighbours (as far as the read grid goes: none past a grid's
+    edge), for the kernels that look past its edges (grown clouds, distance to clouds), and cropped. Read so,
+    a pixel is read (1 + 2 margin / chunk)² times; overlapping the chunks of one lazy cube instead
+    (`dask.array.map_overlap`) reads each neighbouring chunk whole, every time a block is computed.
+    """
+
+    scenes: list[pystac.Item]
+    sensor: str
+    read_grid: GeoBox
+    halo: int
+    day_lon: float  # the solar days of the whole grid (`sources.load_optical`)
+    settings: Settings | None  # the lake's: S3 configuration of s3:// scenes, chunk size (None: defaults)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.read_grid.height - 2 * self.halo, self.read_grid.width - 2 * self.halo
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        ys, xs = da.core.normalize_chunks((self.settings or defaults()).chunk_px, self.shape)
+        return ys, xs
+
+    def map(self, kernel: Callable[[xr.Dataset], np.ndarray], bands: int, margin: int) -> da.Array:
+        """The lazy (bands, y, x) array whose block (rows, cols) is `kernel` of the scenes read over the
+        block grown by `margin`, cropped to the block."""
+        name = f"optical-composite-{uuid.uuid4().hex}"
+        ys, xs = self.chunks
+        y_edges, x_edges = np.cumsum((0, *ys)).tolist(), np.cumsum((0, *xs)).tolist()
+        graph = {
+            (name, 0, i, j): (self._block, kernel, slice(y0, y1), slice(x0, x1), margin)
+            for i, (y0, y1) in enumerate(itertools.pairwise(y_edges))
+            for j, (x0, x1) in enumerate(itertools.pairwise(x_edges))
+        }
+        return da.Array(graph, name, chunks=((bands,), ys, xs), dtype=np.uint16)
+
+    def _block(
+        self, kernel: Callable[[xr.Dataset], np.ndarray], rows: slice, cols: slice, margin: int
+    ) -> np.ndarray:
+        h, grid = self.halo, self.read_grid
+        y0, y1 = max(rows.start + h - margin, 0), min(rows.stop + h + margin, grid.height)
+        x0, x1 = max(cols.start + h - margin, 0), min(cols.stop + h + margin, grid.width)
+        scenes = sources.load_optical(
+            self.scenes,
+            sensor=self.sensor,
+            geobox=grid[y0:y1, x0:x1],
+            chunks=max(y1 - y0, x1 - x0),
+            day_lon=self.day_lon,
+            settings=self.settings,
+        ).compute(scheduler="synchronous")  # this block's reads, one after the other, on this thread
+        out = kernel(scenes)
+        return out[:, rows.start + h - y0 : rows.stop + h - y0, cols.start + h - x0 : cols.stop + h - x0]
+
+
+@dataclass(frozen=True)
 class _Compositor:
-    """Composites one block of a period's dates: DN (t, band, y, x), invalid (t, y, x) and, for BAP, the cloud
-    term (t, y, x) -> the (bands + 2, y, x) uint16 stack of `OpticalPreprocessing._composite`."""
+    """Composites one block of a period's scenes (loaded, `margin` pixels of its neighbours around it) into the
+    (bands + 2, y, x) uint16 stack of `OpticalPreprocessing._composite`."""
 
     method: str
     nodata: int
@@ -451,8 +494,29 @@ class _Compositor:
     doy: np.ndarray  # BAP: day of year of each date
     target_doy: int  # BAP: the period's middle day
     blue: int  # BAP: index of the blue band (haze)
+    bands: tuple[str, ...]
+    sensor: str
+    snow: bool
+    dilate_px: int
 
-    def __call__(self, data: np.ndarray, invalid: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
+    @property
+    def margin(self) -> int:
+        """The pixels around a block that its composite depends on: clouds grown by `dilate_px`, then (BAP)
+        scored by their distance (which saturates at `CLOUD_DISTANCE_PX`)."""
+        return self.dilate_px + (math.ceil(CLOUD_DISTANCE_PX) if self.method == "bap" else 0)
+
+    def __call__(self, scenes: xr.Dataset) -> np.ndarray:
+        data = np.stack([scenes[b].values for b in self.bands], axis=1)  # (t, band, y, x)
+        if data.shape[0] != self.doy.size:  # pragma: no cover - the grid's solar days, see `_Blocks`
+            raise ProcessorError(f"a block has {data.shape[0]} dates, its period {self.doy.size}")
+        invalid = _invalid(
+            scenes["qa"].values,
+            data[:, 0],
+            sensor=self.sensor,
+            snow=self.snow,
+            dilate_px=self.dilate_px,
+            nodata=self.nodata,
+        )
         one_period = np.zeros(data.shape[0], np.int64)
         if self.method == "median":
             comp, count = optical.composite_median(data, invalid, one_period, 1, nodata=self.nodata)
@@ -468,7 +532,7 @@ class _Compositor:
                 blue_band=self.blue,
                 haze_dn=(HAZE_REFLECTANCE - self.offsets[self.blue]) / self.scales[self.blue],
                 cloud_distance_px=CLOUD_DISTANCE_PX,
-                cloud_score=cloud,
+                cloud_score=optical.cloud_distance_score(invalid, CLOUD_DISTANCE_PX),
             )
         refl = _to_reflectance_dn(comp[0], self.scales, self.offsets, self.nodata)
         seen = (data[:, 0] != self.nodata).sum(axis=0, dtype=np.uint16)
