@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,21 +214,32 @@ def _aws_session_args(s: Settings) -> dict[str, Any]:
     return args
 
 
+_SESSIONS = threading.local()  # this thread's AWSSession of each S3 configuration, see `raster_env`
+
+
 def raster_env(settings: Settings | None, **options: str) -> rasterio.env.Env:
     """A `rasterio.Env` that reads /vsis3/ and s3:// with the S3 settings (endpoint, region, keys).
 
     Keys of the settings (`HRLC_S3_ACCESS_KEY_ID`, ...) go into an `AWSSession`; without them rasterio
     falls back to the usual AWS chain (environment, ~/.aws, instance role). `options` add GDAL options.
+    The `AWSSession` of an S3 configuration is made once per thread (a boto3 session is not to be shared
+    across threads): made for every `Env`, it cost 8 ms, and a worker opens rasters block by block.
     """
-    from rasterio.session import AWSSession
+    from rasterio.session import AWSSession, DummySession
 
     s = settings or _NO_S3
     opts: dict[str, Any] = gdal_env(s, credentials=False) | options
     if not (s.s3_endpoint or s.s3_access_key_id):
         # plain AWS (or no S3 at all): let rasterio find credentials only when an s3:// path is opened,
-        # so local reads never wait for the AWS credential chain (instance metadata lookups)
-        return rasterio.env.Env(**opts)
-    return rasterio.env.Env(session=AWSSession(**_aws_session_args(s)), **opts)
+        # so local reads never wait for the AWS credential chain (instance metadata lookups); without a
+        # session, the Env would make an AWSSession (8 ms) whenever AWS_ACCESS_KEY_ID is set
+        return rasterio.env.Env(session=DummySession(), **opts)
+    args = _aws_session_args(s)
+    sessions: dict[tuple[tuple[str, Any], ...], AWSSession] = _SESSIONS.__dict__.setdefault("by_args", {})
+    key = tuple(sorted(args.items()))
+    if key not in sessions:
+        sessions[key] = AWSSession(**args)
+    return rasterio.env.Env(session=sessions[key], **opts)
 
 
 def configure_odc_s3(settings: Settings | None) -> None:

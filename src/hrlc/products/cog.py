@@ -32,6 +32,7 @@ import rasterio
 import rasterio.shutil
 from affine import Affine
 from rasterio.io import DatasetWriter
+from rasterio.session import DummySession  # tmp is local: no AWSSession (8 ms) when AWS keys are set
 from rasterio.windows import Window
 
 from hrlc.lake.store import Store
@@ -104,7 +105,7 @@ def cog_blocks(
         "blockysize": 1,  # striped, one row a strip: the overviews of an in-memory array (module docstring)
         "bigtiff": "IF_SAFER",
     }
-    with store.writing(key) as tmp, rasterio.Env(GDAL_CACHEMAX=cache_bytes):
+    with store.writing(key) as tmp, rasterio.Env(session=DummySession(), GDAL_CACHEMAX=cache_bytes):
         blocks = Path(f"{tmp}.blocks.tif")  # beside the temporary file: the lake's listing skips both
         try:
             with rasterio.open(blocks, "w", **profile) as dst:

@@ -51,7 +51,7 @@ from hrlc.sample.sensors import (
 )
 from hrlc.sample.stac import catalog, collection, landsat_band_file, landsat_item, s2_item
 from hrlc.sample.surface import SurfaceModel, pixel_traits
-from hrlc.sample.writer import CogPool, CogWriter, write_cog
+from hrlc.sample.writer import CogPool, CogWriter, local_env, write_cog
 
 GENERATOR_VERSION = "1"
 MANIFEST = "sample.json"
@@ -164,7 +164,8 @@ def generate(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _complete(root, params):
             return SampleRepository.open(root)
-        return _generate(root, params, progress)
+        with local_env():
+            return _generate(root, params, progress)
 
 
 def _generate(root: Path, params: dict, progress: Callable[[int, int], None] | None) -> SampleRepository:
