@@ -62,7 +62,7 @@ def prepare(root: Path, size: int) -> None:
             "seed": 42,
         }
     )
-    dag = land_cover_dag(request)
+    dag = land_cover_dag(request, tiled=False)  # the AOI in one grid (the tiles of a tiled job: scale.py)
     [task] = [t for t in dag.tasks if t.processor == "classification"]
     store = LocalStore(root / "lake")
     InProcessRunner(store, StaticCatalog(store), console=Console(stderr=True, quiet=True)).run(

@@ -52,7 +52,7 @@ def _dag(repo_root: Path) -> Any:
         training=str(repo.training_points),
         sensor="sentinel2",
     )
-    return land_cover_dag(request)
+    return land_cover_dag(request, tiled=False)  # the AOI in one grid (the tiles of a tiled job: scale.py)
 
 
 def run_task(repo_root: Path, lake: Path, processor: str, chunk_px: int | None) -> None:

@@ -56,7 +56,8 @@ def preprocess(repo_root: Path, lake: Path, chunk_px: int | None, composite: str
         sensor="sentinel2",
         composite=composite,
     )
-    [task] = [task for task in land_cover_dag(request).tasks if task.processor == OpticalPreprocessing.name]
+    dag = land_cover_dag(request, tiled=False)  # the AOI in one grid (the tiles of a tiled job: scale.py)
+    [task] = [task for task in dag.tasks if task.processor == OpticalPreprocessing.name]
     proc = OpticalPreprocessing()
     settings = Settings() if chunk_px is None else Settings(chunk_px=chunk_px)
     store = LocalStore(lake, settings)
