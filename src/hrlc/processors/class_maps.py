@@ -151,3 +151,13 @@ def map_items(
         extra_assets=extra,
     )
     return [prob_item, map_item]
+
+
+def model_properties(model_id: str, accuracy: Mapping[str, Any]) -> dict[str, Any]:
+    """The item properties of a model, its accuracy report and the maps it made: the model's id and its held-out
+    accuracy (`overall_accuracy` and `kappa` of its report)."""
+    return {
+        "hrlc:overall_accuracy": round(accuracy["overall_accuracy"], 4),
+        "hrlc:kappa": round(accuracy["kappa"], 4),
+        "hrlc:model_id": model_id,
+    }

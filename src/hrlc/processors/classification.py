@@ -398,11 +398,7 @@ class Classification(Processor[ClassificationParams]):
         mid = model_id(params)
         start, end = period_range(params.year, "annual")
         inputs = [item.id for item in stacks]
-        acc_props = {
-            "hrlc:overall_accuracy": round(report["overall_accuracy"], 4),
-            "hrlc:kappa": round(report["kappa"], 4),
-            "hrlc:model_id": mid,
-        }
+        acc_props = class_maps.model_properties(mid, report)
         geom = shape(grid.extent.to_crs("EPSG:4326").geom.__geo_interface__)
         common = {
             "geometry": mapping(geom),

@@ -26,7 +26,7 @@ from hrlc.lake.identity import ProductId
 from hrlc.processors import class_maps
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param
 from hrlc.processors.classification import AoiGrid, map_keys
-from hrlc.processors.prediction import MODEL_ID_PATTERN, model_properties
+from hrlc.processors.prediction import MODEL_ID_PATTERN
 
 
 class MosaicParams(Params):
@@ -107,7 +107,7 @@ class Mosaic(Processor[MosaicParams]):
                 *(layout.item_id(m) for _, m in tiles),
                 layout.item_id(layout.key("model-checkpoint", model_id=params.model_id, ext="joblib")),
             ],
-            properties=model_properties(meta),
+            properties=class_maps.model_properties(meta["model_id"], meta["heldout_accuracy"]),
             classes=classes,
             accuracy_href=ctx.store.href(acc_key),
         )

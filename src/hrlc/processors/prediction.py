@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import joblib
 import numpy as np
@@ -112,18 +112,8 @@ class Prediction(Processor[PredictionParams]):
             processor=self.name,
             processor_version=self.version,
             inputs=[stack_item.id, layout.item_id(ckpt_key)],
-            properties=model_properties(meta),
+            properties=class_maps.model_properties(meta["model_id"], meta["heldout_accuracy"]),
             classes=classes,
             accuracy_href=None,
         )
         return [ctx.register(i) for i in items]
-
-
-def model_properties(meta: dict[str, Any]) -> dict[str, Any]:
-    """The item properties of a map made by a model, from its metadata: its id and held-out accuracy."""
-    acc = meta["heldout_accuracy"]
-    return {
-        "hrlc:overall_accuracy": round(acc["overall_accuracy"], 4),
-        "hrlc:kappa": round(acc["kappa"], 4),
-        "hrlc:model_id": meta["model_id"],
-    }
