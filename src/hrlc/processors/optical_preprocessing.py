@@ -140,13 +140,17 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         return keys
 
     @staticmethod
-    def halo(params: OpticalParams) -> int:
-        """Pixels around a tile that its composites depend on: clouds grown by `dilate_px`, then (BAP) scored by
-        their distance. A tile is composited with that much of its neighbours and cropped, so tiles join into
-        the composite of one grid holding them all (no seams); an AOI grid is composited as it is."""
-        if params.tile is None:
-            return 0
+    def margin(params: OpticalParams) -> int:
+        """The pixels around a block (or a tile) that its composite depends on: clouds grown by `dilate_px`,
+        then (BAP) scored by their distance, which saturates at `CLOUD_DISTANCE_PX`."""
         return params.dilate_px + (math.ceil(CLOUD_DISTANCE_PX) if params.method == "bap" else 0)
+
+    @classmethod
+    def halo(cls, params: OpticalParams) -> int:
+        """Pixels around a tile that its composites depend on (`margin`). A tile is composited with that much of
+        its neighbours and cropped, so tiles join into the composite of one grid holding them all (no seams);
+        an AOI grid is composited as it is."""
+        return cls.margin(params) if params.tile is not None else 0
 
     def run(self, params: OpticalParams, ctx: Context) -> list[str]:
         grid = target_grid(params)
@@ -170,14 +174,19 @@ class OpticalPreprocessing(Processor[OpticalParams]):
         try:
             # the dates, bands and encodings only: the blocks are read one by one (`_composite`)
             cube = sources.load_optical(
-                items, sensor=params.sensor, geobox=read_grid, chunks=max(read_grid.shape), day_lon=day_lon
+                items,
+                sensor=params.sensor,
+                geobox=read_grid,
+                chunks=max(read_grid.shape),
+                day_lon=day_lon,
+                settings=ctx.store.settings,
             )
         except sources.SourceError as e:
             raise ProcessorError(str(e)) from e
         bands = [str(b) for b in cube.data_vars if b != "qa"]
         # the cube's time steps are the items' solar days (items of one day fused), in order
-        days = sorted({sources.solar_day(i, day_lon) for i in items})
-        step_of = np.array([days.index(sources.solar_day(i, day_lon)) for i in items])
+        item_days = [sources.solar_day(i, day_lon) for i in items]
+        step_of_day = {day: step for step, day in enumerate(sorted(set(item_days)))}
         period_of = optical.period_index(cube.time.values, params.year, composite_kind(params.sensor))
         hrefs: list[str] = []
         periods = periods_of(params.sensor)
@@ -185,7 +194,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             ctx.check_cancelled()
             sel = np.flatnonzero(period_of == p)
             keys = self._keys(params, grid, period)
-            scenes = [item for item, step in zip(items, step_of, strict=True) if period_of[step] == p]
+            scenes = [i for i, day in zip(items, item_days, strict=True) if period_of[step_of_day[day]] == p]
             if ctx.store.exists(keys[0]) and ctx.store.exists(keys[1]):
                 # written whole (atomic writes) by an attempt killed before it registered them; the keys say what
                 # made them (processor, parameters, grid), so they hold what this attempt would write
@@ -249,7 +258,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
             snow=params.mask_snow,
             dilate_px=params.dilate_px,
         )
-        return blocks.map(compositor, len(bands) + 2, margin=compositor.margin)
+        return blocks.map(compositor, len(bands) + 2, margin=OpticalPreprocessing.margin(params))
 
     def _write(
         self,
@@ -498,12 +507,6 @@ class _Compositor:
     sensor: str
     snow: bool
     dilate_px: int
-
-    @property
-    def margin(self) -> int:
-        """The pixels around a block that its composite depends on: clouds grown by `dilate_px`, then (BAP)
-        scored by their distance (which saturates at `CLOUD_DISTANCE_PX`)."""
-        return self.dilate_px + (math.ceil(CLOUD_DISTANCE_PX) if self.method == "bap" else 0)
 
     def __call__(self, scenes: xr.Dataset) -> np.ndarray:
         data = np.stack([scenes[b].values for b in self.bands], axis=1)  # (t, band, y, x)
