@@ -13,6 +13,16 @@ run, and the issue's goals: RSS(largest) ≤ 1.3 × RSS(smallest), time per pixe
 
 Repositories are kept in `--workdir` between runs (generation is deterministic, so a rerun reuses them); each
 chain run starts from an empty lake.
+
+One full Sentinel-2-sized tile (10 980² px, 25 dates), the repository generated on the tile (`--origin`: its
+corner is the corner of product-grid tile utm33n-109800-4-46, so the AOI is that one tile, not parts of four):
+
+    .venv/bin/python benchmarks/scale.py --sizes 10980 --tile-px 10980 --every 3 --origin 439200 5160600 \
+        --drop-inputs --workdir /work/scale-full
+
+`--drop-inputs` runs the optical preprocessing first, then deletes the repository's Sentinel-2 scenes and runs
+the rest of the chain (the repository is then incomplete: its manifest goes too, a rerun generates it again):
+a tile-year's scenes (37 GB), composites (22 GB) and feature stack (46 GB) do not fit a 100 GB disk together.
 """
 
 from __future__ import annotations
@@ -26,14 +36,15 @@ from typing import Any
 from _child import measured
 
 
-def run_chain(repo_root: Path, lake: Path, tile_px: int) -> None:
+def run_chain(repo_root: Path, lake: Path, tile_px: int, drop_inputs: bool) -> None:
     """The child: the land-cover chain on the repository at `repo_root` into the lake at `lake`, in tiles of
-    `tile_px` pixels."""
+    `tile_px` pixels; `drop_inputs`: the optical preprocessing first, then the Sentinel-2 scenes are deleted.
+    Prints the seconds per processor as JSON."""
     from rich.console import Console
 
     from hrlc import sample
     from hrlc.backends import Backends
-    from hrlc.jobs.dag import land_cover_dag
+    from hrlc.jobs.dag import Dag, land_cover_dag
     from hrlc.jobs.request import BoundingBox, LandCoverRequest
     from hrlc.jobs.runner import InProcessRunner
     from hrlc.lake.store import LocalStore
@@ -54,12 +65,27 @@ def run_chain(repo_root: Path, lake: Path, tile_px: int) -> None:
     )
     settings = Settings()
     backends = Backends.from_settings(settings, store=LocalStore(lake, settings))
+    dag = land_cover_dag(request)
+    seconds: dict[str, float] = {}
     try:
-        InProcessRunner(backends.store, backends.catalog, console=Console(quiet=True)).run(
-            land_cover_dag(request)
-        )
+        runner = InProcessRunner(backends.store, backends.catalog, console=Console(quiet=True))
+        if drop_inputs:
+            first = Dag([t for t in dag.tasks if t.processor == "optical-preprocessing"])
+            for r in runner.run(first).tasks:
+                seconds[r.task_id] = r.seconds
+            (repo_root / "sample.json").unlink()  # no longer complete: a rerun generates it again
+            for scene in (repo.catalog.parent / "sentinel-2-l2a").glob("*/*.tif"):
+                scene.unlink()
+        for r in runner.run(dag).tasks:
+            if not r.skipped:
+                seconds[r.task_id] = r.seconds
     finally:
         backends.close()
+    per_processor: dict[str, float] = {}
+    for task in dag.tasks:
+        per_processor[task.processor] = round(per_processor.get(task.processor, 0.0) + seconds[task.id], 1)
+    lake_gb = sum(f.stat().st_size for f in lake.rglob("*") if f.is_file()) / 1e9
+    print(json.dumps({"seconds_per_processor": per_processor, "lake_gb": round(lake_gb, 1)}), flush=True)
 
 
 def main() -> None:
@@ -70,35 +96,49 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="keep every n-th date of the synthetic year (3: 25)")
     ap.add_argument("--keep", action="store_true", help="keep the lakes (the repositories are always kept)")
     ap.add_argument(
+        "--origin", type=float, nargs=2, metavar=("EASTING", "NORTHING"),
+        help="the repositories' upper-left corner (UTM 33N m; default: the generator's)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--drop-inputs", action="store_true",
+        help="delete the Sentinel-2 scenes after the optical preprocessing (disk: a full tile)",
+    )  # fmt: skip
+    ap.add_argument(
         "--chain", nargs=3, metavar=("REPO", "LAKE", "TILE_PX"), help=argparse.SUPPRESS
     )  # the child
     ap.add_argument("--generate", nargs=2, metavar=("ROOT", "SIZE"), help=argparse.SUPPRESS)  # the child
     a = ap.parse_args()
     if a.chain:
-        run_chain(Path(a.chain[0]), Path(a.chain[1]), int(a.chain[2]))
+        run_chain(Path(a.chain[0]), Path(a.chain[1]), int(a.chain[2]), a.drop_inputs)
         return
     if a.generate:
         from hrlc import sample
 
-        sample.generate(Path(a.generate[0]), size=int(a.generate[1]), every=a.every)
+        corner = (a.origin[0], a.origin[1]) if a.origin else (sample.grid.X0, sample.grid.Y0)
+        sample.generate(Path(a.generate[0]), size=int(a.generate[1]), every=a.every, origin=corner)
         return
 
     rows: list[dict[str, Any]] = []
     for size in sorted(a.sizes):
         suffix = f"{size}" if a.every == 1 else f"{size}-e{a.every}"
+        if a.origin:
+            suffix += f"-at{a.origin[0]:.0f}-{a.origin[1]:.0f}"
         repo, lake = a.workdir / f"repo-{suffix}", a.workdir / f"lake-{suffix}"
         gen_s = gen_gb = None
         if not (repo / "sample.json").exists():  # generation is deterministic: a kept repository is reused
-            gen = measured(__file__, ["--generate", str(repo), str(size)])
+            at = ["--origin", *map(str, a.origin)] if a.origin else []
+            gen = measured(__file__, ["--generate", str(repo), str(size), "--every", str(a.every), *at])
             gen_s, gen_gb = round(gen.wall_s, 1), round(gen.peak_rss_gb, 2)
         shutil.rmtree(lake, ignore_errors=True)
-        m = measured(__file__, ["--chain", str(repo), str(lake), str(a.tile_px)])
+        drop = ["--drop-inputs"] if a.drop_inputs else []
+        m = measured(__file__, ["--chain", str(repo), str(lake), str(a.tile_px), *drop])
         wall, rss, cpu = m.wall_s, m.peak_rss_gb, m.cpu_s
         mpx = size * size / 1e6
         row = {"size": size, "mpx": round(mpx, 3), "chain_s": round(wall, 1), "chain_peak_rss_gb": round(rss, 2),
                "s_per_mpx": round(wall / mpx, 2), "cpu_s_per_mpx": round(cpu / mpx, 2),
                "px_per_s": round(size * size / wall),
-               "tiles": (-(-size // a.tile_px)) ** 2, "generate_s": gen_s, "generate_peak_rss_gb": gen_gb}  # fmt: skip
+               "tiles": (-(-size // a.tile_px)) ** 2, "generate_s": gen_s, "generate_peak_rss_gb": gen_gb,
+               **m.out}  # fmt: skip
         print(json.dumps(row), flush=True)
         rows.append(row)
         if not a.keep:

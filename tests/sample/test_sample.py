@@ -17,6 +17,7 @@ from rio_cogeo.cogeo import cog_validate
 from scipy import ndimage
 
 from hrlc import sample
+from hrlc.lake.grid import TILE_M, Tile, Zone
 from hrlc.legend import CODES, colormap
 from hrlc.sample import _noise, _strips, phenology, sensors
 from hrlc.sample._kernels import observe_kernel
@@ -188,6 +189,25 @@ def test_generate_rejects_bad_parameters(tmp_path: Path) -> None:
         sample.generate(tmp_path, size=32)
     with pytest.raises(ValueError):
         sample.generate(tmp_path, size=64, cloud_cover=(0.6, 0.4))
+    with pytest.raises(ValueError, match="multiple of 30"):
+        sample.generate(tmp_path, size=64, origin=(439_210.0, 5_160_600.0))
+
+
+def test_origin_moves_the_grid_not_the_pixels(repo: sample.SampleRepository, tmp_path: Path) -> None:
+    """A repository at another corner (`origin`) has the same pixels there; at the corner of a product-grid
+    tile, a repository as wide as the tile is that tile (the full-tile benchmark relies on it)."""
+    x0, y0 = 439_200.0, 5_160_600.0  # the corner of product-grid tile utm33n-109800-4-46
+    moved = sample.generate(
+        tmp_path, size=SIZE, year=YEAR, landsat_year=LANDSAT_YEAR, seed=SEED, every=12, origin=(x0, y0)
+    )
+    assert (moved.transform.c, moved.transform.f) == (x0, y0)
+    href = min((moved.catalog.parent / "sentinel-2-l2a").glob("*/B04.tif"))
+    same = repo.catalog.parent / "sentinel-2-l2a" / href.parent.name / href.name
+    with rasterio.open(href) as a, rasterio.open(same) as b:
+        assert a.transform.c == x0 and a.transform.f == y0
+        np.testing.assert_array_equal(a.read(), b.read())
+    tile = Tile(Zone(33), TILE_M, 4, 46)
+    assert (tile.bounds.left, tile.bounds.top) == (x0, y0) and tile.id == "utm33n-109800-4-46"
 
 
 # --- clouds -------------------------------------------------------------------------------------------------

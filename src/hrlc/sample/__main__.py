@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from hrlc.sample.grid import X0, Y0
 from hrlc.sample.repository import generate
 
 
@@ -19,6 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cloud-cover", type=float, nargs=2, default=(0.30, 0.50))
     parser.add_argument(
         "--every", type=int, default=1, help="keep every n-th date of each sensor (3: 25 Sentinel-2 dates)"
+    )
+    parser.add_argument(
+        "--origin",
+        type=float,
+        nargs=2,
+        metavar=("EASTING", "NORTHING"),
+        default=(X0, Y0),
+        help="upper-left corner in UTM 33N metres, a multiple of 30 (439200 5160600: with --size 10980 the "
+        "repository is the product-grid tile utm33n-109800-4-46, one Sentinel-2-sized tile)",
     )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
@@ -34,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         cloud_cover=tuple(args.cloud_cover),
         every=args.every,
+        origin=(args.origin[0], args.origin[1]),
         progress=progress,
     )
     print(f"\n{repo.catalog} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

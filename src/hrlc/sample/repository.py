@@ -35,7 +35,7 @@ from affine import Affine
 from hrlc.legend import colormap, name
 from hrlc.sample import _strips
 from hrlc.sample._strips import strips
-from hrlc.sample.grid import Grid
+from hrlc.sample.grid import LANDSAT_PIXEL, X0, Y0, Grid
 from hrlc.sample.landscape import Landscape, landscape
 from hrlc.sample.samples import sample_points, sample_polygons, write_points, write_polygons
 from hrlc.sample.sensors import (
@@ -108,10 +108,17 @@ class SampleRepository:
 
 
 def _params(
-    size: int, year: int, landsat_year: int, seed: int, cloud_cover: tuple[float, float], every: int
+    size: int,
+    year: int,
+    landsat_year: int,
+    seed: int,
+    cloud_cover: tuple[float, float],
+    every: int,
+    origin: tuple[float, float],
 ) -> dict:
     return {
         "size": int(size),
+        "origin": [float(origin[0]), float(origin[1])],
         "year": int(year),
         "landsat_year": int(landsat_year),
         "seed": int(seed),
@@ -139,24 +146,30 @@ def generate(
     seed: int = 42,
     cloud_cover: tuple[float, float] = (0.30, 0.50),
     every: int = 1,
+    origin: tuple[float, float] = (X0, Y0),
     progress: Callable[[int, int], None] | None = None,
 ) -> SampleRepository:
     """Generate the synthetic repository under `root` (or return it if already complete, same parameters).
 
     `size` is the side of the 10 m grid in pixels (>= 64), `cloud_cover` the range of the per-scene cloud
     fraction (0..1), `every` keeps every n-th acquisition of each sensor (1: all 73 Sentinel-2 and 46 Landsat
-    dates; 3: 25 and 16; a kept scene is the same as in the full repository), `progress(done, total)` is
-    called after each step. Deterministic for a given seed.
+    dates; 3: 25 and 16; a kept scene is the same as in the full repository), `origin` the upper-left corner
+    of the grid in UTM 33N metres, a multiple of 30 m (the default lies at the corner of product-grid tiles of
+    any size dividing 61 440 m; (439 200, 5 160 600) is the corner of the Sentinel-2-sized tile
+    utm33n-109800-4-46: a repository of 10 980 px is that tile), `progress(done, total)` is called after each
+    step. Deterministic for a given seed; the pixels do not depend on the origin.
     """
     lo, hi = cloud_cover
     if not 0.0 <= lo <= hi <= 1.0:
         raise ValueError(f"cloud_cover must satisfy 0 <= low <= high <= 1, got {cloud_cover}")
     if size < 64:
         raise ValueError("size must be at least 64 pixels")
+    if any(v % LANDSAT_PIXEL for v in origin):
+        raise ValueError(f"origin must be a multiple of {LANDSAT_PIXEL:g} m (the Landsat grid), got {origin}")
     if not 1 <= every <= 12:
         raise ValueError(f"every must be 1..12 (at least one Sentinel-2 date a month), got {every}")
     root = Path(root).resolve()
-    params = _params(size, year, landsat_year, seed, cloud_cover, every)
+    params = _params(size, year, landsat_year, seed, cloud_cover, every, origin)
     if _complete(root, params):
         return SampleRepository.open(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -178,7 +191,7 @@ def _generate(root: Path, params: dict, progress: Callable[[int, int], None] | N
         elif p.exists():
             p.unlink()
 
-    grid = Grid(size)
+    grid = Grid(size, x0=params["origin"][0], y0=params["origin"][1])
     ls = landscape(size, seed)
     s2_acqs = s2_acquisitions(year)[:: params["every"]]
     ls_acqs = landsat_acquisitions(landsat_year)[:: params["every"]]
