@@ -211,3 +211,57 @@ def test_block_writer_refuses_wrong_windows_and_an_incomplete_stack(tmp_path: Pa
         feature_stack_writer(tmp_path / "b.nc", ds, **grid) as writer,  # type: ignore[arg-type]
     ):
         writer.write(ds.isel(y=slice(0, 4)), slice(0, 4), slice(None))
+
+
+@pytest.mark.parametrize("keep_bits", [KEEP_BITS, None])
+def test_chunks_compressed_on_threads_are_what_netcdf_c_writes(tmp_path: Path, keep_bits: int | None) -> None:
+    """The block writer compresses whole chunks itself (BitRound, shuffle, deflate) and writes them with HDF5's
+    direct chunk write: read back, every value is bit for bit what netCDF-C makes of the same stack written by
+    `Dataset.to_netcdf` with the same encoding, for windows of whole chunks (edge chunks padded) and windows
+    that cut chunks; and GDAL reads it."""
+    rng = np.random.default_rng(3)
+    ny, nx = 700, 1100  # 2 x 3 chunks of 512 px, the last ones cut by the grid
+    ds = xr.Dataset(
+        {
+            "red": (("period", "y", "x"), rng.uniform(-1, 1, (2, ny, nx)).astype(np.float32)),
+            "ndvi_max": (("y", "x"), rng.normal(0, 1e3, (ny, nx)).astype(np.float32)),
+        },
+        coords={"period": ["01", "02"]},
+    )
+    ds["red"][0, :3, :5] = np.nan
+    ds["ndvi_max"][600:, 1000:] = np.nan
+    reference = tmp_path / "netcdf-c.nc"
+    encoding = {
+        name: {"zlib": True, "complevel": 1, "shuffle": True, "chunksizes": (1, 512, 512)[-ds[name].ndim :],
+               "_FillValue": np.float32(np.nan)}
+        | ({"quantize_mode": "BitRound", "significant_digits": keep_bits} if keep_bits else {})
+        for name in ds.data_vars
+    }  # fmt: skip
+    ds.to_netcdf(reference, engine="netcdf4", encoding=encoding)
+    windows = [  # whole chunks, then windows cutting chunks (HDF5's filters) in the last row of chunks
+        (slice(0, 512), slice(0, 1024)),
+        (slice(0, 512), slice(1024, nx)),
+        (slice(512, ny), slice(0, 300)),
+        (slice(512, ny), slice(300, nx)),
+    ]
+    path = tmp_path / "blocks.nc"
+    with feature_stack_writer(
+        path, ds, height=ny, width=nx, crs=32633, transform=TRANSFORM, keep_bits=keep_bits, pending=2
+    ) as writer:
+        for rows, cols in windows:
+            writer.write(ds.isel(y=rows, x=cols), rows, cols)
+    with netCDF4.Dataset(reference) as a, netCDF4.Dataset(path) as b:
+        for name in ds.data_vars:
+            va, vb = a.variables[name], b.variables[name]
+            assert va.chunking() == vb.chunking() and va.filters() == vb.filters(), name
+            np.testing.assert_array_equal(
+                np.asarray(va[...], np.float32).view(np.uint32), np.asarray(vb[...], np.float32).view(np.uint32)
+            )
+    if keep_bits:  # it did quantize: not the values given
+        assert not np.array_equal(read_feature_stack(path)["red"].values[1], ds["red"].values[1])
+    import rasterio
+
+    with rasterio.open(f'NETCDF:"{path}":ndvi_max') as src:
+        np.testing.assert_array_equal(
+            src.read(1).view(np.uint32), read_feature_stack(path)["ndvi_max"].values.view(np.uint32)
+        )

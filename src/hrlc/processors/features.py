@@ -7,7 +7,7 @@ interpolation along the year, and writes `features/{year}/features_optical_{sens
 Memory (issue 13): the stack is made block by block, square blocks of the lake's `settings.chunk_px` (a multiple
 of the NetCDF chunk, `block_px`): each block of every composite is read (rasterio windows), its features made one
 variable at a time (`chain.features.feature_variables`) and written into the NetCDF as they come
-(`products.netcdf.feature_stack_writer`, compressing on a writer thread). Peak memory grows with the block size
+(`products.netcdf.feature_stack_writer`: whole chunks compressed on all cores, written directly). Peak memory grows with the block size
 and the number of periods (one block of the composites, float32, plus a few variables), not with the grid.
 """
 
@@ -86,7 +86,7 @@ def composite_items(
 
 
 DEFAULT_BLOCK_PX = 1024  # blocks of a lake opened without settings: the default of `Settings.chunk_px`
-WRITER_PENDING = 2  # variables queued for the NetCDF writer thread: compression overlaps the next variables
+WRITER_PENDING = 2  # variables whose chunks are being compressed: compression overlaps the next variables
 
 
 def block_px(chunk_px: int) -> int:

@@ -37,13 +37,19 @@ from __future__ import annotations
 import calendar
 import contextlib
 import datetime as dt
-import queue
+import itertools
 import threading
+import zlib
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask.array
+import dask.system
+import h5py
 import numpy as np
 import xarray as xr
 from affine import Affine
@@ -195,37 +201,34 @@ class FeatureStackWriter:
     its attributes, chunking and compression; its pixels are written window by window.
 
     ``write_variable(name, values, rows, cols)`` writes the ``(y, x)`` window `rows`, `cols` of one variable
-    (every period at once); ``write(block, rows, cols)`` every gridded variable of the Dataset `block`. A window
-    aligned with the chunks (multiples of :data:`CHUNK_PX`) writes whole chunks, compressed as they come, which
-    never need to be read back. Every pixel of every variable must be written exactly once.
+    (every period at once); ``write(block, rows, cols)`` every gridded variable of the Dataset `block`. Every
+    pixel of every variable must be written exactly once.
 
-    With `pending` > 0 the writes go to one writer thread through a queue of that many variables, so that
-    compressing a block overlaps computing the next (HDF5 releases the GIL; it is only ever called from one
-    thread at a time). The writer then holds each array it is given until written: do not modify it.
+    The file was defined by netCDF-C (through xarray) and closed; its pixels go through h5py. A window aligned
+    with the chunks (multiples of :data:`CHUNK_PX`, or the grid's edge) writes whole chunks with HDF5's direct
+    chunk write: each chunk is quantized (netCDF-C's BitRound, when the variable's
+    ``_QuantizeBitRoundNumberOfSignificantBits`` says so), shuffled and deflated by the file's own filter
+    pipeline, on `threads` threads (zlib and numpy release the GIL), and the compressed bytes are written by
+    one thread at a time; netCDF-C compresses every chunk on the one thread that calls it. Other windows are
+    quantized and written through HDF5's filters. At most `pending` variables wait for their chunks at once
+    (memory: that many blocks of one variable); 0 writes each variable before `write_variable` returns.
+    The writer holds each array it is given until written: do not modify it.
     """
 
-    def __init__(
-        self,
-        nc: Any,
-        variables: Mapping[str, tuple[str, ...]],
-        height: int,
-        width: int,
-        pending: int = 0,
-    ):
-        self._nc = nc
+    def __init__(self, h5: Any, variables: Mapping[str, tuple[str, ...]], height: int, width: int, *,
+                 pending: int = 0, threads: int | None = None):  # fmt: skip
+        self._h5 = h5
         self._dims = dict(variables)
         self._shape = (height, width)
-        # sizes and dtypes known here: the netCDF library must not be called while the writer thread is in it
-        self._sizes = {n: tuple(int(s) for s in nc.variables[n].shape) for n in self._dims}
-        self._dtypes = {n: np.dtype(nc.variables[n].dtype) for n in self._dims}
+        self._datasets = {n: h5[n] for n in self._dims}
+        self._codecs = {n: _ChunkCodec.of(d) for n, d in self._datasets.items()}
         self._written = dict.fromkeys(self._dims, 0)
-        self._queue: queue.Queue[tuple[str, tuple[slice, ...], np.ndarray] | None] | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        if pending > 0:
-            self._queue = queue.Queue(maxsize=pending)
-            self._thread = threading.Thread(target=self._drain, name="hrlc-netcdf-writer", daemon=True)
-            self._thread.start()
+        self._lock = threading.Lock()  # HDF5 calls, one at a time
+        self._pending = max(0, int(pending))
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads or dask.system.CPU_COUNT, thread_name_prefix="hrlc-netcdf-chunk"
+        )
+        self._waiting: deque[list[Future[None]]] = deque()  # the chunks of each variable in flight
 
     @property
     def variables(self) -> list[str]:
@@ -236,9 +239,10 @@ class FeatureStackWriter:
         """Write the window `rows`, `cols` of variable `name`: a DataArray (transposed to the file's dims) or an
         array already in the file's dim order (``(period, y, x)`` or ``(y, x)``), of the window's shape."""
         dims = self._dims[name]
+        dset, codec = self._datasets[name], self._codecs[name]
         if isinstance(values, xr.DataArray):
             values = values.transpose(*dims).values
-        data = np.asarray(values, dtype=self._dtypes[name])
+        data = np.asarray(values, dtype=dset.dtype)
         r = range(*rows.indices(self._shape[0]))
         c = range(*cols.indices(self._shape[1]))
         key = tuple(
@@ -246,15 +250,22 @@ class FeatureStackWriter:
             for d in dims
         )
         expected = tuple(
-            len(r) if d == "y" else len(c) if d == "x" else self._sizes[name][i] for i, d in enumerate(dims)
+            len(r) if d == "y" else len(c) if d == "x" else int(dset.shape[i]) for i, d in enumerate(dims)
         )
         if data.shape != expected:
             raise ValueError(f"{name}: a window of shape {expected} got values of shape {data.shape}")
-        if self._queue is None:
-            self._nc.variables[name][key] = data
+        starts = tuple(k.start or 0 for k in key)
+        chunks = codec.chunks_of(starts, data.shape) if codec.direct else None
+        if chunks is None:  # not aligned with the chunks: HDF5 filters them (read-modify-write)
+            futures = [self._pool.submit(self._write_window, dset, codec, key, data)]
         else:
-            self._raise_error()
-            self._queue.put((name, key, data))
+            futures = [
+                self._pool.submit(self._write_chunk, dset, codec, data, offset, roi) for offset, roi in chunks
+            ]
+        self._waiting.append(futures)
+        while len(self._waiting) > self._pending:
+            for f in self._waiting.popleft():
+                f.result()
         self._written[name] += len(r) * len(c)
 
     def write(self, block: xr.Dataset, rows: slice = _ALL, cols: slice = _ALL) -> None:
@@ -263,36 +274,119 @@ class FeatureStackWriter:
         for name in self._dims:
             self.write_variable(name, block[name], rows, cols)
 
-    def _drain(self) -> None:
-        assert self._queue is not None
-        while (task := self._queue.get()) is not None:
-            if self._error is None:  # after an error, only empty the queue: the producer must not block
-                name, key, data = task
-                try:
-                    self._nc.variables[name][key] = data
-                except BaseException as e:  # noqa: BLE001 - handed to the producer by _raise_error
-                    self._error = e
+    def _write_chunk(self, dset: Any, codec: _ChunkCodec, data: np.ndarray, offset: tuple[int, ...],
+                     roi: tuple[slice, ...]) -> None:  # fmt: skip
+        payload = codec.encode(data[roi])
+        with self._lock:
+            dset.id.write_direct_chunk(offset, payload)
 
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
+    def _write_window(self, dset: Any, codec: _ChunkCodec, key: tuple[slice, ...], data: np.ndarray) -> None:
+        values = codec.quantize(data)
+        with self._lock:
+            dset[key] = values
 
     def _stop(self) -> None:
-        """Wait until every queued write is done (the file may then be closed)."""
-        if self._thread is not None and self._queue is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        """Wait until every write is done (the file may then be closed); the first error is raised."""
+        try:
+            while self._waiting:
+                for f in self._waiting.popleft():
+                    f.result()
+        finally:
+            for futures in self._waiting:
+                for f in futures:
+                    f.cancel()
+            self._waiting.clear()
+            self._pool.shutdown(wait=True)
 
     def _finish(self) -> None:
         self._stop()
-        self._raise_error()
         total = self._shape[0] * self._shape[1]
         wrong = [n for n, done in self._written.items() if done != total]
         if wrong:
             raise ValueError(
                 f"feature stack incomplete: {wrong} not written exactly once over {self._shape} px"
             )
+
+
+_H5Z_DEFLATE, _H5Z_SHUFFLE = 1, 2  # HDF5's filter ids
+
+
+@dataclass(frozen=True)
+class _ChunkCodec:
+    """What HDF5 would do to a chunk of one dataset on write, done in numpy and zlib: netCDF-C's BitRound
+    quantization (`keep_bits` significant mantissa bits of a float32; the variable's
+    ``_QuantizeBitRoundNumberOfSignificantBits``), then the dataset's filter pipeline (shuffle, deflate) in its
+    order. `direct` is False for a pipeline with any other filter: its chunks then go through HDF5."""
+
+    chunk: tuple[int, ...]
+    shape: tuple[int, ...]
+    itemsize: int
+    fill: Any
+    filters: tuple[tuple[int, int], ...]  # (filter id, deflate level or 0), in pipeline order
+    keep_bits: int | None
+    direct: bool
+
+    @classmethod
+    def of(cls, dset: Any) -> _ChunkCodec:
+        plist = dset.id.get_create_plist()
+        filters = []
+        for i in range(plist.get_nfilters()):
+            code, _flags, values, _name = plist.get_filter(i)
+            filters.append((int(code), int(values[0]) if code == _H5Z_DEFLATE and len(values) else 0))
+        keep = dset.attrs.get("_QuantizeBitRoundNumberOfSignificantBits")
+        fill = dset.fillvalue
+        return cls(
+            chunk=tuple(dset.chunks or dset.shape),
+            shape=tuple(dset.shape),
+            itemsize=dset.dtype.itemsize,
+            fill=fill,
+            filters=tuple(filters),
+            keep_bits=int(np.asarray(keep).ravel()[0])
+            if keep is not None and dset.dtype == np.float32
+            else None,
+            direct=dset.chunks is not None and all(f in (_H5Z_DEFLATE, _H5Z_SHUFFLE) for f, _ in filters),
+        )
+
+    def chunks_of(
+        self, starts: tuple[int, ...], shape: tuple[int, ...]
+    ) -> list[tuple[tuple[int, ...], tuple[slice, ...]]] | None:
+        """The whole chunks a window at `starts` of `shape` covers, as (chunk offset in the dataset, the
+        chunk's part of the window); None if the window cuts a chunk (an edge of the dataset may)."""
+        for s, n, c, total in zip(starts, shape, self.chunk, self.shape, strict=True):
+            if s % c or (n % c and s + n != total):
+                return None
+        return [
+            (tuple(s + o for s, o in zip(starts, offset, strict=True)),
+             tuple(slice(o, min(o + c, n)) for o, c, n in zip(offset, self.chunk, shape, strict=True)))
+            for offset in itertools.product(*(range(0, n, c) for n, c in zip(shape, self.chunk, strict=True)))
+        ]  # fmt: skip
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        """netCDF-C's BitRound of float32 values (nc4var.c): add half of the dropped bits' weight, then zero
+        them (round half up on the magnitude; NaN stays NaN). Others as they are."""
+        if self.keep_bits is None:
+            return values
+        drop = 23 - self.keep_bits  # explicit mantissa bits of a float32: 23
+        bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+        mask = np.uint32((0xFFFFFFFF << drop) & 0xFFFFFFFF)
+        half = np.uint32((~int(mask) & 0xFFFFFFFF) & (int(mask) >> 1))
+        return ((bits + half) & mask).view(np.float32)
+
+    def encode(self, values: np.ndarray) -> bytes:
+        """One chunk's bytes as HDF5 stores them: `values` (at most a chunk; padded with the fill value to a
+        whole one) quantized and passed through the filters."""
+        if values.shape != self.chunk:
+            whole = np.full(self.chunk, self.fill, dtype=values.dtype)
+            whole[tuple(slice(0, n) for n in values.shape)] = values
+            values = whole
+        raw = memoryview(np.ascontiguousarray(self.quantize(values))).cast("B")
+        out: bytes | memoryview = raw
+        for code, level in self.filters:
+            if code == _H5Z_SHUFFLE:
+                out = np.frombuffer(out, np.uint8).reshape(-1, self.itemsize).T.tobytes()
+            else:
+                out = zlib.compress(out, level)
+        return bytes(out)
 
 
 @contextlib.contextmanager
@@ -317,8 +411,7 @@ def feature_stack_writer(
     its ``y``/``x`` size are ignored, so the stack of one pixel will do (e.g. ``feature_stack`` of a 1x1
     composite). Its non-gridded variables are written as they are. The file, its metadata, chunking and
     compression are those of :func:`write_feature_stack` (other arguments as there). Memory: the metadata and
-    the caller's blocks (and `pending` variables queued for the writer thread, see `FeatureStackWriter`);
-    HDF5's chunk cache is off: whole chunks are compressed and written as they come.
+    the caller's blocks (and `pending` variables whose chunks are being compressed, see `FeatureStackWriter`).
     The file is complete when the block ends without error; ValueError then if some pixel was never written.
     """
     crs_obj = _crs_of(crs)
@@ -441,22 +534,19 @@ def feature_stack_writer(
     try:
         # what Dataset.to_netcdf does, except the data of the (lazy) gridded variables, which the blocks write
         out.dump_to_store(store, encoding=encoding)
-        nc = store.ds
-        for name in gridded:
-            var = nc.variables[name]
-            if engine == "netcdf4":
-                var.set_auto_maskandscale(False)  # values go as they are: NaN is the _FillValue
-                var.set_var_chunk_cache(size=0, nelems=1)  # whole chunks are compressed and written at once
+    finally:
+        store.close()
+    # the pixels through h5py (HDF5's direct chunk write, chunks compressed on threads: FeatureStackWriter);
+    # no chunk cache: whole chunks are written as they come
+    with h5py.File(path, "r+", rdcc_nbytes=0) as h5:
         writer = FeatureStackWriter(
-            nc, {n: tuple(map(str, placeholders[n].dims)) for n in gridded}, ny, nx, pending=pending
+            h5, {n: tuple(map(str, placeholders[n].dims)) for n in gridded}, ny, nx, pending=pending
         )
         try:
             yield writer
         finally:
             writer._stop()
         writer._finish()
-    finally:
-        store.close()
 
 
 def write_feature_stack(
