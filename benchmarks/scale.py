@@ -20,7 +20,7 @@ corner is the corner of product-grid tile utm33n-109800-4-46, so the AOI is that
     .venv/bin/python benchmarks/scale.py --sizes 10980 --tile-px 10980 --every 3 --origin 439200 5160600 \
         --drop-inputs --workdir /work/scale-full
 
-`--drop-inputs` runs the optical preprocessing first, then deletes the repository's Sentinel-2 scenes and runs
+`--drop-inputs` runs the optical preprocessing first, then deletes the repository's scenes and runs
 the rest of the chain (the repository is then incomplete: its manifest goes too, a rerun generates it again):
 a tile-year's scenes (37 GB), composites (22 GB) and feature stack (46 GB) do not fit a 100 GB disk together.
 """
@@ -36,9 +36,9 @@ from typing import Any
 from _child import measured
 
 
-def run_chain(repo_root: Path, lake: Path, tile_px: int, drop_inputs: bool) -> None:
+def run_chain(repo_root: Path, lake: Path, tile_px: int, drop_inputs: bool = False) -> None:
     """The child: the land-cover chain on the repository at `repo_root` into the lake at `lake`, in tiles of
-    `tile_px` pixels; `drop_inputs`: the optical preprocessing first, then the Sentinel-2 scenes are deleted.
+    `tile_px` pixels; `drop_inputs`: the optical preprocessing first, then the repository's scenes are deleted.
     Prints the seconds per processor as JSON."""
     from rich.console import Console
 
@@ -74,8 +74,9 @@ def run_chain(repo_root: Path, lake: Path, tile_px: int, drop_inputs: bool) -> N
             for r in runner.run(first).tasks:
                 seconds[r.task_id] = r.seconds
             (repo_root / "sample.json").unlink()  # no longer complete: a rerun generates it again
-            for scene in (repo.catalog.parent / "sentinel-2-l2a").glob("*/*.tif"):
-                scene.unlink()
+            for scene in repo.catalog.parent.glob("*/*/*"):  # every collection's scenes (Landsat's too)
+                if scene.suffix.lower() == ".tif":
+                    scene.unlink()
         for r in runner.run(dag).tasks:
             if not r.skipped:
                 seconds[r.task_id] = r.seconds
@@ -101,7 +102,7 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument(
         "--drop-inputs", action="store_true",
-        help="delete the Sentinel-2 scenes after the optical preprocessing (disk: a full tile)",
+        help="delete the repository's scenes after the optical preprocessing (disk: a full tile)",
     )  # fmt: skip
     ap.add_argument(
         "--chain", nargs=3, metavar=("REPO", "LAKE", "TILE_PX"), help=argparse.SUPPRESS
