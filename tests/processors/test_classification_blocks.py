@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -27,6 +27,7 @@ from hrlc.processors.classification import (
     PROB_NODATA,
     Classification,
     ClassificationParams,
+    FeatureStack,
     Piece,
     sample_pieces,
 )
@@ -75,29 +76,30 @@ def _training() -> gpd.GeoDataFrame:
 
 
 @pytest.fixture
-def windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float, int, int]]:
-    """(y, x of the first pixel centre, rows, cols) of every window of a stack made into a matrix."""
-    read: list[tuple[float, float, int, int]] = []
-    to_matrix = chain_features.to_matrix
+def windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int, int]]:
+    """(first row, first column, rows, cols) of every window of a feature stack read."""
+    read: list[tuple[int, int, int, int]] = []
+    original = FeatureStack.read
 
-    def recording(ds: xr.Dataset) -> Any:
-        read.append((float(ds["y"][0]), float(ds["x"][0]), int(ds.sizes["y"]), int(ds.sizes["x"])))
-        return to_matrix(ds)
+    def recording(self: FeatureStack, rows: slice, cols: slice) -> np.ndarray:
+        matrix = original(self, rows, cols)
+        read.append((rows.start, cols.start, matrix.shape[1], matrix.shape[2]))
+        return matrix
 
-    monkeypatch.setattr(chain_features, "to_matrix", recording)
+    monkeypatch.setattr(FeatureStack, "read", recording)
     return read
 
 
 @pytest.mark.parametrize("block", [5, 7, 64])
 def test_samples_read_from_blocks_are_those_of_the_whole_stack(
-    block: int, windows: list[tuple[float, float, int, int]]
+    block: int, windows: list[tuple[int, int, int, int]]
 ) -> None:
     stack, training = _stack(), _training()
     whole, _ = chain_features.to_matrix(stack)
     windows.clear()
     whole_grid = (slice(0, NY), slice(0, NX))
     X, y, group = sample_pieces(
-        [Piece(stack, cast(pystac.Item, None), whole_grid, whole_grid)],
+        [Piece(FeatureStack(stack), cast(pystac.Item, None), whole_grid, whole_grid)],
         training,
         crs=CRS,
         transform=TRANSFORM,
@@ -119,9 +121,7 @@ def test_samples_read_from_blocks_are_those_of_the_whole_stack(
         training, shape=(NY, NX), crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=9, seed=3
     )
     read = set()
-    for y0, x0, h, w in windows:
-        col, row = ~TRANSFORM * (x0, y0)  # of the first pixel's centre: (c + 0.5, r + 0.5)
-        r, c = int(row), int(col)
+    for r, c, h, w in windows:
         assert (r + h - 1) // block == r // block and (c + w - 1) // block == c // block
         read.add((r // block, c // block))
     assert read == {(int(r) // block, int(c) // block) for r, c in pixels}
@@ -143,7 +143,7 @@ def _products(store: LocalStore, params: ClassificationParams) -> dict[str, byte
 
 @pytest.mark.slow
 def test_block_by_block_products_equal_the_whole_stack_mapped_at_once(
-    land_cover_reference: Reference, tmp_path: Path, windows: list[tuple[float, float, int, int]]
+    land_cover_reference: Reference, tmp_path: Path, windows: list[tuple[int, int, int, int]]
 ) -> None:
     repo = land_cover_reference.repo
     store, params = _lake_with_features(land_cover_reference, tmp_path / "lake")

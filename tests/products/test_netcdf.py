@@ -14,6 +14,7 @@ from pyproj import CRS
 from hrlc.chain import features
 from hrlc.products.netcdf import (
     KEEP_BITS,
+    FeatureStackReader,
     feature_stack_writer,
     grid_of,
     read_feature_stack,
@@ -255,7 +256,8 @@ def test_chunks_compressed_on_threads_are_what_netcdf_c_writes(tmp_path: Path, k
             va, vb = a.variables[name], b.variables[name]
             assert va.chunking() == vb.chunking() and va.filters() == vb.filters(), name
             np.testing.assert_array_equal(
-                np.asarray(va[...], np.float32).view(np.uint32), np.asarray(vb[...], np.float32).view(np.uint32)
+                np.asarray(va[...], np.float32).view(np.uint32),
+                np.asarray(vb[...], np.float32).view(np.uint32),
             )
     if keep_bits:  # it did quantize: not the values given
         assert not np.array_equal(read_feature_stack(path)["red"].values[1], ds["red"].values[1])
@@ -265,3 +267,50 @@ def test_chunks_compressed_on_threads_are_what_netcdf_c_writes(tmp_path: Path, k
         np.testing.assert_array_equal(
             src.read(1).view(np.uint32), read_feature_stack(path)["ndvi_max"].values.view(np.uint32)
         )
+
+
+def test_reader_decompressing_chunks_on_threads_reads_what_xarray_reads(tmp_path: Path) -> None:
+    """Windows read by the chunk reader (direct chunk reads, decompressed on threads) are `to_matrix` of the
+    same windows read through netCDF-C: aligned with the chunks or not, across chunk edges and the grid's
+    edge; a chunk never written reads as NaN (the fill value)."""
+    rng = np.random.default_rng(5)
+    ny, nx = 700, 1100
+    comp = xr.Dataset(
+        {
+            b: (("period", "y", "x"), rng.uniform(0, 0.5, (3, ny, nx)).astype(np.float32))
+            for b in ("red", "nir")
+        },
+        coords={"period": ["01", "02", "03"]},
+    )
+    ds = comp.assign(ndvi_max=(("y", "x"), rng.normal(0, 1, (ny, nx)).astype(np.float32)))
+    path = tmp_path / "stack.nc"
+    write_feature_stack(ds, path, crs=32633, transform=TRANSFORM)
+    back = read_feature_stack(path)
+    names = features.matrix_variables(back)
+    assert names == ["red", "nir", "ndvi_max"]  # the matrix's order, not the file's
+    with FeatureStackReader(path, names, threads=3) as reader:
+        assert reader.layers == 7
+        for rows, cols in [
+            (slice(0, 512), slice(0, 512)),
+            (slice(0, ny), slice(0, nx)),
+            (slice(500, 530), slice(1020, 1100)),  # four chunks, the grid's corner
+            (slice(3, 4), slice(1099, 1100)),
+        ]:
+            want, _ = features.to_matrix(back.isel(y=rows, x=cols))
+            np.testing.assert_array_equal(reader.read(rows, cols), want)
+    back.close()
+    with pytest.raises(ValueError, match="no variable"):
+        FeatureStackReader(path, ["red", "missing"])
+
+    partial = tmp_path / "partial.nc"
+    grid = {"height": ny, "width": nx, "crs": 32633, "transform": TRANSFORM}
+    with (
+        pytest.raises(ValueError, match="incomplete"),
+        feature_stack_writer(partial, ds, **grid) as writer,  # type: ignore[arg-type]
+    ):
+        writer.write(ds.isel(y=slice(0, 512), x=slice(0, 512)), slice(0, 512), slice(0, 512))
+    with FeatureStackReader(partial, ["red", "ndvi_max"]) as reader:
+        m = reader.read(slice(500, 520), slice(500, 520))
+    assert (
+        not np.isnan(m[:, :12, :12]).any() and np.isnan(m[:, 12:, :]).all() and np.isnan(m[:, :, 12:]).all()
+    )

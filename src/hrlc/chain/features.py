@@ -51,6 +51,7 @@ __all__ = [
     "feature_variables",
     "gap_fill",
     "spectral_indices",
+    "matrix_variables",
     "to_matrix",
 ]
 
@@ -411,6 +412,11 @@ def _names_of(name: str, da: xr.DataArray) -> list[str]:
     if "period" in da.dims:
         return [f"{name}_{p}" for p in da["period"].values.astype(str)]
     return [name]
+
+
+def matrix_variables(features: xr.Dataset) -> list[str]:
+    """The variables of :func:`to_matrix`'s rows, in order (each over its periods, in coordinate order)."""
+    return [name for name, _ in _matrix_vars(features)]
 
 
 def feature_names(features: xr.Dataset) -> list[str]:

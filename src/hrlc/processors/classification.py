@@ -56,7 +56,7 @@ from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import period_range
 from hrlc.processors import class_maps
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param, space_param
-from hrlc.products.netcdf import grid_of, read_feature_stack
+from hrlc.products.netcdf import FeatureStackReader, grid_of, read_feature_stack
 from hrlc.training import samples as training_samples
 from hrlc.training.query import TrainingQuery
 
@@ -245,12 +245,12 @@ class Classification(Processor[ClassificationParams]):
             item = ctx.catalog.get_href(ctx.store.href(item_key))
             stack = opened.enter_context(open_stack(Path(opened.enter_context(ctx.store.reading(key)))))
             if window is None:
-                crs, transform = grid_of(stack)
-                shape = (int(stack.sizes["y"]), int(stack.sizes["x"]))
+                crs, transform = grid_of(stack.ds)
+                shape = stack.shape
                 roi = (slice(0, shape[0]), slice(0, shape[1]))
                 return GeoBox(shape, Affine(*list(transform)[:6]), crs), [Piece(stack, item, roi, roi)]
             pieces.append(Piece(stack, item, window.tile_roi, window.aoi_roi))
-        names = {tuple(chain_features.feature_names(p.stack)) for p in pieces}
+        names = {tuple(p.stack.names) for p in pieces}
         if len(names) != 1:
             raise ProcessorError(
                 "the tiles' feature stacks hold different features: made by different configs"
@@ -268,7 +268,7 @@ class Classification(Processor[ClassificationParams]):
         training_sets: list[dict[str, Any]],
     ) -> list[str]:
         crs, transform = str(grid.crs), grid.transform
-        names = chain_features.feature_names(pieces[0].stack)
+        names = pieces[0].stack.names
 
         ctx.progress(0.1, "sampling training data")
         X, y, groups = sample_pieces(
@@ -448,26 +448,56 @@ class Classification(Processor[ClassificationParams]):
         return [ctx.register(i) for i in made]
 
 
+@dataclass(frozen=True)
+class FeatureStack:
+    """A feature stack as the classifier reads it: `ds`, the Dataset (lazy: sizes, grid, feature names), and,
+    for a file, `chunks`, which reads windows decompressing their chunks on all cores; without it windows come
+    through xarray (a stack in memory)."""
+
+    ds: xr.Dataset
+    chunks: FeatureStackReader | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return chain_features.feature_names(self.ds)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.ds.sizes["y"]), int(self.ds.sizes["x"])
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """The ``(n_features, h, w)`` matrix of a window (`chain.features.to_matrix`): only its chunks are read."""
+        if self.chunks is None:
+            matrix, _ = chain_features.to_matrix(self.ds.isel(y=rows, x=cols))
+            return matrix
+        return self.chunks.read(*_bounded(rows, cols, self.shape))
+
+
+def _bounded(rows: slice, cols: slice, shape: tuple[int, int]) -> tuple[slice, slice]:
+    r, c = range(*rows.indices(shape[0])), range(*cols.indices(shape[1]))
+    return slice(r.start, r.stop), slice(c.start, c.stop)
+
+
 @contextlib.contextmanager
-def open_stack(path: Path) -> Iterator[xr.Dataset]:
-    """The feature stack, opened lazily without HDF5's chunk cache: each block reads every chunk it needs in
-    one call, so a cache would only grow with the stack (netCDF's default: 64 MiB per variable). The cache
-    size is netCDF's global default for files being opened; it is restored once the file is open."""
+def open_stack(path: Path) -> Iterator[FeatureStack]:
+    """The feature stack at `path`: its Dataset opened lazily (without HDF5's chunk cache, which would only
+    grow with the stack: each block reads every chunk it needs once; the size is netCDF's global default for
+    files being opened, restored once the file is open), and its chunk reader."""
     size, nelems, preemption = netCDF4.get_chunk_cache()
     netCDF4.set_chunk_cache(0, 1, preemption)
     try:
-        stack = read_feature_stack(path)
+        ds = read_feature_stack(path)
     finally:
         netCDF4.set_chunk_cache(size, nelems, preemption)
-    with stack:
-        yield stack
+    with ds, FeatureStackReader(path, chain_features.matrix_variables(ds)) as chunks:
+        yield FeatureStack(ds, chunks)
 
 
 @dataclass(frozen=True)
 class Piece:
     """A feature stack and where it maps into the AOI grid: ``stack[tile_roi]`` is ``aoi[aoi_roi]``."""
 
-    stack: xr.Dataset
+    stack: FeatureStack
     item: pystac.Item
     tile_roi: tuple[slice, slice]
     aoi_roi: tuple[slice, slice]
@@ -484,21 +514,15 @@ def predicted_blocks(
 ) -> Iterator[class_maps.MapBlock]:
     """The maps of each (piece, rows, cols) block of the pieces' stacks, placed on the AOI grid."""
     for piece, rows, cols in blocks:
-        percent, codes = class_maps.predicted(model, classes, _read_block(piece.stack, rows, cols))
+        percent, codes = class_maps.predicted(model, classes, piece.stack.read(rows, cols))
         yield class_maps.MapBlock(*piece.to_aoi(rows, cols), percent, codes)
 
 
-def _read_block(stack: xr.Dataset, rows: slice, cols: slice) -> np.ndarray:
-    """The ``(n_features, h, w)`` matrix of a window of the (lazily opened) stack: only its chunks are read."""
-    matrix, _ = chain_features.to_matrix(stack.isel(y=rows, x=cols))
-    return matrix
-
-
-def pixel_values(stack: xr.Dataset, rows: np.ndarray, cols: np.ndarray, block: int = BLOCK_PX) -> np.ndarray:
+def pixel_values(stack: FeatureStack, rows: np.ndarray, cols: np.ndarray, block: int = BLOCK_PX) -> np.ndarray:
     """The ``(n, n_features)`` features of the stack's pixels at `rows`, `cols`, reading only the blocks (of
     side `block`) that hold them: in each block, the smallest window around its pixels."""
-    nx = int(stack.sizes["x"])
-    X = np.empty((rows.size, len(chain_features.feature_names(stack))), dtype=np.float32)
+    nx = stack.shape[1]
+    X = np.empty((rows.size, len(stack.names)), dtype=np.float32)
     which = (rows // block) * (-(-nx // block)) + cols // block
     order = np.argsort(which, kind="stable")
     for sel in np.split(order, np.flatnonzero(np.diff(which[order])) + 1):
@@ -506,7 +530,7 @@ def pixel_values(stack: xr.Dataset, rows: np.ndarray, cols: np.ndarray, block: i
             continue
         r, c = rows[sel], cols[sel]
         r0, c0 = int(r.min()), int(c.min())
-        window = _read_block(stack, slice(r0, int(r.max()) + 1), slice(c0, int(c.max()) + 1))
+        window = stack.read(slice(r0, int(r.max()) + 1), slice(c0, int(c.max()) + 1))
         X[sel] = window[:, r - r0, c - c0].T
         del window  # before the next block is read: one block in memory at a time
     return X
@@ -534,7 +558,7 @@ def sample_pieces(
         max_pixels_per_polygon=max_pixels_per_polygon,
         seed=seed,
     )
-    X = np.full((y.size, len(chain_features.feature_names(pieces[0].stack))), np.nan, dtype=np.float32)
+    X = np.full((y.size, len(pieces[0].stack.names)), np.nan, dtype=np.float32)
     rows, cols = rowcol[:, 0], rowcol[:, 1]
     for piece in pieces:
         (ar, ac), (tr, tc) = piece.aoi_roi, piece.tile_roi

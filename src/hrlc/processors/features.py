@@ -7,8 +7,9 @@ interpolation along the year, and writes `features/{year}/features_optical_{sens
 Memory (issue 13): the stack is made block by block, square blocks of the lake's `settings.chunk_px` (a multiple
 of the NetCDF chunk, `block_px`): each block of every composite is read (rasterio windows), its features made one
 variable at a time (`chain.features.feature_variables`) and written into the NetCDF as they come
-(`products.netcdf.feature_stack_writer`: whole chunks compressed on all cores, written directly). Peak memory grows with the block size
-and the number of periods (one block of the composites, float32, plus a few variables), not with the grid.
+(`products.netcdf.feature_stack_writer`: whole chunks compressed on all cores, written directly). Peak memory
+grows with the block size and the number of periods (one block of the composites, float32, plus a few
+variables), not with the grid.
 """
 
 from __future__ import annotations

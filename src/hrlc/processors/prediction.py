@@ -25,7 +25,6 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from pydantic import Field
 
-from hrlc.chain import features as chain_features
 from hrlc.lake import layout
 from hrlc.lake.grid import TILE_PATTERN
 from hrlc.lake.identity import ProductId, config_hash
@@ -83,14 +82,14 @@ class Prediction(Processor[PredictionParams]):
         prob_key, map_key = self.outputs(params)
         with contextlib.ExitStack() as opened:
             stack = opened.enter_context(open_stack(Path(opened.enter_context(ctx.store.reading(stack_key)))))
-            names = chain_features.feature_names(stack)
+            names = stack.names
             if names != meta["features"]:
                 raise ProcessorError(
                     f"the feature stack {stack_key} holds other features than model {params.model_id} was "
                     "trained on"
                 )
-            crs, transform = grid_of(stack)
-            shape = (int(stack.sizes["y"]), int(stack.sizes["x"]))
+            crs, transform = grid_of(stack.ds)
+            shape = stack.shape
             whole = (slice(0, shape[0]), slice(0, shape[1]))
             piece = Piece(stack, stack_item, whole, whole)
             blocks = [(piece, r, c) for r, c in class_maps.blocks_of(*whole, self.block_px)]

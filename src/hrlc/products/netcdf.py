@@ -41,7 +41,7 @@ import itertools
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,7 @@ __all__ = [
     "CHUNK_PX",
     "CONVENTIONS",
     "GRID_MAPPING",
+    "FeatureStackReader",
     "FeatureStackWriter",
     "feature_stack_writer",
     "grid_of",
@@ -372,6 +373,20 @@ class _ChunkCodec:
         half = np.uint32((~int(mask) & 0xFFFFFFFF) & (int(mask) >> 1))
         return ((bits + half) & mask).view(np.float32)
 
+    def decode(self, payload: bytes, skipped: int, dtype: np.dtype) -> np.ndarray:
+        """The chunk of `payload` as HDF5 stored it (`skipped`: the filter mask, bit i set when filter i of the
+        pipeline was not applied), back through the filters in reverse order."""
+        out: bytes = payload
+        for i in reversed(range(len(self.filters))):
+            if skipped & (1 << i):
+                continue
+            code, _level = self.filters[i]
+            if code == _H5Z_SHUFFLE:
+                out = np.frombuffer(out, np.uint8).reshape(self.itemsize, -1).T.tobytes()
+            else:
+                out = zlib.decompress(out)
+        return np.frombuffer(out, dtype=dtype).reshape(self.chunk)
+
     def encode(self, values: np.ndarray) -> bytes:
         """One chunk's bytes as HDF5 stores them: `values` (at most a chunk; padded with the fill value to a
         whole one) quantized and passed through the filters."""
@@ -379,14 +394,96 @@ class _ChunkCodec:
             whole = np.full(self.chunk, self.fill, dtype=values.dtype)
             whole[tuple(slice(0, n) for n in values.shape)] = values
             values = whole
-        raw = memoryview(np.ascontiguousarray(self.quantize(values))).cast("B")
-        out: bytes | memoryview = raw
+        out = np.ascontiguousarray(self.quantize(values)).tobytes()  # a copy: 1 MB, far less than deflating it
         for code, level in self.filters:
             if code == _H5Z_SHUFFLE:
                 out = np.frombuffer(out, np.uint8).reshape(-1, self.itemsize).T.tobytes()
             else:
                 out = zlib.compress(out, level)
-        return bytes(out)
+        return out
+
+
+class FeatureStackReader:
+    """Windows of a feature stack's gridded variables, as one ``(n_layers, h, w)`` float32 matrix, read with
+    HDF5's direct chunk read and decompressed on `threads` threads (netCDF-C and h5py decompress every chunk
+    on the one thread that calls them, under one lock). `variables` gives the order: each ``(period, y, x)``
+    variable is its periods in file order, each ``(y, x)`` variable one layer (`chain.features.to_matrix`'s
+    layout when given in `chain.features.matrix_variables` order). A chunk the writer never wrote reads as
+    the fill value; a variable with other filters than shuffle and deflate is read through HDF5.
+    Memory: the matrix, and one decompressed chunk per thread."""
+
+    def __init__(self, path: Path | str, variables: Sequence[str], *, threads: int | None = None):
+        self._h5 = h5py.File(path, "r", rdcc_nbytes=0)
+        try:
+            self._datasets = [self._h5[v] for v in variables]
+        except KeyError as e:
+            self._h5.close()
+            raise ValueError(f"{path}: no variable {e}") from None
+        self._codecs = [_ChunkCodec.of(d) for d in self._datasets]
+        self._lock = threading.Lock()  # HDF5 calls, one at a time
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads or dask.system.CPU_COUNT, thread_name_prefix="hrlc-netcdf-read"
+        )
+        self.layers = sum(d.shape[0] if d.ndim == 3 else 1 for d in self._datasets)
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """The ``(n_layers, h, w)`` float32 matrix of the window `rows`, `cols` (slices with start and stop)."""
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        out = np.empty((self.layers, h, w), dtype=np.float32)
+        futures = []
+        first = 0
+        for dset, codec in zip(self._datasets, self._codecs, strict=True):
+            n = dset.shape[0] if dset.ndim == 3 else 1
+            target = out[first : first + n] if dset.ndim == 3 else out[first : first + 1]
+            first += n
+            if not codec.direct:
+                futures.append(self._pool.submit(self._read_window, dset, rows, cols, target))
+                continue
+            cy, cx = codec.chunk[-2:]
+            for r0 in range(rows.start - rows.start % cy, rows.stop, cy):
+                for c0 in range(cols.start - cols.start % cx, cols.stop, cx):
+                    for p in range(n) if dset.ndim == 3 else [None]:
+                        futures.append(
+                            self._pool.submit(self._read_chunk, dset, codec, p, r0, c0, rows, cols, target)
+                        )
+        for f in futures:
+            f.result()
+        return out
+
+    def _read_chunk(self, dset: Any, codec: _ChunkCodec, period: int | None, r0: int, c0: int, rows: slice,
+                    cols: slice, target: np.ndarray) -> None:  # fmt: skip
+        offset = (r0, c0) if period is None else (period, r0, c0)
+        with self._lock:
+            stored = dset.id.get_chunk_info_by_coord(offset).byte_offset is not None
+            skipped, payload = dset.id.read_direct_chunk(offset) if stored else (0, b"")
+        cy, cx = codec.chunk[-2:]
+        ys = slice(max(rows.start, r0), min(rows.stop, r0 + cy))
+        xs = slice(max(cols.start, c0), min(cols.stop, c0 + cx))
+        layer = target[0 if period is None else period]
+        part = (
+            slice(ys.start - rows.start, ys.stop - rows.start),
+            slice(xs.start - cols.start, xs.stop - cols.start),
+        )
+        if not stored:
+            layer[part] = codec.fill
+            return
+        chunk = codec.decode(payload, skipped, dset.dtype)
+        layer[part] = chunk.reshape(cy, cx)[ys.start - r0 : ys.stop - r0, xs.start - c0 : xs.stop - c0]
+
+    def _read_window(self, dset: Any, rows: slice, cols: slice, target: np.ndarray) -> None:
+        with self._lock:
+            values = dset[..., rows, cols]
+        target[...] = values.reshape(target.shape)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._h5.close()
+
+    def __enter__(self) -> FeatureStackReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
