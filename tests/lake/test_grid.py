@@ -203,6 +203,15 @@ def test_tiles_clipped_to_the_aoi_equal_the_aoi_grid_pixel_for_pixel(bbox: tuple
         written[w.aoi_roi] += 1
     assert (written == 1).all()  # every AOI pixel from exactly one tile
     assert np.array_equal(x, x_aoi) and np.array_equal(y, y_aoi)  # the same pixels, exactly
+    x.fill(np.nan)
+    for w in found:  # block by block (37 px, a mosaic's blocks), placed by to_aoi
+        x_tile, _ = _centres(w.tile.geobox(resolution))
+        (r0, r1), (c0, c1) = (w.tile_roi[0].start, w.tile_roi[0].stop), (w.tile_roi[1].start, w.tile_roi[1].stop)
+        for r in range(r0, r1, 37):
+            for c in range(c0, c1, 37):
+                rows, cols = slice(r, min(r + 37, r1)), slice(c, min(c + 37, c1))
+                x[w.to_aoi(rows, cols)] = x_tile[rows, cols]
+    assert np.array_equal(x, x_aoi)
 
 
 def test_windows_refuse_a_grid_that_is_not_a_window_of_the_tiles() -> None:

@@ -137,6 +137,18 @@ class TileWindow:
     tile_roi: tuple[slice, slice]
     aoi_roi: tuple[slice, slice]
 
+    def to_aoi(self, rows: slice, cols: slice) -> tuple[slice, slice]:
+        """The AOI grid's rows and columns of the tile grid's `rows` and `cols` (inside `tile_roi`)."""
+        return shifted(rows, cols, self.tile_roi, self.aoi_roi)
+
+
+def shifted(
+    rows: slice, cols: slice, src: tuple[slice, slice], dst: tuple[slice, slice]
+) -> tuple[slice, slice]:
+    """`rows` and `cols` of a grid whose window `src` is the window `dst` of another: their slices there."""
+    dr, dc = dst[0].start - src[0].start, dst[1].start - src[1].start
+    return slice(rows.start + dr, rows.stop + dr), slice(cols.start + dc, cols.stop + dc)
+
 
 def parse_tile(tile_id: str) -> Tile:
     """The tile of an id made by `Tile.id`; ValueError for anything else (non-canonical forms included)."""

@@ -51,7 +51,7 @@ from hrlc.catalog.items import file_item
 from hrlc.chain import classification as clf
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
-from hrlc.lake.grid import TileWindow, windows
+from hrlc.lake.grid import TileWindow, shifted, windows
 from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import period_range
 from hrlc.processors import class_maps
@@ -504,9 +504,7 @@ class Piece:
 
     def to_aoi(self, rows: slice, cols: slice) -> tuple[slice, slice]:
         """The AOI's rows and columns of the stack's `rows` and `cols` (inside `tile_roi`)."""
-        dr = self.aoi_roi[0].start - self.tile_roi[0].start
-        dc = self.aoi_roi[1].start - self.tile_roi[1].start
-        return slice(rows.start + dr, rows.stop + dr), slice(cols.start + dc, cols.stop + dc)
+        return shifted(rows, cols, self.tile_roi, self.aoi_roi)
 
 
 def predicted_blocks(
@@ -518,7 +516,9 @@ def predicted_blocks(
         yield class_maps.MapBlock(*piece.to_aoi(rows, cols), percent, codes)
 
 
-def pixel_values(stack: FeatureStack, rows: np.ndarray, cols: np.ndarray, block: int = BLOCK_PX) -> np.ndarray:
+def pixel_values(
+    stack: FeatureStack, rows: np.ndarray, cols: np.ndarray, block: int = BLOCK_PX
+) -> np.ndarray:
     """The ``(n, n_features)`` features of the stack's pixels at `rows`, `cols`, reading only the blocks (of
     side `block`) that hold them: in each block, the smallest window around its pixels."""
     nx = stack.shape[1]

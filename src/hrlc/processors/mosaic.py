@@ -118,13 +118,8 @@ class Mosaic(Processor[MosaicParams]):
     ) -> Iterator[class_maps.MapBlock]:
         """Each tile's part inside the AOI, block by block, placed on the AOI's grid."""
         for w, prob, codes in sources:
-            dr = w.aoi_roi[0].start - w.tile_roi[0].start
-            dc = w.aoi_roi[1].start - w.tile_roi[1].start
             for rows, cols in class_maps.blocks_of(*w.tile_roi, self.block_px):
                 window = ((rows.start, rows.stop), (cols.start, cols.stop))
                 yield class_maps.MapBlock(
-                    slice(rows.start + dr, rows.stop + dr),
-                    slice(cols.start + dc, cols.stop + dc),
-                    prob.read(window=window),
-                    codes.read(1, window=window),
+                    *w.to_aoi(rows, cols), prob.read(window=window), codes.read(1, window=window)
                 )
