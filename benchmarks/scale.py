@@ -20,9 +20,10 @@ corner is the corner of product-grid tile utm33n-109800-4-46, so the AOI is that
     .venv/bin/python benchmarks/scale.py --sizes 10980 --tile-px 10980 --every 3 --origin 439200 5160600 \
         --drop-inputs --workdir /work/scale-full
 
-`--drop-inputs` runs the optical preprocessing first, then deletes the repository's scenes and runs
-the rest of the chain (the repository is then incomplete: its manifest goes too, a rerun generates it again):
-a tile-year's scenes (37 GB), composites (22 GB) and feature stack (46 GB) do not fit a 100 GB disk together.
+`--drop-inputs` runs the chain in three parts and deletes what no later step reads: the optical preprocessing,
+then the repository's scenes are deleted (it is then incomplete: its manifest goes too, a rerun generates it
+again); the features, then the composites are deleted; the rest. A tile-year's scenes (40 GB), composites
+(22 GB) and feature stack (47 GB) do not fit this machine's disk together.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,9 @@ from _child import measured
 
 def run_chain(repo_root: Path, lake: Path, tile_px: int, drop_inputs: bool = False) -> None:
     """The child: the land-cover chain on the repository at `repo_root` into the lake at `lake`, in tiles of
-    `tile_px` pixels; `drop_inputs`: the optical preprocessing first, then the repository's scenes are deleted.
-    Prints the seconds per processor as JSON."""
+    `tile_px` pixels; `drop_inputs`: in three parts, each deleting the inputs no later step reads (the
+    repository's scenes after the optical preprocessing, the composites after the features). Prints the seconds
+    per processor as JSON."""
     from rich.console import Console
 
     from hrlc import sample
@@ -70,20 +73,34 @@ def run_chain(repo_root: Path, lake: Path, tile_px: int, drop_inputs: bool = Fal
     try:
         runner = InProcessRunner(backends.store, backends.catalog, console=Console(quiet=True))
         if drop_inputs:
-            first = Dag([t for t in dag.tasks if t.processor == "optical-preprocessing"])
-            for r in runner.run(first).tasks:
+            preprocessing = [t for t in dag.tasks if t.processor == "optical-preprocessing"]
+            for r in runner.run(Dag(preprocessing)).tasks:
                 seconds[r.task_id] = r.seconds
             (repo_root / "sample.json").unlink()  # no longer complete: a rerun generates it again
             for scene in repo.catalog.parent.glob("*/*/*"):  # every collection's scenes (Landsat's too)
                 if scene.suffix.lower() == ".tif":
                     scene.unlink()
+            features = [t for t in dag.tasks if t.processor == "features"]
+            for r in runner.run(Dag(preprocessing + features)).tasks:
+                if not r.skipped:
+                    seconds[r.task_id] = r.seconds
+            for composite in (lake / "preprocessed").rglob("*.tif"):  # no later step reads them
+                composite.unlink()
+            done = {t.id for t in preprocessing + features}  # the rest, without what it no longer needs
+            dag = Dag(
+                [
+                    replace(t, depends_on=tuple(set(t.depends_on) - done))
+                    for t in dag.tasks
+                    if t.id not in done
+                ]
+            )
         for r in runner.run(dag).tasks:
             if not r.skipped:
                 seconds[r.task_id] = r.seconds
     finally:
         backends.close()
     per_processor: dict[str, float] = {}
-    for task in dag.tasks:
+    for task in land_cover_dag(request).tasks:
         per_processor[task.processor] = round(per_processor.get(task.processor, 0.0) + seconds[task.id], 1)
     lake_gb = sum(f.stat().st_size for f in lake.rglob("*") if f.is_file()) / 1e9
     print(json.dumps({"seconds_per_processor": per_processor, "lake_gb": round(lake_gb, 1)}), flush=True)
@@ -102,7 +119,7 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument(
         "--drop-inputs", action="store_true",
-        help="delete the repository's scenes after the optical preprocessing (disk: a full tile)",
+        help="delete the scenes after the preprocessing, the composites after the features (disk: a full tile)",
     )  # fmt: skip
     ap.add_argument(
         "--chain", nargs=3, metavar=("REPO", "LAKE", "TILE_PX"), help=argparse.SUPPRESS
