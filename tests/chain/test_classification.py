@@ -112,7 +112,10 @@ def test_accuracy_report_known_confusion_matrix() -> None:
     y_pred = np.array([10] * 5 + [20] + [10] * 2 + [20] * 2)
     rep = clf.accuracy_report(y_true, y_pred)
     assert (
-        rep["confusion_matrix"] == [[5, 1], [2, 2]] and rep["labels"] == [10, 20] and rep["n_samples"] == 10
+        rep["confusion_matrix"] == [[5, 1], [2, 2]]
+        and rep["labels"] == [10, 20]
+        and rep["n_samples"] == 10
+        and rep["confusion_matrix_axes"] == {"rows": "reference", "columns": "predicted"}
     )
     assert rep["overall_accuracy"] == pytest.approx(0.7)
     pe = (6 * 7 + 4 * 3) / 100  # 0.54

@@ -137,7 +137,7 @@ def stratified_estimates(
         "n_samples": int(n.sum()),
         "samples_per_map_class": {str(c): int(v) for c, v in zip(labs, n_i, strict=True)},
         "error_matrix": n.astype(int).tolist(),
-        "error_matrix_axes": "rows: map class, columns: reference class (labels order)",
+        "error_matrix_axes": {"rows": "class map", "columns": "reference"},
         "labels": labs,
         "warnings": warnings,
     }

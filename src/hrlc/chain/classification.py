@@ -602,7 +602,8 @@ def class_map(probs: np.ndarray, classes: np.ndarray, nodata: int = 0) -> np.nda
 
 
 def accuracy_report(y_true: np.ndarray, y_pred: np.ndarray, labels: Any = None) -> dict[str, Any]:
-    """Overall accuracy, Cohen's kappa, per-class precision/recall/F1 and the confusion matrix.
+    """Overall accuracy, Cohen's kappa, per-class precision/recall/F1 and the confusion matrix (rows: reference,
+    columns: predicted, in `labels` order; the report says so in ``confusion_matrix_axes``).
 
     `labels` fixes the classes reported (and their order); classes present in the data but missing from
     `labels` are appended in ascending order, so no sample is silently dropped. Per-class values of a class
@@ -638,6 +639,7 @@ def accuracy_report(y_true: np.ndarray, y_pred: np.ndarray, labels: Any = None) 
         "per_class_precision": {str(c): float(v) for c, v in zip(labs, precision, strict=True)},
         "per_class_recall": {str(c): float(v) for c, v in zip(labs, recall, strict=True)},
         "confusion_matrix": cm.astype(int).tolist(),
+        "confusion_matrix_axes": {"rows": "reference", "columns": "predicted"},
         "labels": [int(c) for c in labs],
         "n_samples": n,
     }
