@@ -35,8 +35,29 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every sub-command
 )
 console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hrlc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        help="Print the hrlc version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """The options before any command (the app's help is `app`'s)."""
 
 
 def _error(message: str) -> None:

@@ -142,3 +142,15 @@ def test_demo_report(tmp_path: Path) -> None:
     assert report["overall_accuracy"] >= 0.85
     assert all(Path(h).is_file() for h in report["items"])
     shutil.rmtree(tmp_path / "external")
+
+
+def test_version_and_short_help() -> None:
+    """`--version`/`-V` print the version and exit 0; `-h` is `--help` for the app and every sub-command."""
+    from hrlc import __version__
+
+    for flag in ("--version", "-V"):
+        result = runner.invoke(app, [flag])
+        assert result.exit_code == 0 and result.output.strip() == f"hrlc {__version__}"
+    for args in (["-h"], ["run", "-h"], ["training", "import", "-h"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage: hrlc" in result.output, args
