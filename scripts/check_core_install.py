@@ -36,7 +36,17 @@ AOI = "14.50,45.85,14.60,45.90"
 
 def needs_extra(tmp: Path) -> list[tuple[list[str], dict[str, str], str, str]]:
     """(arguments, environment, feature named in the message, extra) of invocations that must refuse."""
-    run = ["run", "--aoi", AOI, "--year", "2021", "--source", str(tmp / "catalog.json"), "--workdir", str(tmp)]
+    run = [
+        "run",
+        "--aoi",
+        AOI,
+        "--year",
+        "2021",
+        "--source",
+        str(tmp / "catalog.json"),
+        "--workdir",
+        str(tmp),
+    ]
     s3 = {"HRLC_STORE": "s3://bucket/lake"}
     pgstac = {"HRLC_CATALOG": "postgresql://postgres@127.0.0.1:5432/hrlc"}
     return [
@@ -45,15 +55,23 @@ def needs_extra(tmp: Path) -> list[tuple[list[str], dict[str, str], str, str]]:
         (["worker", "--processor", "features"], {}, "hrlc worker", "platform"),
         (["status-consumer"], {}, "hrlc status-consumer", "platform"),
         (["ingest", "watch", "--once"], {}, "hrlc ingest watch", "platform"),
-        (["ingest", "harvest", "--stac-url", "https://example.org/stac", "--collection", "x"], {},
-         "hrlc ingest harvest", "platform"),
+        (
+            ["ingest", "harvest", "--stac-url", "https://example.org/stac", "--collection", "x"],
+            {},
+            "hrlc ingest harvest",
+            "platform",
+        ),
         (["training", "import", str(tmp)], {}, "hrlc training import", "platform"),
         (["users", "list", "--file", str(tmp / "users.json")], {}, "hrlc users list", "platform"),
         (["training", "status"], {}, "hrlc training status", "platform"),
         (["training", "provider", "list"], {}, "hrlc training provider list", "platform"),
         (["ancillary", "list"], {}, "hrlc ancillary list", "platform"),
-        (["ancillary", "get", "copernicus-dem", "--aoi", AOI, "--resolution", "30"], {}, "hrlc ancillary get",
-         "platform"),
+        (
+            ["ancillary", "get", "copernicus-dem", "--aoi", AOI, "--resolution", "30"],
+            {},
+            "hrlc ancillary get",
+            "platform",
+        ),
         ([*run, "--training-db", "area=x"], {}, "hrlc run --training-db", "platform"),
         (["demo", "--workdir", str(tmp / "demo")], s3, "an S3 Data Lake (HRLC_STORE)", "s3"),
         (["demo", "--workdir", str(tmp / "demo")], pgstac, "a pgstac catalogue (HRLC_CATALOG)", "platform"),

@@ -57,13 +57,20 @@ def _schemathesis(schema: str, base: str, token: str | None, args: argparse.Name
     for section in ("ERRORS", "FAILURES", "SUMMARY"):  # schemathesis's report: what broke, then the counts
         at = out.find(f" {section} ")
         if at >= 0:
-            end = min([i for i in (out.find(" WARNINGS ", at), out.find(" SUMMARY ", at)) if i > at] or [len(out)])
-            print(out[out.rfind("\n", 0, at) + 1 : end if section != "SUMMARY" else len(out)][:20000], flush=True)
+            end = min(
+                [i for i in (out.find(" WARNINGS ", at), out.find(" SUMMARY ", at)) if i > at] or [len(out)]
+            )
+            print(
+                out[out.rfind("\n", 0, at) + 1 : end if section != "SUMMARY" else len(out)][:20000],
+                flush=True,
+            )
     import re
 
     tested = re.search(r"Tested: (\d+)", out)
     cases = re.search(r"(\d+) generated", out)
-    server_errors = len(re.findall(r"ST\d+ Server error", out.split("SUMMARY")[0]))  # also on undeclared media types
+    server_errors = len(
+        re.findall(r"ST\d+ Server error", out.split("SUMMARY")[0])
+    )  # also on undeclared media types
     network = "Network Error" in out
     schema_errors = re.search(r"Schema Error: (\d+)", out)
     print(f"== {schema}: {tested.group(1) if tested else '?'} operations, {cases.group(1) if cases else '?'} test "
@@ -126,12 +133,18 @@ def main() -> int:
                     print(log.read_text()[-3000:], file=sys.stderr)
                     return 1
                 time.sleep(0.3)
-            token = httpx.get(f"{root}/openeo/credentials/basic", auth=("fuzz", "fuzz-password")).json()["access_token"]
+            token = httpx.get(f"{root}/openeo/credentials/basic", auth=("fuzz", "fuzz-password")).json()[
+                "access_token"
+            ]
             openapi = SHARED / "schemas" / "openeo-api" / "1.2.0" / "openapi.yaml"
             t0 = time.monotonic()
-            openeo = _schemathesis(str(openapi), f"{root}/openeo", token, args, "--exclude-path-regex", NOT_OFFERED)
+            openeo = _schemathesis(
+                str(openapi), f"{root}/openeo", token, args, "--exclude-path-regex", NOT_OFFERED
+            )
             # as the user (reads need a token); stac-fastapi's document names no path parameter for bulk_items
-            stac = _schemathesis(f"{root}/stac/api", f"{root}/stac", token, args, "--exclude-path-regex", "bulk_items$")
+            stac = _schemathesis(
+                f"{root}/stac/api", f"{root}/stac", token, args, "--exclude-path-regex", "bulk_items$"
+            )
             alive = proc.poll() is None
             print(f"== fuzzing done in {time.monotonic() - t0:.0f} s: openEO {'ok' if openeo else 'FAILED'}, STAC "
                   f"{'ok' if stac else 'FAILED'}, server {'still up' if alive else 'DEAD'}", flush=True)  # fmt: skip

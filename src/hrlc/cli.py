@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -120,14 +121,38 @@ def run(
     mask_snow: Annotated[bool, typer.Option(help=_help("mask_snow"))] = _default("mask_snow"),
     classifier: Annotated[str, typer.Option(help=_help("classifier"))] = _default("classifier"),
     seed: Annotated[int, typer.Option(help=_help("seed"))] = _default("seed"),
+    holdout: Annotated[float, typer.Option(help=_help("holdout"))] = _default("holdout"),
+    validation_block_m: Annotated[
+        float, typer.Option("--validation-block", help=_help("validation_block_m"))
+    ] = _default("validation_block_m"),
+    group_column: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help=_help("group_column")),
+    ] = _default("group_column"),
     tile_size: Annotated[int, typer.Option(help=_help("tile_size"))] = _default("tile_size"),
     resume: Annotated[bool, typer.Option(help="Skip tasks whose outputs already exist")] = True,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the products (class map, reports, every STAC Item) as JSON on stdout"
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens")] = False,
 ) -> None:
     """Run the optical land-cover chain (composites -> features -> classification) for one AOI and year.
 
     The options are the arguments of the openEO process `hrlc_land_cover`, with its defaults; --aoi and
-    --aoi-crs give its spatial_extent, --training or --training-db its training samples."""
+    --aoi-crs give its spatial_extent, --training or --training-db its training samples. Ends with a summary
+    (the class map, its estimated accuracy, the time taken), or with --json the products as JSON.
+
+    Example, on the demo's synthetic repository (`hrlc demo` made hrlc-demo/external):
+
+        hrlc run --aoi 430080,5149440,440320,5159680 --aoi-crs EPSG:32633 --year 2021 --sensor sentinel2
+        --source hrlc-demo/external/stac/catalog.json --training hrlc-demo/external/training/points.gpkg
+        --workdir my-run --tile-size 5120
+
+    Exit codes: 0 done, 2 bad input (an option, a file, the source or training data), 1 a failure while running
+    (a service down, a disk full)."""
     from hrlc.backends import Backends
     from hrlc.catalog.sources import SourceError
     from hrlc.demo import lake_for
@@ -138,6 +163,7 @@ def run(
     from hrlc.training.samples import TrainingDataError, read_training
 
     _setup_logging(verbose)
+    started = time.perf_counter()
     backends: Backends | None = None
     try:
         bbox, bbox_crs = parse_aoi(aoi, aoi_crs)
@@ -146,7 +172,12 @@ def run(
         if training is not None:
             if not training.is_file():
                 raise InputError(f"training file {training} does not exist")
-            read_training(training)  # validate at the edge: CRS, geometry types, class codes
+            samples = read_training(training, group_column=group_column)  # at the edge: CRS, codes, groups
+            if samples["class_code"].nunique() < 2:
+                raise InputError(
+                    f"training file {training} holds only class {int(samples['class_code'].iloc[0])}: a classifier "
+                    "needs samples of 2 classes or more"
+                )
         else:
             require("platform", "hrlc run --training-db")
             query = _training_query(str(training_db))
@@ -164,12 +195,18 @@ def run(
                 "mask_snow": mask_snow,
                 "classifier": classifier,
                 "seed": seed,
+                "holdout": holdout,
+                "validation_block_m": validation_block_m,
+                "group_column": group_column,
                 "tile_size": tile_size,
             }
         )
         dag = land_cover_dag(request)
         settings = Settings()
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot create the working folder {workdir}: {e.strerror}") from None
         backends = Backends.from_settings(settings, store=lake_for(workdir, settings))  # no connection yet
         if training_db is not None and backends.training is not None:
             backends.training.select(query)  # validate at the edge: the selection has samples
@@ -191,8 +228,10 @@ def run(
         result = runner.run(dag)
         products = {  # the AOI's, among the tiles' products in `items`
             "class_map": backends.store.href(product_key(dag, "class-map")),
-            "accuracy_report": backends.store.href(product_key(dag, "accuracy-report")),
+            "map_accuracy": backends.store.href(product_key(dag, "map-accuracy")),
+            "validation_report": backends.store.href(product_key(dag, "accuracy-report")),
         }
+        assessed = json.loads(backends.store.read_bytes(product_key(dag, "map-accuracy")))
     except (InputError, ProcessorError, SourceError, TrainingDataError, StoreError) as e:
         _fail(str(e))
     except ValidationError as e:
@@ -202,7 +241,19 @@ def run(
     finally:
         if backends is not None:
             backends.close()
-    typer.echo(json.dumps({**products, "items": result.items}, indent=1))
+    if as_json:
+        typer.echo(json.dumps({**products, "items": result.items}, indent=1))
+        return
+    oa, skipped = assessed["overall_accuracy"], sum(t.skipped for t in result.tasks)
+    typer.echo(
+        f"done in {time.perf_counter() - started:.0f} s: {len(result.tasks) - skipped} tasks run"
+        + (f", {skipped} found done in the lake" if skipped else "")
+        + f"\nclass map:   {products['class_map']}"
+        f"\naccuracy:    {oa['estimate']:.3f} (95 % CI {oa['ci95'][0]:.3f}-{oa['ci95'][1]:.3f}), area-weighted, "
+        f"from {assessed['n_samples']} samples in {assessed['validation']['summary']} (docs/accuracy.md)"
+        f"\nits report:  {products['map_accuracy']}"
+        f"\nSTAC items:  {len(result.items)} (--json lists them)"
+    )
 
 
 def _training_query(text: str):  # noqa: ANN202 - TrainingQuery, imported lazily
@@ -245,12 +296,150 @@ def demo(
         )
     except StoreError as e:
         _fail(str(e))
+    est, sampled = report["estimated_accuracy"], report["assessed_accuracy"]
     console.print(
         f"[bold green]demo finished[/] in {report['elapsed_s']:.0f} s: overall accuracy "
-        f"{report['overall_accuracy']:.3f}, kappa {report['kappa']:.3f} against the truth map\n"
+        f"{report['overall_accuracy']:.3f}, kappa {report['kappa']:.3f} against the truth map (every pixel)\n"
+        f"estimated by the chain:  {est['estimate']:.3f} (95 % CI {est['ci95'][0]:.3f}-{est['ci95'][1]:.3f}; "
+        f"{est['from']})\n"
+        f"assessed independently: {sampled['estimate']:.3f} (95 % CI {sampled['ci95'][0]:.3f}-"
+        f"{sampled['ci95'][1]:.3f}; {sampled['from']})\n"
         f"class map: {report['class_map']}\nquicklook: {report['quicklook']}\n"
         f"report:    {workdir / 'demo-report.json'}"
     )
+
+
+@app.command()
+def assess(
+    map_path: Annotated[
+        Path, typer.Argument(metavar="MAP", help="The class map: a single-band GeoTIFF of HRLC class codes")
+    ],
+    reference: Annotated[
+        Path,
+        typer.Argument(
+            metavar="REFERENCE",
+            help="Reference data: a raster of class codes (any CRS and resolution), or points "
+            "(GeoPackage/GeoJSON) with a class column",
+        ),
+    ],
+    n_per_class: Annotated[
+        int,
+        typer.Option(min=2, help="Sample pixels per map class (a raster reference; fewer if it has fewer)"),
+    ] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the random sample")] = 0,
+    crosswalk: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="JSON object: reference code -> map code, or null to drop the code"),
+    ] = None,
+    class_column: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Class column of reference points (default: class_code, class, label, ...)"),
+    ] = None,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Write the assessment (estimates, error matrix, design, sample) as JSON here"),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Write a PNG of the error matrix and per-class accuracies here"),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the assessment as JSON on stdout instead of a summary")
+    ] = False,
+) -> None:
+    """Assess a class map against independent reference data: overall, user's and producer's accuracies and
+    class areas with 95 % confidence intervals (Olofsson et al. 2014), from a random sample stratified by map
+    class (a reference raster) or from your reference points (post-stratified by map class).
+
+    Example, after `hrlc demo` (it prints the class map's path):
+
+        hrlc assess CLASS_MAP.tif hrlc-demo/external/truth/truth_2021.tif --plot assess.png --out assess.json
+    """
+    from hrlc.assess import AssessError, assess_map, read_crosswalk
+    from hrlc.products.accuracy_plot import write_accuracy_plot
+
+    try:
+        table = read_crosswalk(crosswalk) if crosswalk is not None else None
+        result = assess_map(
+            map_path,
+            reference,
+            n_per_class=n_per_class,
+            seed=seed,
+            crosswalk=table,
+            class_column=class_column,
+        )
+    except AssessError as e:
+        _fail(str(e))
+    text = json.dumps(result, indent=1)
+    try:
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text + "\n")
+        if plot is not None:
+            write_accuracy_plot(plot, result, title=f"{map_path.name} against {reference.name}")
+    except OSError as e:
+        _fail(f"cannot write {e.filename}: {e.strerror}", 1)
+    if as_json:
+        typer.echo(text)
+        return
+    _print_assessment(result, out, plot)
+
+
+def _print_assessment(result: dict[str, Any], out: Path | None, plot: Path | None) -> None:
+    """The summary of `hrlc assess` on stdout: overall accuracy, the per-class table, warnings, files written."""
+    from rich import box
+    from rich.table import Table
+
+    from hrlc import legend
+
+    def pm(value: dict[str, Any]) -> str:
+        if value["estimate"] is None:
+            return "n/a"
+        if value["ci95"] is None:
+            return f"{value['estimate']:.3f}"
+        return f"{value['estimate']:.3f} ± {(value['ci95'][1] - value['ci95'][0]) / 2:.3f}"
+
+    stdout = Console()
+    oa = result["overall_accuracy"]
+    stdout.print(
+        f"[bold]overall accuracy {pm(oa)}[/] (95 % CI), {result['n_samples']} samples, "
+        f"{result['dropped']} dropped ({result['design']['sampling']})",
+        highlight=False,
+    )
+    table = Table(
+        "class",
+        "n",
+        "W",
+        "user's acc.",
+        "producer's acc.",
+        "area (ha)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in table.columns:
+        column.no_wrap = True
+    table.columns[0].overflow = "ellipsis"
+    table.columns[0].max_width = 20
+    for code in result["labels"]:
+        key = str(code)
+        area = result["area"][key]
+        half = (area["m2_ci95"][1] - area["m2_ci95"][0]) / 2 / 1e4
+        table.add_row(
+            f"{key} {legend.name(code)[:22]}" if code in legend.CLASSES else key,
+            str(result["samples_per_map_class"][key]),
+            f"{result['weights'][key]:.3f}",
+            pm(result["users_accuracy"][key]),
+            pm(result["producers_accuracy"][key]),
+            f"{area['m2'] / 1e4:,.1f} ± {half:,.1f}",
+        )
+    stdout.print(table)
+    stdout.print("n: samples of the map class, W: its share of the map; ±: half the 95 % CI", highlight=False)
+    for warning in result["warnings"]:
+        stdout.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    for what, path in (("report", out), ("plot", plot)):
+        if path is not None:
+            stdout.print(f"{what}: {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -539,6 +728,9 @@ def serve(
     if problem:
         _fail(problem)
     try:
+        unreachable = catalogue_problem(settings)
+        if unreachable:  # the STAC API cannot start without its database: one line, exit 1, not a traceback
+            _fail(unreachable, 1)
         application = create_app(settings)  # a bad configuration fails here, in one line
     except ValueError as e:
         _fail(str(e))
@@ -565,6 +757,28 @@ def serve(
         uvicorn.run(application, **options)
     else:
         uvicorn.run("hrlc.cli:api_app", factory=True, workers=processes, **options)
+
+
+def catalogue_problem(settings: Any) -> str | None:  # noqa: ANN401 - Settings
+    """Why the pgstac catalogue the STAC API serves cannot be reached (None when it can): the jobs and API
+    databases may be down at start (their requests get 503 until they are back), the catalogue may not."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from hrlc.api.stac import catalog_dsn
+
+    dsn = catalog_dsn(settings)
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+    except psycopg.Error as e:
+        info = conninfo_to_dict(dsn)
+        where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        reason = str(e).strip().splitlines()[0]
+        return (
+            f"the catalogue database (HRLC_CATALOG, {where}) is unreachable: {reason}; start PostgreSQL "
+            "(scripts/services.sh) or point HRLC_CATALOG at a running pgstac"
+        )
+    return None
 
 
 def api_app() -> Any:
@@ -671,7 +885,8 @@ def _command_path(args: list[str]) -> str:
 
 
 def main() -> None:
-    """The `hrlc` console script: the typer app, with a missing extra told in one line (exit code 2)."""
+    """The `hrlc` console script: the typer app, with a missing extra told in one line (exit code 2), and an
+    operating-system error while running (disk full, permission denied) in one line (exit code 1)."""
     import sys
 
     try:
@@ -679,6 +894,9 @@ def main() -> None:
     except MissingExtra as e:
         _error(str(e))
         sys.exit(2)
+    except OSError as e:  # a disk full, a folder not writable, a file gone while running: expected, one line
+        _error(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
+        sys.exit(1)
     except ModuleNotFoundError as e:  # an import of an extra's module that no `require` announced
         extra = extra_of(e.name)
         if extra is None:

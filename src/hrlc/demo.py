@@ -2,8 +2,10 @@
 
 Generates the synthetic external repository (Sentinel-2 L2A-like scenes every 5 days with 30-50 % clouds,
 a truth map, training points), runs optical preprocessing -> features -> classification with the in-process
-runner into a Data Lake, compares the class map with the truth pixel by pixel, writes a quicklook PNG of
-both and `demo-report.json`.
+runner into a Data Lake, compares the class map with the truth pixel by pixel (the map's true accuracy), and
+sets beside it the two estimates a user without a truth map gets: the chain's own (area-weighted, from held-out
+spatial blocks of the training samples) and an independent one (`hrlc assess`: a stratified random sample of
+the truth map). Writes a quicklook PNG of map and truth and `demo-report.json`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import rasterio
 from rich.console import Console
 
 from hrlc import sample
+from hrlc.assess import assess_map
 from hrlc.backends import Backends
 from hrlc.chain.classification import accuracy_report
 from hrlc.jobs.dag import land_cover_dag, product_key
@@ -25,6 +28,9 @@ from hrlc.jobs.runner import InProcessRunner
 from hrlc.lake.store import LocalStore, Store, open_store
 from hrlc.products.quicklook import write_quicklook
 from hrlc.settings import Settings
+
+#: map pixels per class of the demo's independent assessment against the truth map (`hrlc assess`)
+ASSESS_PER_CLASS = 100
 
 
 def lake_for(workdir: Path, settings: Settings) -> Store:
@@ -109,6 +115,7 @@ def _run(
     result = runner.run(dag)
 
     map_key, acc_key = product_key(dag, "class-map"), product_key(dag, "accuracy-report")
+    assessed_key = product_key(dag, "map-accuracy")
     with store.reading(map_key) as path, rasterio.open(path) as src:  # /vsis3/ range reads on S3
         predicted = src.read(1)
     with rasterio.open(repo.truth_map) as src:
@@ -116,6 +123,9 @@ def _run(
     valid = (predicted != 0) & (truth != 0)
     report = accuracy_report(truth[valid], predicted[valid])
     heldout = json.loads(store.read_bytes(acc_key))
+    estimated = json.loads(store.read_bytes(assessed_key))
+    with store.reading(map_key) as path:  # an independent probability sample of the truth, as a user would
+        sampled = assess_map(path, repo.truth_map, n_per_class=ASSESS_PER_CLASS, seed=seed)
 
     quicklook = write_quicklook(
         workdir / "quicklook.png",
@@ -133,7 +143,17 @@ def _run(
         "confusion_matrix": report["confusion_matrix"],
         "labels": report["labels"],
         "valid_fraction": float(valid.mean()),
-        "heldout_overall_accuracy": heldout["overall_accuracy"],
+        "estimated_accuracy": {
+            "from": "held-out training samples, " + estimated["validation"]["summary"],
+            **estimated["overall_accuracy"],
+            "report": store.href(assessed_key),
+        },
+        "assessed_accuracy": {
+            "from": f"stratified random sample of the truth map, {ASSESS_PER_CLASS} per map class",
+            **sampled["overall_accuracy"],
+            "n_samples": sampled["n_samples"],
+        },
+        "heldout_sample_accuracy": heldout["overall_accuracy"],
         "heldout_kappa": heldout["kappa"],
         "items": result.items,
         "size": size,

@@ -48,6 +48,10 @@ def test_undefined_and_variance_free_classes_are_said() -> None:
     assert r["users_accuracy"]["30"]["estimate"] is None
     assert r["users_accuracy"]["20"]["se"] == 0.0
     assert any("[30]" in w and "no sample" in w for w in r["warnings"])
+    # class 30 (5 of 115 px) is not estimated: the rest of the map is, weighted among itself
+    assert r["assessed_map_share"] == pytest.approx(110 / 115)
+    assert r["weights"]["30"] == 0.0 and r["weights"]["10"] == pytest.approx(100 / 110)
+    assert r["overall_accuracy"]["estimate"] == pytest.approx(1.0)
     assert any("[20]" in w and "1 sample" in w for w in r["warnings"])
     with pytest.raises(ValueError, match="3 x 3"):
         stratified_estimates([[1, 0], [0, 1]], [1, 1, 1], [1, 2, 3])

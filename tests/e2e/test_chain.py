@@ -38,7 +38,9 @@ def test_class_map_matches_truth(chain: ChainRun) -> None:
 def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, shared) -> None:
     schemas = OfflineSchemas(shared / "schemas")
     items = list(chain.catalog.items())
-    assert len(items) == 12 * 2 + 1 + 4 + 2  # composites+masks, features, model+accuracy+AOI's maps, tile's maps
+    assert (
+        len(items) == 12 * 2 + 1 + 4 + 2
+    )  # composites+masks, features, model+accuracy+AOI's maps, tile's maps
     assert sorted(chain.result.items) == sorted(chain.catalog.href(i) for i in items)
     for item in items:
         d = json.loads(chain.store.read_bytes(chain.store.key_of(chain.catalog.href(item))))
@@ -50,6 +52,8 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
                 item.properties["hrlc:product"],
                 "model-metadata",
                 "accuracy-report",
+                "map-accuracy",
+                "map-accuracy-plot",
             }
         assert item.properties["hrlc:processor_version"]
         assert item.properties["hrlc:inputs"], item.id

@@ -122,6 +122,9 @@ def test_the_dag_gives_each_field_to_the_processor_param_of_its_own_name() -> No
             "classifier": "rf",
             "seed": 7,
             "crs": 32633,
+            "holdout": 0.25,
+            "validation_block_m": 500,
+            "group_column": "parcel",
         }
     )
     pre, _, cls, _, _ = land_cover_dag(request).order()  # one tile of 109 800 m holds the AOI
@@ -136,7 +139,14 @@ def test_the_dag_gives_each_field_to_the_processor_param_of_its_own_name() -> No
         [14.5, 45.8, 14.6, 45.9],
     )
     assert (cls.params["method"], cls.params["seed"], cls.params["training"]) == ("rf", 7, "training.gpkg")
+    assert (cls.params["holdout"], cls.params["validation_block_m"], cls.params["group_column"]) == (
+        0.25,
+        500,
+        "parcel",
+    )
     selection = {"area": "slovenia", "year": 2017}
+    with pytest.raises(ValidationError, match="group_column goes with a training file"):
+        LandCoverRequest.model_validate({**ARGS, "training": selection, "group_column": "parcel"})
     cls = land_cover_dag(LandCoverRequest.model_validate({**ARGS, "training": selection})).order()[2]
     assert cls.params["training_query"] == selection and "training" not in cls.params
 

@@ -206,7 +206,10 @@ def test_tiles_clipped_to_the_aoi_equal_the_aoi_grid_pixel_for_pixel(bbox: tuple
     x.fill(np.nan)
     for w in found:  # block by block (37 px, a mosaic's blocks), placed by to_aoi
         x_tile, _ = _centres(w.tile.geobox(resolution))
-        (r0, r1), (c0, c1) = (w.tile_roi[0].start, w.tile_roi[0].stop), (w.tile_roi[1].start, w.tile_roi[1].stop)
+        (r0, r1), (c0, c1) = (
+            (w.tile_roi[0].start, w.tile_roi[0].stop),
+            (w.tile_roi[1].start, w.tile_roi[1].stop),
+        )
         for r in range(r0, r1, 37):
             for c in range(c0, c1, 37):
                 rows, cols = slice(r, min(r + 37, r1)), slice(c, min(c + 37, c1))

@@ -32,7 +32,13 @@ from hrlc.processors.classification import (
     sample_pieces,
 )
 from hrlc.products.netcdf import grid_of, read_feature_stack
-from hrlc.training.samples import extract_samples, read_training, sample_pixels, split_holdout
+from hrlc.training.samples import (
+    extract_samples,
+    read_training,
+    sample_pixels,
+    split_holdout,
+    validation_groups,
+)
 from landcover import Reference, chain_dag
 
 # 10 m grid, 23 x 31 pixels, upper-left corner (500000, 5000230) in UTM 33N
@@ -98,7 +104,7 @@ def test_samples_read_from_blocks_are_those_of_the_whole_stack(
     whole, _ = chain_features.to_matrix(stack)
     windows.clear()
     whole_grid = (slice(0, NY), slice(0, NX))
-    X, y, group = sample_pieces(
+    X, y, group, rowcol = sample_pieces(
         [Piece(FeatureStack(stack), cast(pystac.Item, None), whole_grid, whole_grid)],
         training,
         crs=CRS,
@@ -108,13 +114,14 @@ def test_samples_read_from_blocks_are_those_of_the_whole_stack(
         seed=3,
         block=block,
     )
-    want_X, want_y, want_group, _ = extract_samples(
+    want_X, want_y, want_group, want_rowcol = extract_samples(
         training, whole, crs=CRS, transform=TRANSFORM, max_pixels_per_polygon=9, seed=3
     )
     assert len(y) > 50  # points, capped polygons, the sliver's pixel, the multipoint; NaN pixels dropped
     np.testing.assert_array_equal(X, want_X)
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(group, want_group)
+    np.testing.assert_array_equal(rowcol, want_rowcol)
 
     # the blocks that hold sample pixels were read, each within its block, and no other
     _, _, pixels = sample_pixels(
@@ -164,14 +171,15 @@ def test_block_by_block_products_equal_the_whole_stack_mapped_at_once(
     )  # same model, report, probabilities and class map, byte for byte
 
     # and the pixels are those of the whole stack sampled, trained on and predicted at once
-    _, _, prob_key, map_key, acc_key = Classification().outputs(params)
+    _, _, prob_key, map_key, acc_key, *_ = Classification().outputs(params)
     [feat_key] = [k for k in store.list("features/") if k.endswith(".nc")]
     stack = read_feature_stack(store.path(feat_key)).load()
     crs, transform = grid_of(stack)
     matrix, _ = chain_features.to_matrix(stack)
-    X, y, groups, _ = extract_samples(
+    X, y, geometry, rowcol = extract_samples(
         read_training(repo.training_points), matrix, crs=crs, transform=transform, seed=params.seed
     )
+    groups, _ = validation_groups(geometry, rowcol, block_px=round(params.validation_block_m / transform.a))
     held = split_holdout(groups, y, fraction=params.holdout, seed=params.seed)
     model = clf.train(X[~held], y[~held], method=params.method, seed=params.seed)
     probs, classes = clf.predict_proba(model, matrix)

@@ -60,12 +60,13 @@ def test_run_with_training_db_equals_the_file_run(
         "--sensor": "sentinel2",
         "--tile-size": one_tile(repo),
     }
-    result = CliRunner().invoke(app, ["run", *(str(x) for kv in args.items() for x in kv)])
+    result = CliRunner().invoke(app, ["run", *(str(x) for kv in args.items() for x in kv), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout[result.stdout.index("{") :])
     assert (class_map_of(out["items"]) == land_cover_reference.class_map).all()
     assert (read_class_map(out["class_map"]) == land_cover_reference.class_map).all()  # named: the AOI's
-    assert json.loads(Path(out["accuracy_report"]).read_text())["n_test"] > 0
+    assert json.loads(Path(out["validation_report"]).read_text())["n_test"] > 0
+    assert json.loads(Path(out["map_accuracy"]).read_text())["overall_accuracy"]["ci95"]
 
     [meta_path] = (tmp_path / "lake" / "models" / "metadata").glob("*.json")
     mid = meta_path.stem  # lc_optical_{sensor}_{year}_{method}_{space}_{config}: the products' identity

@@ -10,7 +10,13 @@ import pytest
 from affine import Affine
 from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
 
-from hrlc.training.samples import TrainingDataError, extract_samples, read_training, split_holdout
+from hrlc.training.samples import (
+    TrainingDataError,
+    extract_samples,
+    read_training,
+    split_holdout,
+    validation_groups,
+)
 
 # 10 m grid, 12 x 10 pixels, upper-left corner (500000, 5000120) in UTM 33N
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5000120.0)
@@ -173,6 +179,27 @@ def test_holdout_never_shares_groups_and_is_stratified() -> None:
     assert not single[:2].any() and single[2:].sum() == 1
 
 
+def test_holdout_of_mixed_groups_validates_every_class_and_keeps_each_in_training() -> None:
+    """Spatial blocks hold several classes: a class that is nowhere the majority (20, a minority in 10 of 30
+    blocks) gets about `fraction` of its blocks held out, and no class loses its last training block."""
+    rng = np.random.default_rng(1)
+    groups, y = [], []
+    for g in range(30):
+        groups += [g] * 20
+        y += [10] * 15 + [80] * 5 if g % 3 else [10] * 12 + [80] * 4 + [20] * 4
+    groups_a, y_a = np.array(groups), np.array(y)
+    for seed in range(20):
+        held = split_holdout(groups_a, y_a, fraction=0.3, seed=seed)
+        assert not set(groups_a[held]) & set(groups_a[~held])
+        # round(0.3 * 10) of the blocks holding class 20: the draws for the other classes take none more
+        assert len(set(groups_a[held & (y_a == 20)])) == 3
+        assert 9 <= len(set(groups_a[held])) <= 12  # about 30 % of the blocks overall
+    # two blocks, each the only one of a class: neither may go, they are each class's training data
+    two = split_holdout(np.array([0, 0, 1, 1]), np.array([10, 20, 10, 30]), fraction=0.5)
+    assert not two.any()
+    del rng
+
+
 def test_polygons_rasterised_in_windows_give_the_pixels_of_the_whole_grid() -> None:
     """`sample_pixels` burns polygons window by window (its memory must not grow with the AOI): the pixels and
     their polygons are those of one rasterisation of the whole grid — overlaps (later over earlier), polygons
@@ -207,3 +234,54 @@ def test_polygons_rasterised_in_windows_give_the_pixels_of_the_whole_grid() -> N
         np.testing.assert_array_equal(flat, want_flat, err_msg=str(window))
         np.testing.assert_array_equal(label, want_label, err_msg=str(window))
     assert want_flat.size > 10_000 and len(np.unique(want_label)) > 40
+
+
+def test_validation_groups_keep_geometries_and_blocks_whole() -> None:
+    """Every geometry lies, whole, in the block of its pixels' centre; blocks shrink until the samples span 20."""
+    rng = np.random.default_rng(0)
+    # 40 geometries, each 5 pixels scattered around a centre on a 200 x 200 px grid
+    centres = rng.integers(5, 195, size=(40, 2))
+    geometry = np.repeat(np.arange(40), 5)
+    rowcol = np.repeat(centres, 5, axis=0) + rng.integers(-4, 5, size=(200, 2))
+    groups, block = validation_groups(geometry, rowcol, block_px=50, min_blocks=10)
+    assert block == 50
+    for g in range(40):  # a geometry is never cut, even where its pixels straddle a block edge
+        assert np.unique(groups[geometry == g]).size == 1
+    centre_block = (np.floor(rowcol.reshape(40, 5, 2).mean(axis=1) + 0.5).astype(int) // 50) @ np.array(
+        [4, 1]
+    )
+    # geometries share a group exactly when their centres share a block
+    same = groups[::5][:, None] == groups[::5][None, :]
+    np.testing.assert_array_equal(same, centre_block[:, None] == centre_block[None, :])
+
+    # all samples in one corner: 1000 px blocks hold them all, so the side is halved until they span 20 blocks
+    _, block = validation_groups(geometry, rowcol // 4, block_px=1000)
+    assert (
+        block is not None
+        and block < 50
+        and np.unique(validation_groups(geometry, rowcol // 4, block_px=block)[0]).size >= 20
+    )
+    # never below 3 px: a handful of samples in one pixel stays one group
+    groups, block = validation_groups(np.arange(4), np.zeros((4, 2), dtype=int), block_px=64)
+    assert block == 3 and set(groups) == {0}
+
+    # declared groups (parcels): geometries with the same label together, whatever the distance
+    labels = np.array(["a", "b"] * 20)
+    groups, block = validation_groups(geometry, rowcol, block_px=50, labels=labels)
+    assert block is None and np.unique(groups).size == 2
+    np.testing.assert_array_equal(groups, np.repeat(np.arange(40) % 2, 5))
+
+
+def test_group_column_is_read_and_checked(tmp_path: Path) -> None:
+    gdf = gpd.GeoDataFrame(
+        {"class_code": [10, 30, 30], "parcel": [7, 7, None]},
+        geometry=[Point(0, 0), Point(10, 0), Point(20, 0)],
+        crs="EPSG:32633",
+    )
+    gdf.iloc[:2].to_file(tmp_path / "ok.gpkg", engine="pyogrio")
+    assert list(read_training(tmp_path / "ok.gpkg", group_column="parcel")["group"]) == ["7.0", "7.0"]
+    with pytest.raises(TrainingDataError, match="has no column 'field'"):
+        read_training(tmp_path / "ok.gpkg", group_column="field")
+    gdf.to_file(tmp_path / "gap.gpkg", engine="pyogrio")
+    with pytest.raises(TrainingDataError, match="1 feature\\(s\\) of .* have no group in 'parcel'"):
+        read_training(tmp_path / "gap.gpkg", group_column="parcel")

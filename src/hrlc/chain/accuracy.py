@@ -6,7 +6,7 @@ count alike in the raw confusion matrix, and its overall accuracy is not the map
 estimators (Olofsson, Foody, Herold, Stehman, Woodcock, Wulder 2014, "Good practices for estimating area and
 assessing accuracy of land change", Remote Sensing of Environment 148, 42-57, eq. 1-10) weight each map
 class's row of the error matrix by the share of the map it covers, `W_i`, and give each estimate its standard
-error; 95 % confidence intervals are ±1.96 SE.
+error; 95 % confidence intervals are ±1.96 SE (those of accuracies cut to [0, 1]).
 
 Notation as in the paper: the error matrix counts `n[i, j]`, samples mapped as class i whose reference is
 class j (rows: map, columns: reference); `n_i.` the samples of map class i; `W_i` the map's area share of
@@ -20,7 +20,10 @@ class i; `p[i, j] = W_i n[i, j] / n_i.` the estimated area proportions. Then
 
 The estimators assume a sample stratified by map class (simple random within each class); with a simple random
 sample of the whole map they still apply (post-stratified by the map). A map class with fewer than 2 samples
-has no variance: its terms are left out and the result says so (`"warnings"`).
+has no variance: its terms are left out and the result says so (`"warnings"`). A map class without any sample
+cannot be estimated: the estimates then describe the part of the map its sampled classes cover (weights
+re-normalised over them, `assessed_map_share` says how much of the map that is) and a warning names the others;
+counting their pixels as errors, or as correct, would be a guess.
 """
 
 from __future__ import annotations
@@ -66,8 +69,9 @@ def stratified_estimates(
 
     ``overall_accuracy`` {estimate, se, ci95}, ``users_accuracy`` and ``producers_accuracy`` {class: {estimate,
     se, ci95}}, ``area`` {class: {proportion, proportion_se, m2, m2_ci95, mapped_m2}}, ``weights`` {class: W_i},
-    ``n_samples``, ``samples_per_map_class``, ``error_matrix`` (rows map, columns reference), ``labels`` and
-    ``warnings`` (classes whose estimates are undefined or lack a variance)."""
+    ``assessed_map_share`` (of the map's pixels, those of sampled classes), ``n_samples``,
+    ``samples_per_map_class``, ``error_matrix`` (rows map, columns reference), ``labels`` and ``warnings``
+    (classes whose estimates are undefined or lack a variance)."""
     n = np.asarray(n, dtype=np.float64)
     mapped = np.asarray(mapped_pixels, dtype=np.float64).reshape(-1)
     labs = [int(c) for c in labels]
@@ -77,13 +81,17 @@ def stratified_estimates(
     if (n < 0).any() or (mapped < 0).any() or mapped.sum() <= 0:
         raise ValueError("counts must be >= 0 and the map must cover some pixels")
     warnings: list[str] = []
-    W = mapped / mapped.sum()
     n_i = n.sum(axis=1)  # samples per map class
     sampled = n_i > 0
-    unsampled = [labs[i] for i in range(k) if W[i] > 0 and not sampled[i]]
+    covered = mapped * sampled  # the map's pixels in strata with samples: what the estimates describe
+    if covered.sum() <= 0:
+        raise ValueError("no map class that covers part of the map has a sample")
+    assessed_share = float(covered.sum() / mapped.sum())
+    W = covered / covered.sum()
+    unsampled = [labs[i] for i in range(k) if mapped[i] > 0 and not sampled[i]]
     if unsampled:
-        warnings.append(f"map classes {unsampled} cover part of the map but have no sample: their area is "
-                        "left out of every estimate (they bias it)")  # fmt: skip
+        warnings.append(f"map classes {unsampled} cover {1 - assessed_share:.1%} of the map but have no sample: "
+                        "the estimates describe the rest of the map only")  # fmt: skip
     row_share = np.divide(n, n_i[:, None], out=np.zeros_like(n), where=sampled[:, None])  # n_ij / n_i.
     p = W[:, None] * row_share
     # the variance terms of a row need n_i. - 1 > 0
@@ -97,15 +105,19 @@ def stratified_estimates(
     U = np.diag(row_share)  # user's accuracies: n_ii / n_i.
     oa = float(np.trace(p))
     oa_var = float(np.sum(W**2 * U * (1 - U) * inv_dof))
+    if oa_var == 0.0:
+        warnings.append("every sampled map class has a user's accuracy of 0 or 1: the standard errors are 0 "
+                        "and the 95 % intervals say nothing (normal approximation); more samples would show "
+                        "the errors the map has")  # fmt: skip
 
     p_col = p.sum(axis=0)  # estimated reference proportions p_.j
     # estimated reference totals N_.j = sum_i N_i. n_ij / n_i. (eq. 7 in pixels of the map)
-    N_i = mapped
+    N_i = covered
     N_col = (N_i[:, None] * row_share).sum(axis=0)
     users: dict[str, Any] = {}
     producers: dict[str, Any] = {}
     area: dict[str, Any] = {}
-    total_m2 = float(mapped.sum() * pixel_area_m2)
+    total_m2 = float(covered.sum() * pixel_area_m2)
     for j, c in enumerate(labs):
         if sampled[j]:
             users[str(c)] = _interval(float(U[j]), float(U[j] * (1 - U[j]) * inv_dof[j]))
@@ -134,6 +146,7 @@ def stratified_estimates(
         "producers_accuracy": producers,
         "area": area,
         "weights": {str(c): float(w) for c, w in zip(labs, W, strict=True)},
+        "assessed_map_share": assessed_share,
         "n_samples": int(n.sum()),
         "samples_per_map_class": {str(c): int(v) for c, v in zip(labs, n_i, strict=True)},
         "error_matrix": n.astype(int).tolist(),
@@ -146,5 +159,9 @@ def stratified_estimates(
 def _interval(estimate: float | None, variance: float | None) -> dict[str, Any]:
     if estimate is None or variance is None:
         return {"estimate": None, "se": None, "ci95": None}
-    se = float(np.sqrt(max(variance, 0.0)))
-    return {"estimate": estimate, "se": se, "ci95": [estimate - Z95 * se, estimate + Z95 * se]}
+    se = float(np.sqrt(max(variance, 0.0)))  # the interval of an accuracy, cut to [0, 1]
+    return {
+        "estimate": estimate,
+        "se": se,
+        "ci95": [max(0.0, estimate - Z95 * se), min(1.0, estimate + Z95 * se)],
+    }

@@ -160,6 +160,10 @@ def land_cover_dag(request: LandCoverRequest, *, tiled: bool = True) -> Dag:
         ),
         "method": request.classifier,
         "seed": request.seed,
+        # the validation design, where it is not the default (the task params of earlier jobs stay as they were)
+        **request.model_dump(
+            include={"holdout", "validation_block_m", "group_column"}, exclude_defaults=True
+        ),
         **where,
         "features": stacks[0].config,
     }

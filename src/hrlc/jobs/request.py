@@ -167,6 +167,24 @@ class LandCoverRequest(BaseModel):
     seed: int = Field(
         default=0, description="Random seed of the classifier (same inputs and seed → the same map)."
     )
+    holdout: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="Share of the validation groups of each class held out from training: they validate the "
+        "model and give the map's area-weighted accuracy estimate (docs/accuracy.md).",
+    )
+    validation_block_m: float = Field(
+        default=1000.0,
+        gt=0,
+        description="Side of the square blocks held out whole for validation, metres (smaller, down to 3 "
+        "pixels, until the training samples span 20 blocks).",
+    )
+    group_column: Text | None = Field(
+        default=None,
+        description="Column of the training file whose values are held out together for validation (e.g. a "
+        "parcel id), instead of spatial blocks.",
+    )
     tile_size: int = Field(
         default=TILE_M,
         ge=MIN_TILE_M,
@@ -175,6 +193,12 @@ class LandCoverRequest(BaseModel):
         "composites and features are made per tile, shared by every job whose area touches it, and the map "
         "is their mosaic. By default 109 800 m, the size of a Sentinel-2 tile; smaller for tests and demos.",
     )
+
+    @model_validator(mode="after")
+    def _group_column_of_a_file(self) -> LandCoverRequest:
+        if self.group_column is not None and not isinstance(self.training, str):
+            raise ValueError("group_column goes with a training file, not a training-set selection")
+        return self
 
     @classmethod
     def argument_names(cls) -> set[str]:

@@ -230,7 +230,21 @@ PATTERNS: dict[str, Pattern] = {
             "accuracy-report",
             "classification/{year}/",
             "accuracy_{kind}_{year}_{period}.json",
-            "held-out accuracy of a class map",
+            "validation of a class map's model on held-out training samples",
+            identity=True,
+        ),
+        Pattern(
+            "map-accuracy",
+            "classification/{year}/final/",
+            "map_accuracy_{kind}_{year}_{period}.json",
+            "area-weighted accuracy and class areas of a class map, with confidence intervals",
+            identity=True,
+        ),
+        Pattern(
+            "map-accuracy-plot",
+            "classification/{year}/final/",
+            "map_accuracy_{kind}_{year}_{period}.png",
+            "error matrix and per-class accuracy of a class map (PNG)",
             identity=True,
         ),
         Pattern(

@@ -21,8 +21,14 @@ Writes, under the spec's folders:
   unless `predict` is false: a tiled job maps each tile with the prediction processor
   (`hrlc.processors.prediction`, in parallel over workers) and the AOI with the mosaic (`hrlc.processors.mosaic`),
   which writes these two keys with the same bytes;
-- `classification/{year}/accuracy_optical_{year}_annual.json` (overall accuracy, kappa, per-class F1,
-  confusion matrix on held-out samples, split by sample geometry so no polygon is on both sides).
+- `classification/{year}/accuracy_optical_{year}_annual.json`, the model's validation: overall accuracy, kappa,
+  per-class F1 and the confusion and error matrices of held-out samples, counted as samples. Held out are whole
+  spatial blocks (`validation_block_m`, `training_samples.validation_groups`) or groups of the training file's
+  `group_column` (e.g. parcels), about `holdout` of each class's, so neighbouring, alike pixels are never on
+  both sides; the report says how (``validation``);
+- with the maps, `classification/{year}/final/map_accuracy_optical_{year}_annual.json` and `.png`: the map's
+  area-weighted accuracy and class areas with 95 % confidence intervals (`class_maps.map_accuracy`), in the class
+  map's tags and STAC Item too.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from shapely.geometry import mapping, shape
 
 from hrlc import __version__, legend
 from hrlc.catalog.items import file_item
+from hrlc.chain import accuracy
 from hrlc.chain import classification as clf
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
@@ -97,7 +104,20 @@ class ClassificationParams(Params):
         "year, type, source, provider, ROI, bbox; instead of `training`",
     )
     method: Literal["rf", "lightgbm"] = "lightgbm"
-    holdout: float = Field(default=0.3, gt=0, lt=1, description="Fraction of sample geometries held out")
+    holdout: float = Field(
+        default=0.3, gt=0, lt=1, description="Fraction of the validation groups of each class held out"
+    )
+    validation_block_m: float = Field(
+        default=1000.0,
+        gt=0,
+        description="Side of the square blocks held out whole for validation, metres (made smaller, down to 3 "
+        "pixels, until the samples span 20 blocks)",
+    )
+    group_column: str | None = Field(
+        default=None,
+        description="Column of the training file whose values are held out together for validation (e.g. a "
+        "parcel id), instead of spatial blocks",
+    )
     seed: int = 0
     max_pixels_per_polygon: int = Field(default=200, ge=1)
     space: str | None = space_param("the feature stack")
@@ -120,6 +140,8 @@ class ClassificationParams(Params):
             raise ValueError(
                 "give exactly one of training (a file) and training_query (the training database)"
             )
+        if self.group_column is not None and self.training is None:
+            raise ValueError("group_column goes with a training file")
         if self.grid is not None:
             if self.space is not None or self.tile_size is None or self.features is None:
                 raise ValueError("with grid, give tile_size and features (the tiles' stacks), not space")
@@ -166,6 +188,19 @@ def map_keys(year: int, fields: dict[str, str]) -> tuple[str, str]:
     )
 
 
+def report_key(year: int, fields: dict[str, str]) -> str:
+    """The key of the model's validation report (the `accuracy-report` of the spec's folders)."""
+    return layout.key("accuracy-report", kind="optical", year=year, period="annual", **fields)
+
+
+def accuracy_keys(year: int, fields: dict[str, str]) -> tuple[str, str]:
+    """The keys of the (annual) class map's accuracy report and plot."""
+    return (
+        layout.key("map-accuracy", kind="optical", year=year, period="annual", **fields),
+        layout.key("map-accuracy-plot", kind="optical", year=year, period="annual", **fields),
+    )
+
+
 def model_id(params: ClassificationParams) -> str:
     """`lc_optical_{sensor}_{year}_{method}`, then `_{space}_{config}` of the products' identity (without one:
     `_db{hash}` of the selection for database training sets), so two jobs never overwrite each other's model."""
@@ -188,7 +223,8 @@ class Classification(Processor[ClassificationParams]):
             layout.key("model-checkpoint", model_id=mid, ext="joblib"),
             layout.key("model-metadata", model_id=mid),
             *(map_keys(y, f) if params.predict else ()),
-            layout.key("accuracy-report", kind="optical", year=y, period="annual", **f),
+            report_key(y, f),
+            *(accuracy_keys(y, f) if params.predict else ()),
         ]
 
     def _training(self, params: ClassificationParams, ctx: Context) -> tuple[Any, list[dict[str, Any]]]:
@@ -206,7 +242,7 @@ class Classification(Processor[ClassificationParams]):
                 raise ProcessorError(str(e)) from e
             return gdf, list(gdf.attrs.get("datasets", []))
         try:
-            return training_samples.read_training(str(params.training)), []
+            return training_samples.read_training(str(params.training), group_column=params.group_column), []
         except training_samples.TrainingDataError as e:
             raise ProcessorError(str(e)) from e
         except OSError as e:
@@ -271,7 +307,7 @@ class Classification(Processor[ClassificationParams]):
         names = pieces[0].stack.names
 
         ctx.progress(0.1, "sampling training data")
-        X, y, groups = sample_pieces(
+        X, y, groups, rowcol = sample_pieces(
             pieces,
             training,
             crs=crs,
@@ -288,19 +324,27 @@ class Classification(Processor[ClassificationParams]):
             raise ProcessorError(
                 f"training samples inside the AOI hold only class {classes_present.tolist()}"
             )
-        held_out = training_samples.split_holdout(groups, y, fraction=params.holdout, seed=params.seed)
+        validation, held_out = self._validation(params, training, groups, rowcol, y, abs(transform.a))
         ctx.check_cancelled()
 
         ctx.progress(0.25, f"training {params.method} on {int((~held_out).sum())} samples")
         model = clf.train(X[~held_out], y[~held_out], method=params.method, seed=params.seed)
-        report = clf.accuracy_report(y[held_out], model.predict(X[held_out]), labels=classes_present)
+        predicted = model.predict(X[held_out])
+        report = clf.accuracy_report(y[held_out], predicted, labels=classes_present)
+        errors, labels = accuracy.error_matrix(y[held_out], predicted, labels=report["labels"])
         report.update(
             {
                 "method": params.method,
-                "validation": "held-out sample geometries",
+                "validation": validation,
                 "holdout_fraction": params.holdout,
                 "n_train": int((~held_out).sum()),
                 "n_test": int(held_out.sum()),
+                "error_matrix": errors.tolist(),
+                "error_matrix_axes": {"rows": "class map", "columns": "reference"},
+                "error_matrix_labels": labels,
+                "note": "Counts of held-out samples, not area-weighted: the model's accuracy on samples like its "
+                "training data. The map's accuracy, weighted by the classes' areas, with confidence intervals, "
+                "is the map accuracy report beside the class map (map_accuracy_*.json).",
                 "training_source": params.training_source,
             }
         )
@@ -312,9 +356,64 @@ class Classification(Processor[ClassificationParams]):
         classes = np.asarray(model.classes_).astype(np.int64)
         items = [p.item for p in pieces]
         self._write_model(ctx, params, model, report, names, classes, items)
-        if params.predict:
-            self._write_maps(ctx, params, model, classes, pieces, grid)
-        return self._register(ctx, params, report, names, classes, items, grid)
+        assessed = (
+            self._write_maps(ctx, params, model, classes, pieces, grid, report) if params.predict else None
+        )
+        return self._register(ctx, params, report, names, classes, items, grid, assessed)
+
+    def _validation(
+        self,
+        params: ClassificationParams,
+        training: Any,
+        geometry: np.ndarray,
+        rowcol: np.ndarray,
+        y: np.ndarray,
+        pixel_m: float,
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        """The validation design (a dict the report holds) and the mask of the held-out samples: whole groups of
+        `group_column`, or whole spatial blocks (`training_samples.validation_groups`), about `holdout` of each
+        class's groups."""
+        labels = training["group"].to_numpy() if params.group_column is not None else None
+        requested_px = max(1, round(params.validation_block_m / pixel_m))
+        groups, block_px = training_samples.validation_groups(
+            geometry, rowcol, block_px=requested_px, labels=labels
+        )
+        held_out = training_samples.split_holdout(groups, y, fraction=params.holdout, seed=params.seed)
+        n_groups, n_held = int(np.unique(groups).size), int(np.unique(groups[held_out]).size)
+        if block_px is None:
+            summary = f"held-out groups of column {params.group_column!r}"
+            unit = f"groups of column {params.group_column!r}"
+        else:
+            summary = f"held-out spatial blocks of {block_px * pixel_m:g} m"
+            unit = f"spatial blocks of {block_px * pixel_m:g} m"
+        if not held_out.any():
+            raise ProcessorError(
+                f"no sample can be held out for validation: the training samples fall in {n_groups} {unit}, "
+                "no class in 2 or more; add samples, or give a smaller validation_block_m"
+            )
+        text = (
+            f"{n_held} of {n_groups} {unit}, about {params.holdout:.0%} of each class's (drawn at random, "
+            f"seed {params.seed}), held out whole from training: no training geometry and no "
+            f"{'group' if block_px is None else 'block'} lies on both sides."
+        )
+        if block_px is not None and block_px < requested_px:
+            text += (
+                f" The blocks are smaller than the {params.validation_block_m:g} m asked for: the samples spanned "
+                f"fewer than {training_samples.MIN_VALIDATION_BLOCKS} blocks of it."
+            )
+        design: dict[str, Any] = {
+            "split": "groups" if block_px is None else "spatial blocks",
+            "summary": summary,
+            "block_m": None if block_px is None else block_px * pixel_m,
+            "requested_block_m": None if block_px is None else params.validation_block_m,
+            "group_column": params.group_column,
+            "groups": n_groups,
+            "heldout_groups": n_held,
+            "holdout_fraction": params.holdout,
+            "seed": params.seed,
+            "text": text,
+        }
+        return design, held_out
 
     def _write_maps(
         self,
@@ -324,13 +423,16 @@ class Classification(Processor[ClassificationParams]):
         classes: np.ndarray,
         pieces: list[Piece],
         grid: GeoBox,
-    ) -> None:
-        """Predict the stacks block by block into the AOI's probability COG and class map COG."""
-        prob_key, map_key = map_keys(params.year, _fields(params))
+        report: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Predict the stacks block by block into the AOI's probability COG and class map COG; write and return
+        the map's accuracy."""
+        fields = _fields(params)
+        prob_key, map_key = map_keys(params.year, fields)
         blocks = [
             (p, rows, cols) for p in pieces for rows, cols in class_maps.blocks_of(*p.tile_roi, self.block_px)
         ]
-        class_maps.write_maps(
+        assessed = class_maps.write_maps(
             ctx,
             prob_key,
             map_key,
@@ -338,7 +440,16 @@ class Classification(Processor[ClassificationParams]):
             grid=grid,
             blocks=predicted_blocks(blocks, model, classes),
             n_blocks=len(blocks),
+            validation=report,
         )
+        assert assessed is not None
+        class_maps.write_map_accuracy(
+            ctx,
+            *accuracy_keys(params.year, fields),
+            assessed,
+            title=f"{params.sensor} {params.year} class map",
+        )
+        return assessed
 
     def _write_model(
         self,
@@ -351,7 +462,8 @@ class Classification(Processor[ClassificationParams]):
         stacks: list[pystac.Item],
     ) -> None:
         """The checkpoint, its metadata and the accuracy report."""
-        ckpt_key, meta_key, *_, acc_key = self.outputs(params)
+        ckpt_key, meta_key, *_ = self.outputs(params)
+        acc_key = report_key(params.year, _fields(params))
         mid = model_id(params)
         with ctx.store.writing(ckpt_key) as tmp:
             joblib.dump(model, tmp, compress=3)
@@ -373,7 +485,7 @@ class Classification(Processor[ClassificationParams]):
             "training_samples": report["n_train"],
             "seed": params.seed,
             "heldout_accuracy": {
-                k: report[k] for k in ("overall_accuracy", "kappa", "per_class_f1", "n_test")
+                k: report[k] for k in ("overall_accuracy", "kappa", "per_class_f1", "n_test", "validation")
             },
             "checkpoint": ctx.store.href(ckpt_key),
             "checkpoint_sha256": checksum,
@@ -391,9 +503,11 @@ class Classification(Processor[ClassificationParams]):
         classes: np.ndarray,
         stacks: list[pystac.Item],
         grid: GeoBox,
+        assessed: dict[str, Any] | None,
     ) -> list[str]:
-        """One STAC Item per product (model, accuracy report, probabilities, class map)."""
-        ckpt_key, meta_key, *_, acc_key = self.outputs(params)
+        """One STAC Item per product (model, validation report, probabilities, class map with its accuracy)."""
+        ckpt_key, meta_key, *_ = self.outputs(params)
+        acc_key = report_key(params.year, _fields(params))
         prob_key, map_key = map_keys(params.year, _fields(params))
         mid = model_id(params)
         start, end = period_range(params.year, "annual")
@@ -443,9 +557,15 @@ class Classification(Processor[ClassificationParams]):
                 inputs=[*inputs, model_item.id],
                 properties=acc_props,
                 classes=classes,
-                accuracy_href=ctx.store.href(acc_key),
+                validation_href=ctx.store.href(acc_key),
+                assessed=assessed,
+                accuracy_hrefs=_hrefs(ctx, accuracy_keys(params.year, _fields(params))),
             )
         return [ctx.register(i) for i in made]
+
+
+def _hrefs(ctx: Context, keys: tuple[str, str]) -> tuple[str, str]:
+    return ctx.store.href(keys[0]), ctx.store.href(keys[1])
 
 
 @dataclass(frozen=True)
@@ -546,9 +666,9 @@ def sample_pieces(
     max_pixels_per_polygon: int,
     seed: int,
     block: int = BLOCK_PX,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`hrlc.training.samples.extract_samples` on the AOI grid (``X``, ``y``, ``group``; same samples, same
-    order), the features read from the stacks that cover it (`pieces`): a tiled AOI samples what the AOI's
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`hrlc.training.samples.extract_samples` on the AOI grid (``X``, ``y``, ``group``, ``rowcol``; same
+    samples, same order), the features read from the stacks that cover it (`pieces`): a tiled AOI samples what the AOI's
     own stack would give."""
     y, group, rowcol = training_samples.sample_pixels(
         training,
@@ -568,4 +688,4 @@ def sample_pieces(
                 piece.stack, rows[inside] - ar.start + tr.start, cols[inside] - ac.start + tc.start, block
             )
     ok = ~np.all(np.isnan(X), axis=1) if X.shape[1] else np.ones(y.size, dtype=bool)
-    return np.ascontiguousarray(X[ok]), y[ok], group[ok]
+    return np.ascontiguousarray(X[ok]), y[ok], group[ok], rowcol[ok]

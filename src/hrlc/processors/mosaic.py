@@ -5,8 +5,9 @@ The tiles of the product grid the AOI touches (`grid`, `tile_size`: `hrlc.lake.g
 the prediction processor (`predictions`: the config of their maps); the mosaic reads, for each tile, the part
 inside the AOI, block by block, and writes the AOI's COGs (`hrlc.processors.class_maps`) under the keys of the
 job's classification (its space and `classification` config) — the keys and bytes an untiled classification of
-the same AOI and model writes. Its items are derived from the tiles' maps and the model, and link the
-classification's accuracy report.
+the same AOI and model writes, with the map's area-weighted accuracy (`class_maps.map_accuracy`, weighted by the
+AOI's class histogram). Its items are derived from the tiles' maps and the model, and link the classification's
+validation report.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hrlc.lake.grid import TileWindow, windows
 from hrlc.lake.identity import ProductId
 from hrlc.processors import class_maps
 from hrlc.processors.base import Context, Params, Processor, ProcessorError, config_param
-from hrlc.processors.classification import AoiGrid, map_keys
+from hrlc.processors.classification import AoiGrid, accuracy_keys, map_keys, report_key
 from hrlc.processors.prediction import MODEL_ID_PATTERN
 
 
@@ -50,7 +51,8 @@ class Mosaic(Processor[MosaicParams]):
         return ProductId(params.grid.space(), params.classification)
 
     def outputs(self, params: MosaicParams) -> list[str]:
-        return list(map_keys(params.year, self.identity(params).fields()))
+        fields = self.identity(params).fields()
+        return [*map_keys(params.year, fields), *accuracy_keys(params.year, fields)]
 
     def run(self, params: MosaicParams, ctx: Context) -> list[str]:
         grid = params.grid.geobox()
@@ -59,13 +61,7 @@ class Mosaic(Processor[MosaicParams]):
         except ValueError as e:
             raise ProcessorError(f"the AOI grid cannot be cut into tiles: {e}") from None
         meta_key = layout.key("model-metadata", model_id=params.model_id)
-        acc_key = layout.key(
-            "accuracy-report",
-            kind="optical",
-            year=params.year,
-            period="annual",
-            **self.identity(params).fields(),
-        )
+        acc_key = report_key(params.year, self.identity(params).fields())
         tiles = [map_keys(params.year, {"space": w.tile.id, "config": params.predictions}) for w in found]
         for key in (meta_key, acc_key, *(k for pair in tiles for k in pair)):
             if not ctx.store.exists(key):
@@ -74,7 +70,8 @@ class Mosaic(Processor[MosaicParams]):
                 )
         meta = json.loads(ctx.store.read_bytes(meta_key))
         classes = np.asarray(meta["classes"], dtype=np.int64)
-        prob_key, map_key = self.outputs(params)
+        prob_key, map_key, json_key, png_key = self.outputs(params)
+        validation = json.loads(ctx.store.read_bytes(acc_key))
         with contextlib.ExitStack() as opened:
             sources = []
             for w, (tile_prob, tile_map) in zip(found, tiles, strict=True):
@@ -86,7 +83,7 @@ class Mosaic(Processor[MosaicParams]):
                     )
                 sources.append((w, prob, codes))
             n_blocks = sum(len(class_maps.blocks_of(*w.tile_roi, self.block_px)) for w, _, _ in sources)
-            class_maps.write_maps(
+            assessed = class_maps.write_maps(
                 ctx,
                 prob_key,
                 map_key,
@@ -94,8 +91,13 @@ class Mosaic(Processor[MosaicParams]):
                 grid=grid,
                 blocks=self._blocks(sources),
                 n_blocks=n_blocks,
+                validation=validation,
                 progress=(0.05, 0.95),
             )
+        assert assessed is not None
+        class_maps.write_map_accuracy(
+            ctx, json_key, png_key, assessed, title=f"{params.sensor} {params.year} class map"
+        )
         items = class_maps.map_items(
             ctx,
             prob_key,
@@ -109,7 +111,9 @@ class Mosaic(Processor[MosaicParams]):
             ],
             properties=class_maps.model_properties(meta["model_id"], meta["heldout_accuracy"]),
             classes=classes,
-            accuracy_href=ctx.store.href(acc_key),
+            validation_href=ctx.store.href(acc_key),
+            assessed=assessed,
+            accuracy_hrefs=(ctx.store.href(json_key), ctx.store.href(png_key)),
         )
         return [ctx.register(i) for i in items]
 

@@ -113,6 +113,6 @@ class Prediction(Processor[PredictionParams]):
             inputs=[stack_item.id, layout.item_id(ckpt_key)],
             properties=class_maps.model_properties(meta["model_id"], meta["heldout_accuracy"]),
             classes=classes,
-            accuracy_href=None,
+            validation_href=None,
         )
         return [ctx.register(i) for i in items]

@@ -55,6 +55,10 @@ class CogBlocks:
         window = Window(cols.start, rows.start, len(cols), len(rows))
         self._dst.write(block, indexes=[b + 1 for b in bands], window=window)
 
+    def update_tags(self, **tags: object) -> None:
+        """Add GDAL metadata tags (dataset domain) to the COG: known only once its pixels are written."""
+        self._dst.update_tags(**{k: str(v) for k, v in tags.items()})
+
 
 @contextlib.contextmanager
 def cog_blocks(

@@ -38,6 +38,7 @@ __all__ = [
     "read_training",
     "sample_pixels",
     "split_holdout",
+    "validation_groups",
 ]
 
 #: class columns recognised, in order of preference (case-insensitive)
@@ -55,17 +56,21 @@ def _is_local(path: str) -> bool:
     return "://" not in path and not path.startswith("/vsi")
 
 
-def read_training(path: Path | str, *, class_column: str | None = None) -> gpd.GeoDataFrame:
+def read_training(
+    path: Path | str, *, class_column: str | None = None, group_column: str | None = None
+) -> gpd.GeoDataFrame:
     """Read and validate a training file (GeoPackage, GeoJSON, Shapefile; anything OGR reads).
 
     Returns a GeoDataFrame with columns ``class_code`` (int64), ``geometry`` (points/polygons, the file's
     CRS) and ``sample_id`` (the file's ``sample_id`` column if it has one, else the 0-based feature number
-    in the file), indexed 0..n-1. Features with a null or empty geometry are dropped with a warning.
+    in the file), indexed 0..n-1. Features with a null or empty geometry are dropped with a warning. With
+    `group_column`, also ``group``: that column's values (as text), which :func:`validation_groups` holds out
+    together (e.g. the parcel each point lies in).
 
     Raises:
         TrainingDataError: missing/unreadable file, no features, no CRS, no class column, null or
             non-integer class values, class codes outside the HRLC legend, geometries other than
-            points and polygons.
+            points and polygons, a missing `group_column` or a feature without a group.
     """
     name = str(path)
     if _is_local(name) and not Path(name).exists():
@@ -118,11 +123,18 @@ def read_training(path: Path | str, *, class_column: str | None = None) -> gpd.G
         valid = ", ".join(str(c) for c in legend.CODES)
         raise TrainingDataError(f"unknown class codes {unknown} in {name}; valid codes: {valid}")
 
-    return gpd.GeoDataFrame(
-        {"class_code": codes.to_numpy(), "sample_id": sample_ids[keep].to_numpy()},
-        geometry=gdf.geometry[keep].to_numpy(),
-        crs=gdf.crs,
-    )
+    columns = {"class_code": codes.to_numpy(), "sample_id": sample_ids[keep].to_numpy()}
+    if group_column is not None:
+        if group_column not in gdf.columns:
+            others = [c for c in gdf.columns if c != gdf.geometry.name]
+            raise TrainingDataError(f"training file {name} has no column {group_column!r}; columns: {others}")
+        group = gdf.loc[keep, group_column]
+        if group.isna().any():
+            raise TrainingDataError(
+                f"{int(group.isna().sum())} feature(s) of {name} have no group in {group_column!r}"
+            )
+        columns["group"] = group.astype(str).to_numpy()
+    return gpd.GeoDataFrame(columns, geometry=gdf.geometry[keep].to_numpy(), crs=gdf.crs)
 
 
 def _class_column(gdf: gpd.GeoDataFrame, name: str, class_column: str | None) -> str:
@@ -306,11 +318,14 @@ def sample_pixels(
 
 
 def split_holdout(groups: np.ndarray, y: np.ndarray, *, fraction: float = 0.3, seed: int = 0) -> np.ndarray:
-    """Boolean mask of held-out samples: whole groups, about `fraction` of the groups of each class.
+    """Boolean mask of held-out samples: whole groups, about `fraction` of the groups holding each class.
 
-    Each group is assigned its majority class; for every class, ``round(fraction * n_groups)`` of its
-    groups (at least 1 when the class has 2 or more groups, none when it has only 1, so every class keeps
-    training data) are drawn at random (seeded) and held out. No group is on both sides.
+    Classes are taken from the one in fewest groups to the one in most; for each, groups holding it are drawn at
+    random (seeded) and held out until ``round(fraction * n)`` of the `n` groups holding it are (at least 1 when
+    `n` >= 2, none when it is 1), counting those already held out for rarer classes. A group is never held out if
+    it would leave one of its classes without a training group. No group is on both sides. With groups of one
+    class each (sample geometries) this holds out ``round(fraction * n)`` of each class's groups; with mixed
+    groups (spatial blocks) a class that is nowhere the majority is still validated.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
@@ -322,15 +337,82 @@ def split_holdout(groups: np.ndarray, y: np.ndarray, *, fraction: float = 0.3, s
         return np.zeros(0, dtype=bool)
     uniq, ginv = np.unique(groups, return_inverse=True)
     classes, cinv = np.unique(y, return_inverse=True)
-    counts = np.zeros((uniq.size, classes.size), dtype=np.int64)
-    np.add.at(counts, (ginv, cinv), 1)
-    group_class = np.argmax(counts, axis=1)  # majority class (lowest code on ties)
+    holds = np.zeros((uniq.size, classes.size), dtype=bool)  # group g holds class c
+    holds[ginv, cinv] = True
+    in_groups = holds.sum(axis=0)
+    want = np.where(in_groups < 2, 0, np.minimum(in_groups - 1, np.maximum(1, np.rint(fraction * in_groups))))
+    training = in_groups.copy()  # groups of each class left for training
     rng = np.random.default_rng(seed)
     held = np.zeros(uniq.size, dtype=bool)
-    for c in range(classes.size):
-        members = np.flatnonzero(group_class == c)
-        if members.size < 2:
-            continue
-        k = min(members.size - 1, max(1, int(round(fraction * members.size))))
-        held[rng.choice(members, size=k, replace=False)] = True
+    done = np.zeros(classes.size, dtype=bool)
+    for c in np.argsort(in_groups, kind="stable"):
+        candidates = rng.permutation(np.flatnonzero(holds[:, c]))
+        # first groups that push no class already done past its share, then any group
+        for strict in (True, False):
+            for g in candidates:
+                if in_groups[c] - training[c] >= want[c]:
+                    break
+                classes_g = holds[g]
+                if held[g] or (training[classes_g] < 2).any():
+                    continue
+                if strict and (in_groups - training + 1 > want)[classes_g & done].any():
+                    continue
+                held[g] = True
+                training[classes_g] -= 1
+        done[c] = True
     return held[ginv]
+
+
+#: the fewest spatial blocks a validation split should have: `validation_groups` makes the blocks smaller until
+#: the samples span this many (a hold-out of 30 % of 3 blocks is one block, and its accuracy one draw)
+MIN_VALIDATION_BLOCKS = 20
+#: the smallest block `validation_groups` shrinks to, pixels: below it the blocks no longer separate neighbours
+MIN_BLOCK_PX = 3
+
+
+def validation_groups(
+    geometry: np.ndarray,
+    rowcol: np.ndarray,
+    *,
+    block_px: int,
+    labels: np.ndarray | None = None,
+    min_blocks: int = MIN_VALIDATION_BLOCKS,
+) -> tuple[np.ndarray, int | None]:
+    """The validation group of each sample (int64, 0..n_groups-1): samples of one group are held out together.
+
+    Why: pixels near each other are alike (spatial autocorrelation), so a split that puts neighbours on both
+    sides measures how well the model remembers its training data, not how well it maps (Roberts et al. 2017,
+    Ecography 40, 913-929; Ploton et al. 2020). Two designs:
+
+    - `labels` given (one value per training geometry, e.g. a parcel id): the geometries sharing a label form
+      a group (polygon/parcel-grouped validation);
+    - else spatial blocks: every geometry belongs, whole, to the square block of side `block_px` (on the grid
+      of `rowcol`) holding the centre of its sample pixels, so a polygon is never cut and its neighbours
+      within the block go with it. When the samples span fewer than `min_blocks` blocks the side is halved
+      (not below `MIN_BLOCK_PX`) until they do.
+
+    `geometry` is each sample's geometry index (`sample_pixels`' group), `rowcol` its pixel. Returns the groups
+    and the block side used (None with `labels`).
+    """
+    geometry = np.asarray(geometry, dtype=np.int64)
+    rowcol = np.asarray(rowcol, dtype=np.int64).reshape(-1, 2)
+    if geometry.shape[0] != rowcol.shape[0]:
+        raise ValueError("geometry and rowcol differ in length")
+    if geometry.size == 0:
+        return np.zeros(0, dtype=np.int64), None if labels is not None else block_px
+    if labels is not None:
+        values = np.asarray(labels)[geometry]
+        return np.unique(values, return_inverse=True)[1].astype(np.int64).reshape(-1), None
+    if block_px < 1:
+        raise ValueError("block_px must be >= 1")
+    uniq, inv = np.unique(geometry, return_inverse=True)
+    counts = np.bincount(inv).astype(np.float64)
+    centre_r = np.floor(np.bincount(inv, weights=rowcol[:, 0] + 0.5) / counts).astype(np.int64)
+    centre_c = np.floor(np.bincount(inv, weights=rowcol[:, 1] + 0.5) / counts).astype(np.int64)
+    while True:
+        blocks = (centre_r // block_px) * (int(centre_c.max()) // block_px + 1) + centre_c // block_px
+        found, block_of = np.unique(blocks, return_inverse=True)
+        smaller = max(MIN_BLOCK_PX, block_px // 2)
+        if found.size >= min_blocks or smaller >= block_px:
+            return block_of.astype(np.int64)[inv], block_px
+        block_px = smaller
