@@ -156,7 +156,7 @@ def run(
     from hrlc.backends import Backends
     from hrlc.catalog.sources import SourceError
     from hrlc.demo import lake_for
-    from hrlc.jobs.dag import land_cover_dag, product_key, target_pixels
+    from hrlc.jobs.dag import NoScenes, choose_sensor, land_cover_dag, product_key, target_pixels
     from hrlc.jobs.runner import InProcessRunner
     from hrlc.lake.store import S3Store, StoreError
     from hrlc.processors.base import ProcessorError
@@ -201,6 +201,7 @@ def run(
                 "tile_size": tile_size,
             }
         )
+        request = choose_sensor(request)  # the sensor the source holds for the year, unless named
         dag = land_cover_dag(request)
         settings = Settings()
         try:
@@ -232,7 +233,7 @@ def run(
             "validation_report": backends.store.href(product_key(dag, "accuracy-report")),
         }
         assessed = json.loads(backends.store.read_bytes(product_key(dag, "map-accuracy")))
-    except (InputError, ProcessorError, SourceError, TrainingDataError, StoreError) as e:
+    except (InputError, NoScenes, ProcessorError, SourceError, TrainingDataError, StoreError) as e:
         _fail(str(e))
     except ValidationError as e:
         first = e.errors()[0]

@@ -53,6 +53,58 @@ def default_sensor(year: int) -> str:
     return "sentinel2" if year >= 2020 else "landsat"
 
 
+class NoScenes(ValueError):
+    """The source holds no scene of the year over the AOI, of any optical sensor (the message says what it holds)."""
+
+
+def choose_sensor(request: LandCoverRequest) -> LandCoverRequest:
+    """The request with its sensor: the one it names, else the first of the spec's order for its year
+    (`default_sensor`, then the other) of which the source holds a scene over the AOI in the year. One search of
+    one item per sensor (cheap, before anything heavy). Raises `NoScenes` naming what the source holds when it holds
+    no scene of the year over the AOI, `hrlc.catalog.sources.SourceError` when the source cannot be searched."""
+    from pyproj import Transformer
+
+    from hrlc.catalog.sources import search
+
+    if request.sensor is not None:
+        return request
+    year = request.year
+    order = [default_sensor(year), *(s for s in ("sentinel2", "landsat") if s != default_sensor(year))]
+    w, s, e, n = request.spatial_extent.bounds
+    to_ll = Transformer.from_crs(request.spatial_extent.crs, "EPSG:4326", always_xy=True)
+    lon0, lat0, lon1, lat1 = to_ll.transform_bounds(w, s, e, n, densify_pts=21)
+    bbox = (lon0, lat0, lon1, lat1)
+    for sensor in order:
+        if search(request.source, sensor=sensor, bbox=bbox, datetime=f"{year}-01-01/{year}-12-31", limit=1):
+            return request.model_copy(update={"sensor": sensor})
+    held = []
+    for sensor in order:
+        items = search(request.source, sensor=sensor, bbox=bbox, datetime="1970-01-01/2100-12-31", limit=200)
+        years = sorted({i.datetime.year for i in items if i.datetime is not None})
+        if years:
+            held.append(f"{sensor} in {', '.join(str(y) for y in years)}")
+    holds = (
+        f"it holds {'; '.join(held)}"
+        if held
+        else "it holds no Sentinel-2 or Landsat scene over the AOI at all"
+    )
+    raise NoScenes(f"{request.source} holds no Sentinel-2 or Landsat scene over the AOI in {year}: {holds}")
+
+
+def sensor_for(request: LandCoverRequest) -> LandCoverRequest:
+    """`choose_sensor` where the source can be searched; where it cannot (unreachable now, or not a STAC source)
+    the request as it is (the spec's default sensor): its optical preprocessing says what is wrong with the
+    source. A source that holds no scene of the year over the AOI is `NoScenes`."""
+    from hrlc.catalog.sources import SourceError
+
+    try:
+        return choose_sensor(request)
+    except NoScenes:
+        raise
+    except SourceError:
+        return request
+
+
 #: the processors of the land-cover chain's tasks: what a platform runs workers of (`hrlc worker --processor`)
 LAND_COVER_PROCESSORS = ("optical-preprocessing", "features", "classification", "prediction", "mosaic")
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from hrlc.jobs import jobstore
 from hrlc.jobs.allowlist import InputAllowlist, InputRefused
 from hrlc.jobs.broker import Publisher
-from hrlc.jobs.dag import Dag, Task, land_cover_dag
+from hrlc.jobs.dag import Dag, Task, land_cover_dag, sensor_for
 from hrlc.jobs.dag import target_pixels as dag_pixels
 from hrlc.jobs.jobstore import SCHEMA
 from hrlc.jobs.messages import TaskMessage
@@ -187,7 +187,7 @@ def plan(
         except InputRefused as e:
             raise InputNotAllowed(str(e)) from None
     try:
-        dag = land_cover_dag(request)
+        dag = land_cover_dag(sensor_for(request))  # a search of one item per sensor when none is named
     except ValidationError as e:
         raise PlanError(_invalid(e)) from None
     except (TypeError, ValueError, ProcessorError) as e:

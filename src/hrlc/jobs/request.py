@@ -126,8 +126,8 @@ class LandCoverRequest(BaseModel):
     year: int = Field(ge=1984, le=2100, strict=True, description="The year of the map.")
     sensor: Literal["sentinel2", "landsat"] | None = Field(
         default=None,
-        description="Optical sensor of the composites: `sentinel2` or `landsat`. By default Landsat before 2020 "
-        "and Sentinel-2 from 2020.",
+        description="Optical sensor of the composites: `sentinel2` or `landsat`. By default the one the source "
+        "holds scenes of over the AOI in the year, Landsat first before 2020 and Sentinel-2 first from 2020.",
     )
     source: Text = Field(
         json_schema_extra=URI,
