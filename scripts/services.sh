@@ -4,6 +4,7 @@
 #     a database $HRLC_PGDATABASE with the postgis and btree_gist extensions, migrated to pgstac and every hrlc schema (`hrlc migrate`);
 #   - RabbitMQ with the management plugin (queue depths over HTTP, for autoscaling): reuses a broker already
 #     listening on $RABBITMQ_HOST:$RABBITMQ_PORT, else installs Debian's rabbitmq-server when missing and starts it;
+#   - gdal-bin (gdalinfo: tests read the products as GDAL and QGIS do), installed from Debian when missing;
 #   - nothing else to start for S3: tests start moto's server themselves on 127.0.0.1; `hrlc serve` uses
 #     HRLC_STORE / HRLC_S3_ENDPOINT (MinIO or AWS in production, see docs/platform.md).
 # Needs root for apt-get (CI and the developer machines are root). Python packages come from the venv.
@@ -23,6 +24,13 @@ if ! command -v psql >/dev/null || ! ls /usr/share/postgresql/*/extension/postgi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq postgresql postgresql-15-postgis-3 >/dev/null 2>&1
+fi
+
+if ! command -v gdalinfo >/dev/null; then  # GDAL's own tools: the tests read products as QGIS would
+  log "installing gdal-bin from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq gdal-bin >/dev/null 2>&1
 fi
 
 if ! pg_ready; then

@@ -54,6 +54,10 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
                 "accuracy-report",
                 "map-accuracy",
                 "map-accuracy-plot",
+                "class-confidence",
+                "class-map-categories",
+                "class-map-qml",
+                "class-map-sld",
             }
         assert item.properties["hrlc:processor_version"]
         assert item.properties["hrlc:inputs"], item.id

@@ -71,4 +71,7 @@ def test_the_planner_and_the_cli_choose_alike(repo: sample.SampleRepository, tmp
     result = CliRunner().invoke(app, cli)
     assert result.exit_code == 2, result.output
     [error] = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
-    assert "holds no Sentinel-2 or Landsat scene over the AOI in 2016: it holds landsat in 2017; sentinel2 in 2019" in error
+    assert (
+        "holds no Sentinel-2 or Landsat scene over the AOI in 2016: it holds landsat in 2017; sentinel2 in 2019"
+        in error
+    )

@@ -31,9 +31,11 @@ from hrlc import legend
 from hrlc.catalog.items import raster_item
 from hrlc.chain import accuracy
 from hrlc.chain import classification as clf
+from hrlc.lake import layout
 from hrlc.periods import period_range
 from hrlc.processors.base import Context
-from hrlc.products.cog import cog_blocks
+from hrlc.products import styles
+from hrlc.products.cog import cog_blocks, provenance_tags
 
 PROB_NODATA = 255
 
@@ -70,6 +72,18 @@ def blocks_of(rows: slice, cols: slice, block: int = BLOCK_PX) -> list[tuple[sli
     ]
 
 
+def sidecar_keys(prob_key: str, map_key: str) -> tuple[str, str, str, str]:
+    """The keys of what goes with a class map: its confidence COG (beside the probabilities), its category names
+    (GDAL's `.tif.aux.xml`), its QGIS style (`.qml`) and its SLD."""
+    prob, cmap = layout.parse(prob_key).fields, layout.parse(map_key).fields
+    return (
+        layout.key("class-confidence", **prob),
+        layout.key("class-map-categories", **cmap),
+        layout.key("class-map-qml", **cmap),
+        layout.key("class-map-sld", **cmap),
+    )
+
+
 def write_maps(
     ctx: Context,
     prob_key: str,
@@ -79,11 +93,14 @@ def write_maps(
     grid: GeoBox,
     blocks: Iterable[MapBlock],
     n_blocks: int,
+    processor: str,
     validation: Mapping[str, Any] | None = None,
     progress: tuple[float, float] = (0.45, 0.95),
 ) -> dict[str, Any] | None:
     """Write the probabilities at `prob_key` and the class map at `map_key` on `grid` from `blocks` (which
-    together cover the grid), reporting progress from `progress[0]` to `progress[1]`.
+    together cover the grid), and what goes with the map (`sidecar_keys`: the confidence, the probability of the
+    mapped class in percent, nodata `PROB_NODATA`; category names; QGIS and SLD styles), reporting progress from
+    `progress[0]` to `progress[1]`. Every COG is tagged with its provenance (`processor`: name and version).
 
     With `validation` (the model's validation report), returns the map's accuracy (`map_accuracy`, weighted by
     the class histogram of the pixels written) and writes its headline figures into the class map's tags."""
@@ -95,6 +112,8 @@ def write_maps(
         "transform": grid.transform,
     }
     first, last = progress
+    conf_key, categories_key, qml_key, sld_key = sidecar_keys(prob_key, map_key)
+    provenance = provenance_tags(processor)
     with (
         cog_blocks(
             ctx.store,
@@ -104,8 +123,26 @@ def write_maps(
             nodata=PROB_NODATA,
             band_names=[f"p_{int(c)}" for c in classes],
             scales=[0.01] * len(classes),
-            tags={"hrlc_product": "class-probabilities", "classes": ",".join(str(int(c)) for c in classes)},
+            tags={
+                "hrlc_product": "class-probabilities",
+                "classes": ",".join(str(int(c)) for c in classes),
+                **provenance,
+            },
         ) as prob_out,
+        cog_blocks(
+            ctx.store,
+            conf_key,
+            count=1,
+            **geo,
+            nodata=PROB_NODATA,
+            band_names=["confidence"],
+            scales=[0.01],
+            tags={
+                "hrlc_product": "class-confidence",
+                "hrlc_definition": "probability of the mapped class",
+                **provenance,
+            },
+        ) as conf_out,
         cog_blocks(
             ctx.store,
             map_key,
@@ -115,22 +152,33 @@ def write_maps(
             band_names=["land_cover_class"],
             colormap=legend.colormap(),
             categorical=True,
-            tags={"hrlc_product": "class-map", "legend": "CCI HRLC v1.2"},
+            tags={"hrlc_product": "class-map", "legend": "CCI HRLC v1.2", **provenance},
         ) as map_out,
     ):
         histogram = np.zeros(256, dtype=np.int64)
         for i, b in enumerate(blocks):
             prob_out[:, b.rows, b.cols] = b.percent
             map_out[b.rows, b.cols] = b.codes
+            conf_out[b.rows, b.cols] = confidence(b.percent, b.codes)
             histogram += np.bincount(b.codes.reshape(-1), minlength=256)
             ctx.check_cancelled()
             ctx.progress(first + (last - first) * (i + 1) / n_blocks, f"mapped block {i + 1}/{n_blocks}")
+        ctx.store.write_bytes(categories_key, styles.category_names_aux_xml().encode())
+        ctx.store.write_bytes(qml_key, styles.qgis_style().encode())
+        ctx.store.write_bytes(sld_key, styles.sld_style().encode())
         if validation is None:
             return None
         pixel_area = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
         assessed = map_accuracy(validation, histogram, pixel_area_m2=pixel_area)
         map_out.update_tags(**accuracy_tags(assessed))
     return assessed
+
+
+def confidence(percent: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The confidence of a block of the class map: the probability (percent) of the class each pixel is mapped
+    as, the largest of its `percent` probabilities; `PROB_NODATA` where the map has no class."""
+    out = percent.max(axis=0) if percent.shape[0] else np.zeros(codes.shape, np.uint8)
+    return np.where(codes == legend.NODATA, PROB_NODATA, out).astype(np.uint8)
 
 
 #: how the map's accuracy is estimated, said in its report, tags and item
@@ -252,6 +300,21 @@ def map_items(
             media_type="application/json",
             roles=["metadata"],
         )
+    conf_key, categories_key, qml_key, sld_key = sidecar_keys(prob_key, map_key)
+    extra["confidence"] = pystac.Asset(
+        ctx.store.href(conf_key),
+        title="Confidence: the probability of the mapped class, percent (scale 0.01, nodata 255)",
+        media_type=pystac.MediaType.COG,
+        roles=["data", "confidence"],
+    )
+    for name, key, media, title in (
+        ("categories", categories_key, "application/xml", "Category names and attribute table (GDAL PAM)"),
+        ("style-qgis", qml_key, "application/xml", "QGIS style (.qml)"),
+        ("style-sld", sld_key, "application/vnd.ogc.sld+xml", "OGC SLD 1.0 style"),
+    ):
+        extra[name] = pystac.Asset(
+            ctx.store.href(key), title=title, media_type=media, roles=["metadata", "style"]
+        )
     map_properties = dict(properties)
     if assessed is not None and accuracy_hrefs is not None:
         map_properties.update(map_accuracy_properties(assessed))
@@ -273,7 +336,7 @@ def map_items(
         **common,
         properties=map_properties,
         classes=legend.stac_classes(),
-        extra_assets=extra or None,
+        extra_assets=extra,
     )
     return [prob_item, map_item]
 

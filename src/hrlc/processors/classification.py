@@ -225,6 +225,7 @@ class Classification(Processor[ClassificationParams]):
             *(map_keys(y, f) if params.predict else ()),
             report_key(y, f),
             *(accuracy_keys(y, f) if params.predict else ()),
+            *(class_maps.sidecar_keys(*map_keys(y, f)) if params.predict else ()),
         ]
 
     def _training(self, params: ClassificationParams, ctx: Context) -> tuple[Any, list[dict[str, Any]]]:
@@ -440,6 +441,7 @@ class Classification(Processor[ClassificationParams]):
             grid=grid,
             blocks=predicted_blocks(blocks, model, classes),
             n_blocks=len(blocks),
+            processor=f"{self.name} {self.version}",
             validation=report,
         )
         assert assessed is not None

@@ -52,7 +52,8 @@ class Mosaic(Processor[MosaicParams]):
 
     def outputs(self, params: MosaicParams) -> list[str]:
         fields = self.identity(params).fields()
-        return [*map_keys(params.year, fields), *accuracy_keys(params.year, fields)]
+        maps = map_keys(params.year, fields)
+        return [*maps, *accuracy_keys(params.year, fields), *class_maps.sidecar_keys(*maps)]
 
     def run(self, params: MosaicParams, ctx: Context) -> list[str]:
         grid = params.grid.geobox()
@@ -70,7 +71,7 @@ class Mosaic(Processor[MosaicParams]):
                 )
         meta = json.loads(ctx.store.read_bytes(meta_key))
         classes = np.asarray(meta["classes"], dtype=np.int64)
-        prob_key, map_key, json_key, png_key = self.outputs(params)
+        prob_key, map_key, json_key, png_key, *_ = self.outputs(params)
         validation = json.loads(ctx.store.read_bytes(acc_key))
         with contextlib.ExitStack() as opened:
             sources = []
@@ -91,6 +92,7 @@ class Mosaic(Processor[MosaicParams]):
                 grid=grid,
                 blocks=self._blocks(sources),
                 n_blocks=n_blocks,
+                processor=f"{self.name} {self.version}",
                 validation=validation,
                 progress=(0.05, 0.95),
             )

@@ -42,7 +42,7 @@ from hrlc.lake.grid import TILE_PATTERN, parse_tile
 from hrlc.lake.identity import ProductId, aoi_space, config_hash
 from hrlc.periods import composite_kind, period_range, periods_of
 from hrlc.processors.base import Context, Params, Processor, ProcessorError
-from hrlc.products.cog import chunk_regions, cog_blocks
+from hrlc.products.cog import chunk_regions, cog_blocks, provenance_tags
 from hrlc.settings import Settings, defaults
 
 REFLECTANCE_SCALE = 1e-4
@@ -286,7 +286,11 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                 band_names=bands,
                 scales=[REFLECTANCE_SCALE] * nb,
                 offsets=[0.0] * nb,
-                tags={"hrlc_product": "optical-composite", "method": params.method},
+                tags={
+                    "hrlc_product": "optical-composite",
+                    "method": params.method,
+                    **provenance_tags(f"{self.name} {self.version}"),
+                },
                 **geo,
             ) as comp_cog,
             cog_blocks(
@@ -297,7 +301,7 @@ class OpticalPreprocessing(Processor[OpticalParams]):
                 transform=grid.transform,
                 nodata=None,
                 band_names=["clear_observations", "observations"],
-                tags={"hrlc_product": "optical-cloudmask"},
+                tags={"hrlc_product": "optical-cloudmask", **provenance_tags(f"{self.name} {self.version}")},
                 **geo,
             ) as mask_cog,
         ):

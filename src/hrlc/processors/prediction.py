@@ -58,7 +58,8 @@ class Prediction(Processor[PredictionParams]):
         )
 
     def outputs(self, params: PredictionParams) -> list[str]:
-        return list(map_keys(params.year, self.identity(params).fields()))
+        maps = map_keys(params.year, self.identity(params).fields())
+        return [*maps, *class_maps.sidecar_keys(*maps)]
 
     def run(self, params: PredictionParams, ctx: Context) -> list[str]:
         ckpt_key = layout.key("model-checkpoint", model_id=params.model_id, ext="joblib")
@@ -79,7 +80,7 @@ class Prediction(Processor[PredictionParams]):
         with ctx.store.reading(ckpt_key) as path:
             model = joblib.load(path)
         stack_item = ctx.catalog.get_href(ctx.store.href(layout.item_key(stack_key)))
-        prob_key, map_key = self.outputs(params)
+        prob_key, map_key, *_ = self.outputs(params)
         with contextlib.ExitStack() as opened:
             stack = opened.enter_context(open_stack(Path(opened.enter_context(ctx.store.reading(stack_key)))))
             names = stack.names
@@ -101,6 +102,7 @@ class Prediction(Processor[PredictionParams]):
                 grid=GeoBox(shape, Affine(*list(transform)[:6]), crs),
                 blocks=predicted_blocks(blocks, model, classes),
                 n_blocks=len(blocks),
+                processor=f"{self.name} {self.version}",
                 progress=(0.1, 0.95),
             )
         items = class_maps.map_items(

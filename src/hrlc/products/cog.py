@@ -40,6 +40,17 @@ from hrlc.lake.store import Store
 CACHE_BYTES = 64 * 2**20  # GDAL's block cache while a COG is written by blocks (GDAL's default: 5 % of RAM)
 
 
+LICENSE = "CC-BY-4.0"  # of every product hrlc makes (the product collections' licence too)
+
+
+def provenance_tags(processor: str) -> dict[str, str]:
+    """The tags every GeoTIFF of hrlc carries besides its `hrlc_product`: the hrlc version, the processor and
+    its version that made it (e.g. "classification 0.1.0") and the licence."""
+    from hrlc import __version__
+
+    return {"hrlc_version": __version__, "hrlc_processor": processor, "license": LICENSE}
+
+
 class CogBlocks:
     """A COG being written: ``target[bands, rows, cols] = block`` (slices) writes a window of bands
     (``target[rows, cols]`` for a one-band raster); it is also a `dask.array.store` target."""
