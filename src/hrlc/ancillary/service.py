@@ -42,6 +42,7 @@ from hrlc.ancillary.registry import DATASETS, Dataset, UnknownDataset
 from hrlc.ancillary.registry import dataset as registry_dataset
 from hrlc.catalog.items import file_item, raster_item
 from hrlc.catalog.port import Catalog
+from hrlc.catalog.sources import sign_planetary_computer
 from hrlc.lake import layout
 from hrlc.lake.store import Store, StoreError, configure_odc_s3
 from hrlc.periods import period_range
@@ -856,14 +857,7 @@ def _signer(ds: Dataset) -> Callable[[str], str] | None:
     if ds.stac is None or ds.stac.sign != "planetary-computer":
         return None
 
-    def sign(href: str) -> str:
-        if ".blob.core.windows.net" not in href:
-            return href
-        import planetary_computer
-
-        return str(planetary_computer.sign(href))
-
-    return sign
+    return sign_planetary_computer
 
 
 def _inspect(ds: Dataset, path: Path) -> tuple[str, str]:

@@ -51,6 +51,7 @@ import xarray as xr
 from odc.geo import geom
 from odc.geo.geobox import GeoBox
 
+from hrlc.extras import require
 from hrlc.lake.grid import Zone
 from hrlc.lake.store import configure_odc_s3
 from hrlc.settings import Settings, defaults, local_path
@@ -603,6 +604,23 @@ def search(
 # -------------------------------------------------------------------------------------------------- grid
 
 
+#: the host suffix of Azure blob storage, where the Planetary Computer keeps its data (readable with a SAS token)
+BLOB_STORAGE = ".blob.core.windows.net"
+
+
+def sign_planetary_computer(href: str) -> str:
+    """`href` with a SAS token when it is on Planetary Computer's blob storage (`planetary_computer.sign`: a token
+    per storage container, fetched from the PC's SAS API, or `PC_SDK_SAS_URL`, and cached until it nearly
+    expires; `PC_SDK_SUBSCRIPTION_KEY` raises its rate limits), any other href as it is. Needs the platform
+    extra (the planetary-computer package) for blob hrefs only."""
+    if not urlparse(href).netloc.endswith(BLOB_STORAGE):
+        return href
+    require("platform", "reading Planetary Computer scenes (SAS-signed hrefs)")
+    import planetary_computer
+
+    return str(planetary_computer.sign(href))
+
+
 def utm_crs(lon: float, lat: float) -> str:
     """EPSG code of the WGS 84 / UTM zone of a point (regular 6-degree zones, no Norway exceptions): the zone of
     the product grid (`hrlc.lake.grid.Zone.of_point`)."""
@@ -761,7 +779,8 @@ def load_optical(
     chunk size in pixels (`settings.chunk_px`). `resampling` applies to the
     reflectance bands, "qa" is always nearest. `anchor` snaps a grid computed from `bbox`/the items: "edge"
     (pixel edges on multiples of `resolution`, the Sentinel-2 grid) or "center" (the Landsat WRS-2 grid).
-    `patch_url` (e.g. `planetary_computer.sign`) is applied to every href at load time. Items of one solar
+    `patch_url` is applied to every href at load time; by default `sign_planetary_computer` (Planetary Computer's
+    blob hrefs get their SAS token, others stay as they are). Items of one solar
     day (`solar_day` at `day_lon`, default: the grid's centre) are fused into one time step: a caller loading
     parts of a grid one by one gives them the grid's `day_lon`, so that they have the grid's time steps. See
     the module docstring for the conventions of the result.
@@ -847,7 +866,7 @@ def load_optical(
             chunks={"time": 1, "y": c, "x": c},
             resampling={n: ("nearest" if n == QA else resampling) for n in names},
             stac_cfg=stac_cfg,
-            patch_url=patch_url,
+            patch_url=patch_url or sign_planetary_computer,
         )
         days = sorted({solar_day(it, lon) for it in group_items})
         if ds.sizes["time"] != len(days):  # pragma: no cover - odc-stac grouping changed under us
