@@ -131,10 +131,19 @@ def run(
     ] = _default("group_column"),
     tile_size: Annotated[int, typer.Option(help=_help("tile_size"))] = _default("tile_size"),
     resume: Annotated[bool, typer.Option(help="Skip tasks whose outputs already exist")] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check and plan only, in seconds: scenes per period and their cloud cover, training samples in "
+            "the AOI per class, tiles and pixels, estimated time and memory; nothing is computed",
+        ),
+    ] = False,
     as_json: Annotated[
         bool,
         typer.Option(
-            "--json", help="Print the products (class map, reports, every STAC Item) as JSON on stdout"
+            "--json",
+            help="Print the products (class map, reports, every STAC Item), or the plan, as JSON on stdout",
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens")] = False,
@@ -157,6 +166,7 @@ def run(
     from hrlc.catalog.sources import SourceError
     from hrlc.demo import lake_for
     from hrlc.jobs.dag import NoScenes, choose_sensor, land_cover_dag, product_key, target_pixels
+    from hrlc.jobs.preview import preview, training_in_aoi
     from hrlc.jobs.runner import InProcessRunner
     from hrlc.lake.store import S3Store, StoreError
     from hrlc.processors.base import ProcessorError
@@ -172,12 +182,7 @@ def run(
         if training is not None:
             if not training.is_file():
                 raise InputError(f"training file {training} does not exist")
-            samples = read_training(training, group_column=group_column)  # at the edge: CRS, codes, groups
-            if samples["class_code"].nunique() < 2:
-                raise InputError(
-                    f"training file {training} holds only class {int(samples['class_code'].iloc[0])}: a classifier "
-                    "needs samples of 2 classes or more"
-                )
+            read_training(training, group_column=group_column)  # at the edge: CRS, geometries, codes, groups
         else:
             require("platform", "hrlc run --training-db")
             query = _training_query(str(training_db))
@@ -201,8 +206,15 @@ def run(
                 "tile_size": tile_size,
             }
         )
-        request = choose_sensor(request)  # the sensor the source holds for the year, unless named
+        # the cheap checks before anything heavy: samples in the AOI, the sensor the source holds for the year
+        if training is not None:
+            training_in_aoi(str(training.resolve()), request, group_column)
+        request = choose_sensor(request)
         dag = land_cover_dag(request)
+        if dry_run:
+            plan = preview(request, dag)
+            typer.echo(json.dumps(plan, indent=1) if as_json else _preview_text(plan))
+            return
         settings = Settings()
         try:
             workdir.mkdir(parents=True, exist_ok=True)
@@ -255,6 +267,32 @@ def run(
         f"\nits report:  {products['map_accuracy']}"
         f"\nSTAC items:  {len(result.items)} (--json lists them)"
     )
+
+
+def _preview_text(plan: dict[str, Any]) -> str:
+    """The human reading of `hrlc run --dry-run`."""
+    periods = "  ".join(
+        f"{p}: {v['scenes']}"
+        + (f" ({v['mean_cloud_cover']:.0f} % cloud)" if v["mean_cloud_cover"] is not None else "")
+        for p, v in plan["periods"].items()
+    )
+    samples = plan["training_samples"]
+    if "selection" in samples:
+        training = f"selection {samples['selection']} (counted when the run starts)"
+    else:
+        training = ", ".join(f"{plan['class_names'][c]} ({c}): {n}" for c, n in samples.items())
+    lines = [
+        f"{plan['sensor']} {plan['year']} from {plan['source']}: {plan['scenes']} scenes over the AOI",
+        f"per period: {periods}",
+        f"training samples in the AOI: {training}",
+        f"to compute: {plan['tiles']} tile(s), {plan['pixels'] / 1e6:.1f} Mpx; about {plan['estimated_seconds']} s "
+        f"and at most {plan['estimated_peak_gb']} GB of memory ({plan['estimate_basis']})",
+    ]
+    if plan["empty_periods"]:
+        lines.append(
+            f"warning: no scene in {', '.join(plan['empty_periods'])}: those composites will be empty"
+        )
+    return "\n".join(lines)
 
 
 def _training_query(text: str):  # noqa: ANN202 - TrainingQuery, imported lazily

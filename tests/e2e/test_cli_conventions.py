@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pystac
 import pytest
 from typer.testing import CliRunner
 
@@ -35,6 +36,13 @@ def _one_class(repo: sample.SampleRepository, tmp: Path) -> Path:
     return tmp / "one-class.gpkg"
 
 
+def _far_away(repo: sample.SampleRepository, tmp: Path) -> Path:
+    gdf = gpd.read_file(repo.training_points)
+    gdf["geometry"] = gdf.geometry.translate(xoff=50_000)  # 50 km east of the AOI
+    gdf.to_file(tmp / "far.gpkg", engine="pyogrio")
+    return tmp / "far.gpkg"
+
+
 Row = Callable[[sample.SampleRepository, Path], tuple[list[str], dict[str, str]]]
 
 #: (what the user did, the command and environment, exit code, what the error line says)
@@ -55,7 +63,13 @@ TABLE: list[tuple[str, Row, int, str]] = [
         "a training file of one class",
         lambda r, t: (_base_args(r, t / "w", **{"--training": _one_class(r, t)}), {}),
         2,
-        "a classifier needs samples of 2 classes or more",
+        "a classifier needs 2 classes or more",
+    ),
+    (
+        "training samples outside the AOI",
+        lambda r, t: (_base_args(r, t / "w", **{"--training": _far_away(r, t)}), {}),
+        2,
+        "lies inside the AOI (the file's samples span lon",
     ),
     (
         "a group column the training file lacks",
@@ -113,3 +127,32 @@ def test_run_ends_with_a_summary_or_json(repo: sample.SampleRepository, tmp_path
     assert out["class_map"] == lines["class map"].strip()
     assert {"map_accuracy", "validation_report", "items"} <= set(out)
     assert json.loads(Path(out["map_accuracy"]).read_text())["validation"]["split"] == "spatial blocks"
+
+
+def test_dry_run_plans_in_seconds_and_computes_nothing(repo: sample.SampleRepository, tmp_path: Path) -> None:
+    """`--dry-run`: the scenes per month (every date of the synthetic year), the training points per class
+    inside the AOI, the tiles and pixels; nothing written, not even the working folder."""
+    result = runner.invoke(app, [*_base_args(repo, tmp_path / "w"), "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert not (tmp_path / "w").exists()
+    dates = [
+        i
+        for i in pystac.Catalog.from_file(str(repo.catalog)).get_items(recursive=True)
+        if i.id.startswith("S2")
+    ]
+    assert plan["sensor"] == "sentinel2" and plan["scenes"] == len(dates)
+    assert sum(v["scenes"] for v in plan["periods"].values()) == len(dates) and plan["empty_periods"] == []
+    points = gpd.read_file(repo.training_points)
+    want = points["class_code"].value_counts()
+    assert plan["training_samples"] == {
+        str(c): int(want[c]) for c in sorted(want.index)
+    }  # all inside the AOI
+    assert plan["tiles"] == 1 and plan["pixels"] > 0 and plan["estimated_seconds"] > 0
+
+    text = runner.invoke(app, [*_base_args(repo, tmp_path / "w"), "--dry-run"])
+    assert (
+        text.exit_code == 0
+        and "training samples in the AOI:" in text.stdout
+        and "per period: 01:" in text.stdout
+    )
