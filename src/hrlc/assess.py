@@ -25,7 +25,6 @@ in both, as is the rasters' declared nodata.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -196,28 +195,16 @@ def _pixel_area_m2(crs: CRS, transform: Affine, width: int, height: int) -> tupl
 # --- the reference -------------------------------------------------------------------------------------------
 
 
-def read_crosswalk(path: Path) -> dict[int, int | None]:
-    """A cross-walk file: a JSON object, reference code -> map code or null (drop), e.g. `{"10": 30, "0": null}`."""
-    if not path.is_file():
-        raise AssessError(f"cross-walk {path} does not exist")
+def read_crosswalk(spec: str | Path) -> dict[int, int | None]:
+    """A cross-walk: a built-in name (`hrlc.training.reference.CROSSWALKS`, e.g. ``worldcover``) or a JSON file,
+    an object reference code -> map code or null (drop), e.g. `{"10": 30, "0": null}`; `AssessError` if unusable."""
+    from hrlc.training.reference import ReferenceMapError
+    from hrlc.training.reference import read_crosswalk as read_table
+
     try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise AssessError(f"cannot read the cross-walk {path}: {_first_line(e)}") from None
-    if not isinstance(table, dict):
-        raise AssessError(f"the cross-walk {path} must be a JSON object: reference code -> map code or null")
-    out: dict[int, int | None] = {}
-    for key, value in table.items():
-        try:
-            code = int(key)
-        except ValueError:
-            raise AssessError(
-                f"the cross-walk {path} has a key {key!r} that is not an integer code"
-            ) from None
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise AssessError(f"the cross-walk {path} maps {key} to {value!r}: give an integer code or null")
-        out[code] = value
-    return out
+        return read_table(spec)
+    except ReferenceMapError as e:
+        raise AssessError(str(e)) from None
 
 
 def _crosswalked(

@@ -368,7 +368,10 @@ def assess(
     seed: Annotated[int, typer.Option(help="Seed of the random sample")] = 0,
     crosswalk: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option(help="JSON object: reference code -> map code, or null to drop the code"),
+        typer.Option(
+            help="Reference legend to HRLC: a built-in (worldcover, cci-lc, glc-fcs30, cgls-lc100) or a JSON file, "
+            "an object reference code -> map code, or null to drop the code"
+        ),
     ] = None,
     class_column: Annotated[
         Optional[str],  # noqa: UP045

@@ -4,6 +4,7 @@ the samples (a PNG)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,3 +54,7 @@ def test_training_import_notebook(
     assert (
         status.set_index("dataset_name").loc[LULC_SET, "outcome"] == "unchanged"
     )  # the notebook re-imported
+    if (
+        os.environ.get("HRLC_NOTEBOOKS_WRITE") == "1"
+    ):  # the executed notebook, committed (tests/test_notebooks.py)
+        nbformat.write(nb, NOTEBOOK)

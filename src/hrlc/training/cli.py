@@ -1,4 +1,5 @@
-"""`hrlc training ...`: the training-set database (migrate, providers, import, status). Registered in `hrlc.cli`.
+"""`hrlc training ...`: the training-set database (migrate, providers, import, status) and training samples drawn
+from a reference land-cover map (`sample-reference`, no database). Registered in `hrlc.cli`.
 
 Bad input (missing folder, unreachable database or S3, a database whose `training` schema is behind: run
 `hrlc migrate`) ends with one line on stderr and exit code 2. An import that rejected a training set prints every
@@ -23,7 +24,8 @@ from hrlc.settings import Settings
 training_app = typer.Typer(
     name="training",
     help="The training-set database (spec §3.4.2): import training sets from a folder or S3, check the import "
-    "status, manage providers and their label mappings. Database: --dsn or HRLC_TRAINING_DSN.",
+    "status, manage providers and their label mappings (database: --dsn or HRLC_TRAINING_DSN); draw training "
+    "samples from a reference land-cover map (sample-reference, no database).",
     no_args_is_help=True,
 )
 provider_app = typer.Typer(
@@ -216,3 +218,96 @@ def provider_list(dsn: DsnOption = None) -> None:
         _fail(str(e))
         return
     _out.print(_table(json.loads(frame.to_json(orient="records")), list(frame.columns)))
+
+
+@training_app.command(name="sample-reference")
+def sample_reference(
+    raster: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RASTER", help="Reference land-cover map: a single-band raster of class codes"
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(metavar="OUT.gpkg", help="GeoPackage to write (layer `training`)")],
+    per_class: Annotated[int, typer.Option(min=1, help="Points per class at most")] = 200,
+    erode: Annotated[
+        int, typer.Option(min=0, help="Distance (px) of every point from another class: the erosion radius")
+    ] = 2,
+    min_pixels: Annotated[
+        int, typer.Option(min=0, help="Skip classes with fewer interior (eroded) pixels than this")
+    ] = 50,
+    crosswalk: Annotated[
+        str | None,
+        typer.Option(
+            help="Raster codes -> HRLC codes: worldcover (also cci-lc, glc-fcs30, cgls-lc100) or a JSON file "
+            '{"10": 30, "0": null}; without it the codes must be HRLC codes (WorldCover\'s 10-100 are HRLC codes '
+            "too, with other meanings: give --crosswalk worldcover)"
+        ),
+    ] = None,
+    bbox: Annotated[
+        str | None, typer.Option(help="W,S,E,N in the raster's CRS: sample only there (default: everywhere)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random draw")] = 0,
+) -> None:
+    """Training points for a user with no field data, drawn from a reference map (stratified random, away from
+    class edges), in the training format `hrlc run --training` reads.
+
+    Example, on the demo's truth map (`hrlc demo --workdir /tmp/hrlc-demo`), or on ESA WorldCover from
+    `hrlc ancillary get esa-worldcover` with --crosswalk worldcover:
+
+        hrlc training sample-reference /tmp/hrlc-demo/external/truth/truth_2021.tif samples.gpkg --per-class 150
+
+    then `hrlc run ... --training samples.gpkg --group-column patch_id`. The map's errors become training
+    errors, so assess the result with `hrlc assess` against independent data, not this map. Exit code 2: bad
+    input."""
+    from hrlc.training.reference import CAVEATS, ReferenceMapError, read_crosswalk
+    from hrlc.training.reference import sample_reference as draw
+
+    if out.suffix.lower() != ".gpkg":
+        _fail(f"the output {out} must be a GeoPackage (.gpkg)")
+    aoi: tuple[float, float, float, float] | None = None
+    if bbox is not None:
+        parts = bbox.split(",")
+        try:
+            w, s, e, n = (float(p) for p in parts)
+        except ValueError:
+            _fail(f"--bbox {bbox!r} is not W,S,E,N (four numbers in the raster's CRS)")
+            return
+        aoi = (w, s, e, n)
+    try:
+        table = read_crosswalk(crosswalk) if crosswalk is not None else None
+        points = draw(
+            raster,
+            aoi=aoi,
+            per_class=per_class,
+            erode_px=erode,
+            min_pixels=min_pixels,
+            crosswalk=table,
+            seed=seed,
+        )
+    except ReferenceMapError as e:
+        _fail(str(e))
+        return
+    report = points.attrs["report"]
+    if len(points) == 0:
+        _fail(f"no class of {raster} has {min_pixels} pixels {erode} px inside its patches: nothing to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.unlink(missing_ok=True)
+        points.to_file(out, layer="training", driver="GPKG", engine="pyogrio")
+    except Exception as e:  # noqa: BLE001 - OSError or GDAL's errors: one line for the user
+        _fail(f"cannot write {out}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    table_rows = [
+        {
+            "class": f"{r['class_code']} {r['class_name']}",
+            "pixels": r["pixels"],
+            "interior": r["interior_pixels"],
+            "points": r["points"],
+            "skipped": r["skipped"] or "",
+        }
+        for r in report
+    ]
+    _out.print(_table(table_rows, ["class", "pixels", "interior", "points", "skipped"], title=raster.name))
+    drawn = sum(1 for r in report if r["points"])
+    _out.print(f"wrote {len(points)} points of {drawn} classes to {out} (layer training)", highlight=False)
+    _out.print(CAVEATS, highlight=False, soft_wrap=True)
