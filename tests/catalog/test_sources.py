@@ -479,13 +479,22 @@ def test_load_landsat_usgs_and_earth_search_items(shared: Path, tmp_path: Path) 
 
 def test_real_items_build_lazy_cubes_without_network(shared: Path) -> None:
     """The real items, hrefs untouched (internet, unreachable here): the cube is built, nothing is read."""
+    import planetary_computer.settings
+
+    planetary_computer.settings.Settings.get.cache_clear()  # the real SAS API, not a test's
     es = _items(shared, ES_S2_2023)
     grid = grid_for((-105.0, 40.0, -104.9, 40.1), resolution=10)
     ds = load_optical(es, sensor="sentinel2", crs=grid.crs, resolution=10, bbox=grid)
     assert ds.odc.geobox == grid and ds.sizes["time"] == 1 and isinstance(ds.swir22.data, da.Array)
     assert ds.red.attrs["asset"] == "red" and ds.red.attrs["offset"] == pytest.approx(-0.1)
     pc = _items(shared, PC_S2_LIST)  # four tiles over two UTM zones, one solar day
-    ds = load_optical(pc, sensor="sentinel2", crs="EPSG:32647", resolution=60, bands=["red", "qa"])
+    # unsigned: signing asks the PC's SAS API for a token when the cube is planned (tests/catalog/
+    # test_planetary_computer.py); offline that is a SourceError in seconds
+    with pytest.raises(SourceError, match="cannot get a Planetary Computer SAS token for sentinel2l2a01"):
+        load_optical(pc, sensor="sentinel2", crs="EPSG:32647", resolution=60, bands=["red", "qa"])
+    ds = load_optical(
+        pc, sensor="sentinel2", crs="EPSG:32647", resolution=60, bands=["red", "qa"], patch_url=lambda h: h
+    )
     assert ds.sizes["time"] == 1 and ds.red.attrs["asset"] == "B04" and ds.qa.attrs["asset"] == "SCL"
     usgs = _items(shared, USGS_L8)
     ds = load_optical(usgs, sensor="landsat", crs="EPSG:32615", resolution=30, anchor="center", bands=["nir"])

@@ -31,6 +31,8 @@ from hrlc.periods import period_range as period_range
 
 PROCESSING_EXT = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 CLASSIFICATION_EXT = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
+PROJECTION_EXT = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+_PROJECTION_V1 = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
 
 _INT_FIELDS = {"year", "pastYear", "refYear", "year1", "year2"}
 
@@ -100,6 +102,7 @@ def raster_item(
         )
         descriptions = list(src.descriptions)
     _name_bands(item.assets["data"], descriptions)
+    _projection_v2(item)
     item.stac_extensions.append(PROCESSING_EXT)
     if classes is not None:
         item.stac_extensions.append(CLASSIFICATION_EXT)
@@ -107,6 +110,15 @@ def raster_item(
     for name, asset in (extra_assets or {}).items():
         item.add_asset(name, asset)
     return item
+
+
+def _projection_v2(item: pystac.Item) -> None:
+    """One version of the projection extension in every item of hrlc (v2.0.0, as the feature stacks'): rio-stac
+    writes v1.1.0's `proj:epsg`, which v2.0.0 names `proj:code` ("EPSG:n")."""
+    epsg = item.properties.pop("proj:epsg", None)
+    if epsg is not None:
+        item.properties["proj:code"] = f"EPSG:{epsg}"
+    item.stac_extensions = [PROJECTION_EXT if e == _PROJECTION_V1 else e for e in item.stac_extensions]
 
 
 # STAC common names of hrlc's canonical optical bands (eo:bands `common_name` must come from this list).

@@ -609,16 +609,29 @@ BLOB_STORAGE = ".blob.core.windows.net"
 
 
 def sign_planetary_computer(href: str) -> str:
-    """`href` with a SAS token when it is on Planetary Computer's blob storage (`planetary_computer.sign`: a token
-    per storage container, fetched from the PC's SAS API, or `PC_SDK_SAS_URL`, and cached until it nearly
-    expires; `PC_SDK_SUBSCRIPTION_KEY` raises its rate limits), any other href as it is. Needs the platform
-    extra (the planetary-computer package) for blob hrefs only."""
-    if not urlparse(href).netloc.endswith(BLOB_STORAGE):
+    """`href` with a SAS token when it is on Planetary Computer's blob storage (planetary-computer's `get_token`: a
+    token per storage container, fetched from the PC's SAS API, or `PC_SDK_SAS_URL`, and cached until it nearly
+    expires; `PC_SDK_SUBSCRIPTION_KEY` raises its rate limits), any other href as it is. Called when a cube is
+    planned (odc-stac's `patch_url`), so PC items need the SAS API then: `SourceError` in seconds when it cannot
+    be reached. Needs the platform extra (the planetary-computer package) for blob hrefs only."""
+    parsed = urlparse(href)
+    if not parsed.netloc.endswith(BLOB_STORAGE) or "sig=" in parsed.query:  # not PC's, or signed already
         return href
     require("platform", "reading Planetary Computer scenes (SAS-signed hrefs)")
-    import planetary_computer
+    from planetary_computer.sas import get_token
+    from planetary_computer.settings import Settings as PcSettings
+    from planetary_computer.utils import parse_blob_url
 
-    return str(planetary_computer.sign(href))
+    account, container = parse_blob_url(parsed)
+    try:  # a few quick retries: offline, say so in seconds (the library's default retries for minutes)
+        token = get_token(account, container, retry_total=2, retry_backoff_factor=0.5)
+    except Exception as e:  # noqa: BLE001 - requests raises several kinds; one line for the user
+        where = PcSettings.get().sas_url
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SourceError(
+            f"cannot get a Planetary Computer SAS token for {account}/{container} from {where}: {reason}"
+        ) from None
+    return str(token.sign(href).href)
 
 
 def utm_crs(lon: float, lat: float) -> str:

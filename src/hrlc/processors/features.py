@@ -28,7 +28,7 @@ from rasterio.windows import Window
 from shapely.geometry import mapping
 from shapely.geometry import shape as shape_of
 
-from hrlc.catalog.items import file_item
+from hrlc.catalog.items import PROJECTION_EXT, file_item
 from hrlc.chain import features as chain_features
 from hrlc.lake import layout
 from hrlc.lake.identity import ProductId, config_hash
@@ -343,6 +343,6 @@ class Features(Processor[FeaturesParams]):
                 "proj:transform": list(transform)[:6],
             },
         )
-        item.stac_extensions.append("https://stac-extensions.github.io/projection/v2.0.0/schema.json")
+        item.stac_extensions.append(PROJECTION_EXT)
         ctx.progress(1.0, "done")
         return [ctx.register(item)]
