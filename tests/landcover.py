@@ -11,6 +11,7 @@ compare a platform run with it. (Imported as `landcover`: tests/ is on sys.path 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,12 @@ def is_aoi_map(name: str) -> bool:
     """Whether an item id, asset key or downloaded file name is of the AOI's class map (a job's result; the
     tiles' maps carry tile ids, `hrlc.lake.grid`, where the AOI's carry its `aoi-` space)."""
     return name.startswith("classified_map_") and "_aoi-" in name
+
+
+def is_aoi_map_file(name: str) -> bool:
+    """Whether a file downloaded from a job's results is the AOI's class map itself: its item's `data` asset (the
+    map's confidence COG, styles, thumbnail and accuracy files are downloaded beside it, named after its item)."""
+    return is_aoi_map(name) and re.search(r"data-classified_map_\w+_\d{4}_annual\.tif$", name) is not None
 
 
 def class_map_of(hrefs: list[str]) -> np.ndarray:

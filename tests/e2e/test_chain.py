@@ -58,6 +58,7 @@ def test_every_product_has_a_valid_item_and_a_parsable_name(chain: ChainRun, sha
                 "class-map-categories",
                 "class-map-qml",
                 "class-map-sld",
+                "class-map-thumbnail",
             }
         assert item.properties["hrlc:processor_version"]
         assert item.properties["hrlc:inputs"], item.id

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from hrlc import sample
 from hrlc.cli import app
+from hrlc.settings import get_settings
 
 from .test_cli import _base_args
 
@@ -103,7 +104,11 @@ def test_every_failure_is_one_line_with_its_exit_code(
     repo: sample.SampleRepository, tmp_path: Path, case: str, row: Row, code: int, fragment: str
 ) -> None:
     args, env = row(repo, tmp_path)
-    result = runner.invoke(app, args, env=env)
+    get_settings.cache_clear()  # `hrlc serve` reads the process-wide settings: this row's environment
+    try:
+        result = runner.invoke(app, args, env=env)
+    finally:
+        get_settings.cache_clear()
     assert result.exit_code == code, (case, result.output)
     errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and fragment in errors[0], (case, result.output)

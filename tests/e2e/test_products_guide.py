@@ -106,6 +106,15 @@ def test_gdalinfo_lists_the_class_names_and_the_files_around_the_map(chain: Chai
         style = path.with_suffix(suffix).read_text()
         assert all(legend.name(c).split(" and")[0] in style for c in (30, 80, 130))
     item = json.loads(chain.store.read_bytes(layout.item_key(map_key)))
-    assert {"confidence", "categories", "style-qgis", "style-sld", "accuracy", "accuracy-plot"} <= set(
-        item["assets"]
-    )
+    assert {
+        "confidence",
+        "categories",
+        "style-qgis",
+        "style-sld",
+        "accuracy",
+        "accuracy-plot",
+        "thumbnail",
+    } <= set(item["assets"])
+    thumbnail = chain.store.path(chain.store.key_of(item["assets"]["thumbnail"]["href"]))
+    with rasterio.open(thumbnail) as png:  # the map, coarser, in the legend's colours, no data transparent
+        assert png.count == 4 and max(png.width, png.height) <= 512

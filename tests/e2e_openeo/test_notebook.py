@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from landcover import YEAR, is_aoi_map, read_class_map
+from landcover import YEAR, is_aoi_map_file, read_class_map
 
 from .conftest import PASSWORD, USER, Stack
 
@@ -50,9 +50,7 @@ def test_land_cover_notebook_runs_against_the_stack(
     assert figure.is_file() and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     [class_map] = [
-        p
-        for p in (out / "results").glob(f"classified_map_*-classified_map_optical_{YEAR}_annual.tif")
-        if is_aoi_map(p.name)
+        p for p in (out / "results").glob("classified_map_*.tif") if is_aoi_map_file(p.name)
     ]  # the AOI map item's data asset (its confidence COG, styles and accuracy files are downloaded too)
     assert np.array_equal(read_class_map(class_map), stack.reference)
     # the last cell found the job's class map through the STAC API

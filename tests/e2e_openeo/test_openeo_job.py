@@ -11,7 +11,7 @@ import openeo
 import pytest
 import rasterio
 
-from landcover import is_aoi_map, read_class_map
+from landcover import is_aoi_map, is_aoi_map_file, read_class_map
 
 from .conftest import PASSWORD, USER, Stack
 
@@ -36,7 +36,7 @@ def test_openeo_client_land_cover_job_equals_in_process_run(stack: Stack, tmp_pa
     [asset] = [a for a in results.get_assets() if is_aoi_map(a.key) and a.key.endswith("/data")]
     assert "X-Amz-Signature=" in asset.href  # a presigned URL of the S3 lake
     paths = results.download_files(tmp_path / "out")
-    [class_map] = [p for p in paths if is_aoi_map(p.name) and p.suffix == ".tif"]
+    [class_map] = [p for p in paths if is_aoi_map_file(p.name)]
     downloaded = read_class_map(class_map)
     assert downloaded.shape == stack.reference.shape
     assert np.array_equal(downloaded, stack.reference)

@@ -12,7 +12,7 @@ import numpy as np
 import openeo
 import pytest
 
-from landcover import is_aoi_map, read_class_map
+from landcover import is_aoi_map, is_aoi_map_file, read_class_map
 
 from .conftest import OTHER, OTHER_PASSWORD, PASSWORD, USER, Stack
 
@@ -27,7 +27,7 @@ def _run(con: openeo.Connection, args: dict[str, Any], out: Path) -> tuple[opene
 
 def _class_map(job: openeo.BatchJob, out: Path) -> np.ndarray:
     paths = job.get_results().download_files(out)
-    [path] = [p for p in paths if is_aoi_map(p.name) and p.suffix == ".tif"]
+    [path] = [p for p in paths if is_aoi_map_file(p.name)]
     return read_class_map(path)
 
 

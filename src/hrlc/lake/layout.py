@@ -248,6 +248,13 @@ PATTERNS: dict[str, Pattern] = {
             identity=True,
         ),
         Pattern(
+            "class-map-thumbnail",
+            "classification/{year}/final/",
+            "classified_map_{kind}_{year}_{period}_thumbnail.png",
+            "thumbnail of a class map in the legend's colours (PNG, at most 512 px)",
+            identity=True,
+        ),
+        Pattern(
             "class-map-qml",
             "classification/{year}/final/",
             "classified_map_{kind}_{year}_{period}.qml",

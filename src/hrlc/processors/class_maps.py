@@ -34,7 +34,7 @@ from hrlc.chain import classification as clf
 from hrlc.lake import layout
 from hrlc.periods import period_range
 from hrlc.processors.base import Context
-from hrlc.products import styles
+from hrlc.products import quicklook, styles
 from hrlc.products.cog import cog_blocks, provenance_tags
 
 PROB_NODATA = 255
@@ -72,16 +72,34 @@ def blocks_of(rows: slice, cols: slice, block: int = BLOCK_PX) -> list[tuple[sli
     ]
 
 
-def sidecar_keys(prob_key: str, map_key: str) -> tuple[str, str, str, str]:
+#: the longer side of a class map's thumbnail, pixels
+THUMBNAIL_PX = 512
+
+
+def sidecar_keys(prob_key: str, map_key: str) -> tuple[str, str, str, str, str]:
     """The keys of what goes with a class map: its confidence COG (beside the probabilities), its category names
-    (GDAL's `.tif.aux.xml`), its QGIS style (`.qml`) and its SLD."""
+    (GDAL's `.tif.aux.xml`), its QGIS style (`.qml`), its SLD and its thumbnail (PNG)."""
     prob, cmap = layout.parse(prob_key).fields, layout.parse(map_key).fields
     return (
         layout.key("class-confidence", **prob),
         layout.key("class-map-categories", **cmap),
         layout.key("class-map-qml", **cmap),
         layout.key("class-map-sld", **cmap),
+        layout.key("class-map-thumbnail", **cmap),
     )
+
+
+def write_thumbnail(ctx: Context, map_key: str, thumbnail_key: str) -> None:
+    """The class map's thumbnail: its overviews read at most `THUMBNAIL_PX` on the longer side (nearest)."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with ctx.store.reading(map_key) as path, rasterio.open(path) as src:
+        scale = max(1.0, max(src.height, src.width) / THUMBNAIL_PX)
+        shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
+        codes = src.read(1, out_shape=shape, resampling=Resampling.nearest)
+    with ctx.store.writing(thumbnail_key) as tmp:
+        quicklook.write_thumbnail(Path(tmp), codes)
 
 
 def write_maps(
@@ -99,7 +117,8 @@ def write_maps(
 ) -> dict[str, Any] | None:
     """Write the probabilities at `prob_key` and the class map at `map_key` on `grid` from `blocks` (which
     together cover the grid), and what goes with the map (`sidecar_keys`: the confidence, the probability of the
-    mapped class in percent, nodata `PROB_NODATA`; category names; QGIS and SLD styles), reporting progress from
+    mapped class in percent, nodata `PROB_NODATA`; category names; QGIS and SLD styles; a thumbnail), reporting
+    progress from
     `progress[0]` to `progress[1]`. Every COG is tagged with its provenance (`processor`: name and version).
 
     With `validation` (the model's validation report), returns the map's accuracy (`map_accuracy`, weighted by
@@ -112,7 +131,7 @@ def write_maps(
         "transform": grid.transform,
     }
     first, last = progress
-    conf_key, categories_key, qml_key, sld_key = sidecar_keys(prob_key, map_key)
+    conf_key, categories_key, qml_key, sld_key, thumbnail_key = sidecar_keys(prob_key, map_key)
     provenance = provenance_tags(processor)
     with (
         cog_blocks(
@@ -167,10 +186,12 @@ def write_maps(
         ctx.store.write_bytes(qml_key, styles.qgis_style().encode())
         ctx.store.write_bytes(sld_key, styles.sld_style().encode())
         if validation is None:
-            return None
-        pixel_area = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
-        assessed = map_accuracy(validation, histogram, pixel_area_m2=pixel_area)
-        map_out.update_tags(**accuracy_tags(assessed))
+            assessed = None
+        else:
+            pixel_area = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
+            assessed = map_accuracy(validation, histogram, pixel_area_m2=pixel_area)
+            map_out.update_tags(**accuracy_tags(assessed))
+    write_thumbnail(ctx, map_key, thumbnail_key)  # from the committed COG's overviews
     return assessed
 
 
@@ -300,7 +321,13 @@ def map_items(
             media_type="application/json",
             roles=["metadata"],
         )
-    conf_key, categories_key, qml_key, sld_key = sidecar_keys(prob_key, map_key)
+    conf_key, categories_key, qml_key, sld_key, thumbnail_key = sidecar_keys(prob_key, map_key)
+    extra["thumbnail"] = pystac.Asset(
+        ctx.store.href(thumbnail_key),
+        title="Thumbnail in the legend's colours",
+        media_type=pystac.MediaType.PNG,
+        roles=["thumbnail"],
+    )
     extra["confidence"] = pystac.Asset(
         ctx.store.href(conf_key),
         title="Confidence: the probability of the mapped class, percent (scale 0.01, nodata 255)",

@@ -49,3 +49,12 @@ def write_quicklook(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
+
+
+def write_thumbnail(path: Path, classes: np.ndarray) -> Path:
+    """A bare PNG of a class map in the legend's colours, nodata transparent (a STAC thumbnail)."""
+    from PIL import Image
+
+    rgba = np.dstack([class_rgb(classes), np.where(classes == legend.NODATA, 0, 255).astype(np.uint8)])
+    Image.fromarray(rgba, mode="RGBA").save(path, format="PNG", optimize=True)
+    return path
